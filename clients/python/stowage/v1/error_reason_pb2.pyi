@@ -32,6 +32,9 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     WRONG_KEY: _ClassVar[ErrorReason]
     OBJECT_NOT_FOUND: _ClassVar[ErrorReason]
     OBJECT_EXISTS: _ClassVar[ErrorReason]
+    INTERRUPTED: _ClassVar[ErrorReason]
+    INTERNAL: _ClassVar[ErrorReason]
+    STORAGE_REJECTED: _ClassVar[ErrorReason]
 ERROR_REASON_UNSPECIFIED: ErrorReason
 INVALID_ARGUMENT: ErrorReason
 ENVIRONMENT_NOT_FOUND: ErrorReason
@@ -58,3 +61,6 @@ SHUTTING_DOWN: ErrorReason
 WRONG_KEY: ErrorReason
 OBJECT_NOT_FOUND: ErrorReason
 OBJECT_EXISTS: ErrorReason
+INTERRUPTED: ErrorReason
+INTERNAL: ErrorReason
+STORAGE_REJECTED: ErrorReason

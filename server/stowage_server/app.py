@@ -1,0 +1,228 @@
+"""The server process: wiring, start-up checks, serving, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from stowage.v1 import (
+    backup_service_pb2,
+    backup_service_pb2_grpc,
+    environments_pb2,
+    environments_pb2_grpc,
+    operations_pb2,
+    operations_pb2_grpc,
+)
+from stowage_storage.crypto import MasterKey
+from stowage_storage.open import UnsupportedRepository, open_store
+from stowage_storage.repository import Repository, RepositoryError
+from stowage_storage.store import StorageError
+
+from .artifacts import ArtifactEngine
+from .backup import BackupEngine
+from .catalog import BackupCatalog
+from .clock import Clock, SystemClock
+from .config import Config
+from .content import ContentStore
+from .database import Database
+from .editions import EditionPolicy
+from .environments import EnvironmentEngine
+from .operations import OperationManager, OperationStore, OwnerLock
+from .registry import Registry
+from .restore import RestoreEngine
+from .runtime import RuntimeEngine
+from .servicers.backups import BackupServicer
+from .servicers.environments import EnvironmentServicer
+from .servicers.operations import OperationServicer
+from .settings import SecretBox
+
+log = logging.getLogger("stowage.server")
+MAX_MESSAGE = 8 * 1024 * 1024
+SERVICE_NAMES = (
+    environments_pb2.DESCRIPTOR.services_by_name["EnvironmentService"].full_name,
+    backup_service_pb2.DESCRIPTOR.services_by_name["BackupService"].full_name,
+    operations_pb2.DESCRIPTOR.services_by_name["OperationService"].full_name,
+)
+
+
+class StartupError(Exception):
+    """The server cannot start; the message says why and what to do."""
+
+
+def load_master_key(config: Config) -> MasterKey:
+    if config.key:
+        try:
+            return MasterKey.parse(config.key)
+        except ValueError as e:
+            raise StartupError(f"STOWAGE_KEY: {e}") from e
+    path = config.key_path
+    try:
+        with open(path) as f:
+            return MasterKey.parse(f.read())
+    except FileNotFoundError:
+        pass
+    except ValueError as e:
+        raise StartupError(f"key file {path}: {e}") from e
+    key = MasterKey.generate()
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key.encode() + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    log.warning(
+        "created a new master key in %s (mode 0600); keep a copy somewhere safe: "
+        "without it no backup in the repository can be restored",
+        path,
+    )
+    return key
+
+
+class StowageServer:
+    def __init__(self, config: Config, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.port = 0
+        self._server: grpc.aio.Server | None = None
+        self._health = health.aio.HealthServicer()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopped = asyncio.Event()
+
+    async def start(self) -> int:
+        cfg = self.config
+        os.makedirs(cfg.data_path, mode=0o700, exist_ok=True)
+        master = load_master_key(cfg)
+        self.executor = ThreadPoolExecutor(max_workers=max(2, cfg.workers), thread_name_prefix="stowage")
+        try:
+            store = open_store(cfg.repository_url, self.executor)
+        except UnsupportedRepository as e:
+            raise StartupError(str(e)) from e
+        try:
+            self.repo = await Repository.open(store, master, executor=self.executor)
+        except (RepositoryError, StorageError) as e:
+            raise StartupError(f"repository {store.describe()}: {e}") from e
+        self.db = Database(os.path.join(cfg.data_path, "registry.db"))
+        content = ContentStore(os.path.join(cfg.data_path, "content"), self.repo.chunker)
+        self.registry = Registry(self.db, content, SecretBox(master), self.clock)
+        self.owner = OwnerLock(os.path.join(cfg.data_path, "owners"))
+        self.operations = OperationManager(OperationStore(self.db), self.owner, self.clock, self.executor)
+        interrupted = await self.operations.mark_interrupted()
+        if interrupted:
+            log.warning("marked %d interrupted operation(s) FAILED", len(interrupted))
+        await self.operations.run(self.registry.clear_stale_quiesce)
+
+        editions = EditionPolicy(cfg.backup_editions)
+        ex = self.executor
+        envs = EnvironmentEngine(self.registry, ex, cfg.name_release_period)
+        artifacts = ArtifactEngine(self.registry, ex, cfg.max_artifact_size)
+        runtime = RuntimeEngine(self.registry, ex)
+        backups = BackupEngine(self.registry, self.repo, self.operations, master, editions, self.clock, ex)
+        restores = RestoreEngine(
+            self.registry, self.repo, self.operations, master, editions, self.clock, ex,
+            cfg.name_release_period, cfg.max_artifact_size,
+        )
+        catalog = BackupCatalog(self.repo, self.registry, self.operations.store, ex)
+        self.backups, self.restores = backups, restores
+
+        server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE),
+                ("grpc.max_send_message_length", MAX_MESSAGE),
+                ("grpc.so_reuseport", 0),
+            ]
+        )
+        environments_pb2_grpc.add_EnvironmentServiceServicer_to_server(
+            EnvironmentServicer(envs, artifacts, runtime), server
+        )
+        backup_service_pb2_grpc.add_BackupServiceServicer_to_server(
+            BackupServicer(backups, restores, catalog), server
+        )
+        operations_pb2_grpc.add_OperationServiceServicer_to_server(OperationServicer(self.operations), server)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        reflection.enable_server_reflection(
+            (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+            server,
+        )
+        try:
+            self.port = server.add_insecure_port(cfg.listen)
+        except RuntimeError as e:
+            raise StartupError(f"cannot listen on {cfg.listen}: {e}") from e
+        if self.port == 0:
+            raise StartupError(f"cannot listen on {cfg.listen}")
+        await server.start()
+        self._server = server
+        for name in ("", *SERVICE_NAMES):
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._tasks.append(asyncio.ensure_future(self._maintenance()))
+        host = cfg.listen.rsplit(":", 1)[0]
+        log.info(
+            "stowage serving on %s:%d (data %s, repository %s)",
+            host, self.port, cfg.data_path, store.describe(),
+        )
+        return self.port
+
+    async def _maintenance(self) -> None:
+        """Marks interrupted operations and deletes unreferenced content, periodically."""
+        while True:
+            await asyncio.sleep(self.config.sweep_interval)
+            try:
+                await self.operations.mark_interrupted()
+                busy = await self.operations.run(
+                    lambda: self.operations.store.any_unfinished(
+                        (operations_pb2.Operation.KIND_BACKUP, operations_pb2.Operation.KIND_RESTORE)
+                    )
+                )
+                swept = await self.operations.run(lambda: self.registry.sweep_contents(busy))
+                if swept:
+                    log.info("deleted %d unreferenced content object(s)", swept)
+            except Exception:
+                log.exception("maintenance failed")
+
+    async def stop(self, grace: float = 5.0) -> None:
+        if self._server is None:
+            return
+        server, self._server = self._server, None
+        await self._health.enter_graceful_shutdown()
+        for t in self._tasks:
+            t.cancel()
+        await self.operations.shutdown(grace)
+        await server.stop(1.0)
+        self.db.close()
+        self.owner.close()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        self._stopped.set()
+
+    async def wait(self) -> None:
+        await self._stopped.wait()
+
+
+async def serve(config: Config) -> None:
+    server = StowageServer(config)
+    await server.start()
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    await stopping.wait()
+    log.info("shutting down")
+    await server.stop()
+
+
+def main(config: Config) -> int:
+    logging.basicConfig(
+        level=getattr(logging, str(config.log_level).upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        asyncio.run(serve(config))
+    except StartupError as e:
+        log.error("%s", e)
+        return 1
+    return 0

@@ -1,0 +1,338 @@
+"""The backup engine: snapshot an environment, store what the repository lacks,
+then make the backup visible.
+
+Write order is the safety argument (R3): blobs and the index that names them
+first, then the wrapped data key, then the manifest, and the backup record
+last, with create-if-absent. Until the record exists nothing is listable, so a
+crash or cancel at any earlier point leaves only unreferenced data for prune.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
+from typing import TypeVar
+
+from stowage.v1 import (
+    backups_pb2 as bk_pb,
+    environments_pb2 as env_pb,
+    manifest_pb2 as mf_pb,
+    operations_pb2 as ops_pb,
+)
+from stowage_storage.crypto import MasterKey, new_data_key
+from stowage_storage.repository import RecordRef, Repository, RepositoryError
+from stowage_storage.store import StorageError
+
+from . import manifest as mf, names
+from .clock import Clock, timestamp
+from .editions import EditionPolicy
+from .errors import FailedPrecondition, Violation, from_storage
+from .operations import OperationContext, OperationManager, request_hash
+from .registry import ArtifactRecord, ContentInfo, Registry, Snapshot
+
+T = TypeVar("T")
+# Blobs read and stored concurrently; bounded so memory stays flat.
+_WINDOW = 8
+# Small artifacts whose inline content is fetched per database query.
+_INLINE_BATCH = 256
+
+
+def new_backup_id(at: float) -> str:
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime(at)) + "-" + secrets.token_hex(3)
+
+
+def batch_loss_violations(batches: list[tuple[str, int]], env_id: str) -> list[Violation]:
+    return [
+        Violation(
+            f"environments/{env_id}/batches/{b}",
+            f"{n} active message(s) would be lost",
+            "ACTIVE_BATCH_MESSAGES",
+        )
+        for b, n in batches
+    ]
+
+
+def refuse_batch_loss(batches: list[tuple[str, int]], env_id: str) -> FailedPrecondition:
+    listing = ", ".join(f"{b} ({n})" for b, n in batches)
+    return FailedPrecondition(
+        "ACTIVE_BATCH_MESSAGES",
+        f"batches hold active messages that a backup would lose: {listing}; "
+        "release them, or back up with allow_batch_loss",
+        metadata={"batches": listing, "environment": names.environment_name(env_id)},
+        violations=batch_loss_violations(batches, env_id),
+    )
+
+
+class BackupEngine:
+    def __init__(
+        self,
+        registry: Registry,
+        repo: Repository,
+        operations: OperationManager,
+        master: MasterKey,
+        editions: EditionPolicy,
+        clock: Clock,
+        executor: Executor | None,
+    ) -> None:
+        self.registry = registry
+        self.repo = repo
+        self.operations = operations
+        self.master = master
+        self.editions = editions
+        self.clock = clock
+        self._executor = executor
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    async def start(
+        self, req: bk_pb.CreateBackupRequest, trigger: int = bk_pb.Backup.TRIGGER_MANUAL
+    ) -> ops_pb.Operation:
+        """Checks the request and starts the backup; returns its operation at once."""
+        env_id = names.parse_environment(req.parent, "parent")
+        names.check_request_id(req.request_id)
+        op = self.operations.new(ops_pb.Operation.KIND_BACKUP, req.parent, req.request_id)
+        req_hash = request_hash(req)
+        if req.request_id:
+            # A retry returns the first operation, whatever happened since.
+            existing = await self._run(lambda: self.operations.store.find_request(op.kind, req.request_id))
+            if existing is not None:
+                return self.operations.check_same_request(existing, req_hash)
+        env = await self._run(lambda: self.registry.get(env_id))
+        self.editions.require(env.edition, "backup", env_id)  # R1
+        if not req.allow_batch_loss:
+            active = await self._run(lambda: self.registry.active_batches(env_id))
+            if active:
+                raise refuse_batch_loss(active, env_id)
+        op, created = await self.operations.create(op, req_hash)  # R11: one at a time
+        if created:
+            self.operations.launch(op, lambda ctx: self._backup(ctx, env_id, req, trigger))
+        return op
+
+    async def _backup(
+        self, ctx: OperationContext, env_id: str, req: bk_pb.CreateBackupRequest, trigger: int
+    ) -> bk_pb.Backup:
+        started = self.clock.now()
+        await ctx.phase("snapshot")
+        env = await self._run(lambda: self.registry.get(env_id))
+        if req.quiesce:
+            await self._run(lambda: self.registry.set_quiesce(env.uid, ctx.op_id))
+        try:
+            snap = await self._run(lambda: self.registry.snapshot(env_id))
+            lost = [(b, len(m)) for b, m in snap.batches.items() if m]
+            if lost and not req.allow_batch_loss:
+                raise refuse_batch_loss(lost, env_id)
+            try:
+                return await self._store(ctx, snap, trigger, started)
+            except (StorageError, RepositoryError) as e:
+                raise from_storage(e) from e
+        finally:
+            if req.quiesce:
+                await asyncio.shield(self._run(lambda: self.registry.set_quiesce(env.uid, "")))
+
+    async def _store(
+        self, ctx: OperationContext, snap: Snapshot, trigger: int, started: float
+    ) -> bk_pb.Backup:
+        env = snap.env
+        backup_id = new_backup_id(snap.time)
+        ref = RecordRef(env.name, backup_id)
+        backup_name = str(names.BackupName(env.name, backup_id))
+        await self.repo.refresh()
+
+        chunks = await self._chunk_lists(snap)
+        total_bytes = sum(a.size for a in snap.artifacts)
+        await ctx.phase("upload", items_total=len(snap.artifacts), bytes_total=total_bytes)
+        session = self.repo.session()
+        try:
+            await self._upload(ctx, snap, chunks, session)
+            await session.commit()  # packs, then the index naming them
+        except BaseException:
+            await session.abort()
+            raise
+
+        await ctx.phase("commit")
+        manifest = self._manifest(snap, backup_name, chunks)
+        key_id, data_key = new_data_key()
+        manifest.data_key_id = key_id
+        manifest.settings.CopyFrom(
+            mf.seal_settings(data_key, backup_name, self.registry.settings_plain(env))
+        )
+        await self.repo.put_data_key(ref, mf.wrap(self.master, key_id, data_key))
+        manifest_bytes = manifest.SerializeToString(deterministic=True)
+        manifest_digest = await self.repo.put_manifest(manifest_bytes)
+        backup = bk_pb.Backup(
+            name=backup_name,
+            environment_uid=env.uid,
+            edition=env.edition,
+            region=env.region,
+            product_version=manifest.settings.product_version,
+            create_time=timestamp(snap.time),
+            trigger=trigger,
+            artifact_count=len(snap.artifacts),
+            size_bytes=sum(a.size for a in snap.artifacts),
+            added_bytes=session.stored_bytes,
+            manifest_sha256=manifest_digest,
+            excluded=manifest.excluded,
+            warnings=manifest.warnings,
+            operation=ctx.op.name,
+        )
+        backup.complete_time.CopyFrom(timestamp(self.clock.now()))
+        # The record makes the backup visible: written last, never replaced.
+        await self.repo.put_record(ref, backup.SerializeToString(deterministic=True))
+        for w in manifest.warnings:
+            await ctx.warn(w)
+        return backup
+
+    async def _chunk_lists(self, snap: Snapshot) -> dict[bytes, list[tuple[bytes, int]]]:
+        """The blobs of each content. Chunk lists come from the registry, computed
+        when the content was written; only content chunked with other parameters
+        than the repository's is read and cut again."""
+        repo_chunker = f"fastcdc-{self.repo.chunker.average}-{self.repo.chunker.threshold}"
+        out: dict[bytes, list[tuple[bytes, int]]] = {}
+        for digest, info in snap.contents.items():
+            if info.chunker == repo_chunker or info.size <= self.repo.chunker.threshold:
+                if info.chunks:
+                    out[digest] = [(c.sha256, c.length) for c in info.chunks]
+                else:
+                    out[digest] = [(digest, info.size)]
+            else:
+                path = self.registry.content.path(digest)
+                cut = await self._run(lambda p=path: self.repo.chunker.split_file(p))
+                out[digest] = [(c.sha256, c.length) for c in cut] if len(cut) > 1 else [(digest, info.size)]
+        return out
+
+    async def _upload(
+        self,
+        ctx: OperationContext,
+        snap: Snapshot,
+        chunks: dict[bytes, list[tuple[bytes, int]]],
+        session,
+    ) -> None:
+        window = asyncio.Semaphore(_WINDOW)
+        tasks: set[asyncio.Task[None]] = set()
+        failures: list[BaseException] = []
+        scheduled: set[bytes] = set()
+
+        async def store(digest: bytes, load: Callable[[], Awaitable[bytes]]) -> None:
+            try:
+                await session.add(digest, await load())
+            except BaseException as e:
+                failures.append(e)
+                raise
+            finally:
+                window.release()
+
+        def file_loader(info: ContentInfo, offset: int, length: int) -> Callable[[], Awaitable[bytes]]:
+            return lambda: self._run(lambda: self.registry.content.read_range(info.sha256, offset, length))
+
+        try:
+            for start in range(0, len(snap.artifacts), _INLINE_BATCH):
+                batch = snap.artifacts[start : start + _INLINE_BATCH]
+                wanted_inline = [
+                    a.sha256
+                    for a in batch
+                    if snap.contents[a.sha256].is_inline
+                    and a.sha256 not in scheduled
+                    and session.needs(a.sha256)
+                ]
+                inline = (
+                    await self._run(lambda w=wanted_inline: self.registry.inline_contents(w))
+                    if wanted_inline
+                    else {}
+                )
+                for art in batch:
+                    await self._schedule(art, snap, chunks, session, scheduled, inline, window, tasks, store, file_loader)
+                    if failures:
+                        raise failures[0]
+                    await ctx.advance(items=1, nbytes=art.size, current=_item_label(art))
+            await asyncio.gather(*tasks)
+        finally:
+            for t in tasks:
+                t.cancel()
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+        await ctx.flush(force=True)
+
+    async def _schedule(self, art: ArtifactRecord, snap, chunks, session, scheduled, inline, window, tasks, store, file_loader) -> None:
+        info = snap.contents[art.sha256]
+        offset = 0
+        for digest, length in chunks[art.sha256]:
+            blob_offset = offset
+            offset += length
+            if digest in scheduled or not session.needs(digest):
+                continue
+            scheduled.add(digest)
+            if info.is_inline:
+                data = inline[art.sha256]
+
+                async def load(d=data) -> bytes:
+                    return d
+            else:
+                load = file_loader(info, blob_offset, length)
+            await window.acquire()
+            task = asyncio.ensure_future(store(digest, load))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+    def _manifest(
+        self, snap: Snapshot, backup_name: str, chunks: dict[bytes, list[tuple[bytes, int]]]
+    ) -> mf_pb.BackupManifest:
+        env = snap.env
+        m = mf_pb.BackupManifest(
+            format_version=mf.FORMAT_VERSION,
+            backup=backup_name,
+            environment_uid=env.uid,
+            edition=env.edition,
+            region=env.region,
+            snapshot_time=timestamp(snap.time),
+        )
+        for a in snap.artifacts:
+            item = m.items.add(
+                kind=a.kind,
+                id=a.artifact_id,
+                sha256=a.sha256,
+                size_bytes=a.size,
+                metadata=a.metadata,
+                update_time=timestamp(a.update_time),
+            )
+            blobs = chunks[a.sha256]
+            if len(blobs) > 1:
+                item.chunks.extend(mf_pb.BlobRef(sha256=d, size_bytes=n) for d, n in blobs)
+        for c in snap.control_numbers:
+            m.control_numbers.add(
+                agreement=names.artifact_name(env.name, env_pb.ARTIFACT_KIND_AGREEMENT, c.agreement),
+                interchange=c.interchange,
+                group=c.group,
+                transaction_set=c.transaction_set,
+                update_time=timestamp(c.update_time),
+            )
+        for message_id, mic, seen in snap.as2_messages:
+            m.as2_messages.add(message_id=message_id, mic=mic, first_seen_time=timestamp(seen))
+        Excluded = bk_pb.ExcludedItem
+        for hc_id, endpoint in snap.hybrid_connections:
+            m.excluded.add(
+                kind=Excluded.KIND_HYBRID_CONNECTION,
+                name=f"environments/{env.name}/hybridConnections/{hc_id}",
+                reason=f"hybrid connections are never backed up; recreate {hc_id} ({endpoint}) after a restore",
+            )
+        for batch, messages in snap.batches.items():
+            if messages:
+                m.excluded.add(
+                    kind=Excluded.KIND_BATCH_MESSAGES,
+                    name=f"environments/{env.name}/batches/{batch}",
+                    message_count=len(messages),
+                    reason="lost: " + ", ".join(messages),
+                )
+                m.warnings.append(f"batch {batch}: {len(messages)} active message(s) not backed up")
+        m.excluded.add(
+            kind=Excluded.KIND_TRACKING_DATA,
+            reason="tracking data is not part of a backup; only the tracking database connection string is",
+        )
+        return m
+
+
+def _item_label(a: ArtifactRecord) -> str:
+    return f"{names.COLLECTIONS[a.kind]}/{a.artifact_id}"

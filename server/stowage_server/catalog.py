@@ -1,0 +1,131 @@
+"""The backup catalog: listing, reading and deleting backups, and the status of
+each environment's last backup."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import Executor
+from typing import TypeVar
+
+from google.protobuf.message import DecodeError
+
+from stowage.v1 import backups_pb2 as bk_pb, operations_pb2 as ops_pb
+from stowage_storage.repository import RecordNotFound, RecordRef, Repository, RepositoryError
+from stowage_storage.store import StorageError
+
+from . import names
+from .errors import DataLoss, backup_not_found, from_storage
+from .operations import OperationStore
+from .registry import Registry
+
+T = TypeVar("T")
+Op = ops_pb.Operation
+
+
+class BackupCatalog:
+    def __init__(
+        self, repo: Repository, registry: Registry, operations: OperationStore, executor: Executor | None
+    ) -> None:
+        self.repo = repo
+        self.registry = registry
+        self.operations = operations
+        self._executor = executor
+        # Records never change once written, so a read one can be kept.
+        self._records: dict[RecordRef, bk_pb.Backup] = {}
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    async def get(self, name: str, field: str = "name") -> bk_pb.Backup:
+        bname = names.parse_backup(name, field)
+        return await self._read(RecordRef(bname.environment, bname.backup_id))
+
+    async def _read(self, ref: RecordRef) -> bk_pb.Backup:
+        cached = self._records.get(ref)
+        if cached is not None:
+            return cached
+        try:
+            raw = await self.repo.get_record(ref)
+        except RecordNotFound:
+            raise backup_not_found(f"environments/{ref.environment}/backups/{ref.backup_id}") from None
+        except (StorageError, RepositoryError) as e:
+            raise from_storage(e) from e
+        try:
+            backup = bk_pb.Backup.FromString(raw)
+        except DecodeError as e:
+            raise DataLoss(f"backup record {ref.environment}/{ref.backup_id} is unreadable") from e
+        self._records[ref] = backup
+        return backup
+
+    async def list(self, env_id: str | None, after: tuple[str, str] | None, limit: int) -> list[bk_pb.Backup]:
+        """Newest first; ``after`` is the (backup id, environment) of the last one seen."""
+        try:
+            refs = await self.repo.list_records(env_id)
+        except (StorageError, RepositoryError) as e:
+            raise from_storage(e) from e
+        keys = sorted(((r.backup_id, r.environment) for r in refs), reverse=True)
+        if after is not None:
+            keys = [k for k in keys if k < tuple(after)]
+        out = []
+        for backup_id, env in keys[:limit]:
+            try:
+                out.append(await self._read(RecordRef(env, backup_id)))
+            except Exception as e:  # a deleted or damaged record must not hide the others
+                if getattr(e, "reason", "") != "BACKUP_NOT_FOUND":
+                    raise
+        return out
+
+    async def delete(self, name: str) -> None:
+        bname = names.parse_backup(name)
+        ref = RecordRef(bname.environment, bname.backup_id)
+        try:
+            # The record first: from here on the backup is gone for every reader. Then
+            # its data key, which makes the backup's secrets unrecoverable.
+            await self.repo.delete_record(ref)
+            await self.repo.store.delete(f"keys/{ref.environment}/{ref.backup_id}")
+        except RecordNotFound:
+            raise backup_not_found(str(bname)) from None
+        except (StorageError, RepositoryError) as e:
+            raise from_storage(e) from e
+        self._records.pop(ref, None)
+
+    async def status(self, env_id: str | None) -> list[bk_pb.BackupStatus]:
+        if env_id is not None:
+            await self._run(lambda: self.registry.get(env_id))
+            env_ids = [env_id]
+        else:
+            env_ids = await self._run(self.registry.live_names)
+        out = []
+        for e in env_ids:
+            target = names.environment_name(e)
+            last = await self._run(
+                lambda t=target: self.operations.latest(
+                    t, Op.KIND_BACKUP, (Op.STATE_RUNNING, Op.STATE_SUCCEEDED, Op.STATE_FAILED, Op.STATE_CANCELLED)
+                )
+            )
+            good = await self._run(lambda t=target: self.operations.latest(t, Op.KIND_BACKUP, (Op.STATE_SUCCEEDED,)))
+            status = bk_pb.BackupStatus(environment=target)
+            if last is not None:
+                status.last_backup.CopyFrom(attempt(last))
+            if good is not None:
+                status.last_successful_backup.CopyFrom(attempt(good))
+            out.append(status)
+        return out
+
+
+def attempt(op: Op) -> bk_pb.BackupAttempt:
+    a = bk_pb.BackupAttempt(
+        operation=op.name,
+        state=Op.State.Name(op.state).removeprefix("STATE_"),
+        start_time=op.start_time if op.HasField("start_time") else op.create_time,
+    )
+    if op.HasField("end_time"):
+        a.end_time.CopyFrom(op.end_time)
+    if op.HasField("backup"):
+        a.backup = op.backup.name
+        a.size_bytes = op.backup.size_bytes
+        a.trigger = op.backup.trigger
+    if op.HasField("error"):
+        a.error.CopyFrom(op.error)
+    return a

@@ -1,0 +1,206 @@
+"""Server configuration: one home for every setting.
+
+Each option has a flag (``--data-dir``), an environment variable
+(``STOWAGE_DATA_DIR``), an optional TOML file key (``data_dir``) and a default
+that works on a laptop. Precedence: flag, then variable, then file, then
+default; ``Config.sources`` remembers where each value came from.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from stowage.v1 import common_pb2
+
+EDITIONS = {
+    "developer": common_pb2.EDITION_DEVELOPER,
+    "basic": common_pb2.EDITION_BASIC,
+    "standard": common_pb2.EDITION_STANDARD,
+    "premium": common_pb2.EDITION_PREMIUM,
+}
+EDITION_NAMES = {v: k for k, v in EDITIONS.items()}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def parse_duration(text: str) -> float:
+    """'90s', '5m', '2h', '1d', '1h30m' or plain seconds, to seconds."""
+    text = str(text).strip()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    parts = re.findall(r"(\d+(?:\.\d+)?)([smhd])", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ConfigError(f"invalid duration {text!r}: use s, m, h or d, as in 90s, 5m, 2h, 1d")
+    scale = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    return sum(float(n) * scale[u] for n, u in parts)
+
+
+def parse_size(text: str) -> int:
+    """'512', '64KiB', '200MB', '1GiB' to bytes."""
+    m = re.fullmatch(r"\s*(\d+)\s*([KMGT]i?B?|B)?\s*", str(text), re.IGNORECASE)
+    if not m:
+        raise ConfigError(f"invalid size {text!r}: use bytes or KiB, MiB, GiB")
+    unit = (m.group(2) or "B").upper().rstrip("B").rstrip("I")
+    scale = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}[unit]
+    return int(m.group(1)) * scale
+
+
+def parse_editions(text: str) -> frozenset[int]:
+    names = [n.strip().lower() for n in str(text).split(",") if n.strip()]
+    unknown = [n for n in names if n not in EDITIONS]
+    if unknown:
+        raise ConfigError(f"unknown edition(s) {', '.join(unknown)}; use {', '.join(EDITIONS)}")
+    return frozenset(EDITIONS[n] for n in names)
+
+
+def parse_bool(text: str) -> bool:
+    value = str(text).strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"invalid boolean {text!r}")
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    default: str
+    help: str
+    parse: Callable[[str], Any] = str
+    secret: bool = False
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def env(self) -> str:
+        return "STOWAGE_" + self.name.upper()
+
+
+DEFAULT_DATA_DIR = os.path.join("~", ".local", "share", "stowage")
+
+OPTIONS: list[Option] = [
+    Option("listen", "127.0.0.1:50051", "gRPC address to listen on (host:port; port 0 picks one)"),
+    Option("data_dir", DEFAULT_DATA_DIR, "folder for the registry, content, key file and logs"),
+    Option(
+        "repository",
+        "",
+        "where backups are stored: a path or file:// URL (default: DATA_DIR/repository)",
+    ),
+    Option("key", "", "master key (64 hex digits or base64 of 32 bytes)", secret=True),
+    Option(
+        "key_file",
+        "",
+        "file holding the master key; created with mode 0600 when missing "
+        "(default: DATA_DIR/stowage.key)",
+    ),
+    Option(
+        "name_release_period",
+        "1h",
+        "how long a deleted environment's name stays reserved",
+        parse_duration,
+    ),
+    Option(
+        "backup_editions",
+        "basic,standard,premium",
+        "editions that may be backed up and restored",
+        parse_editions,
+    ),
+    Option("workers", "4", "threads for hashing, compression and disk I/O", int),
+    Option("max_artifact_size", "1GiB", "largest artifact accepted", parse_size),
+    Option(
+        "sweep_interval",
+        "10m",
+        "how often unreferenced artifact content is deleted from DATA_DIR",
+        parse_duration,
+    ),
+    Option("log_level", "info", "debug, info, warning or error"),
+]
+OPTIONS_BY_NAME = {o.name: o for o in OPTIONS}
+
+
+@dataclass
+class Config:
+    values: dict[str, Any]
+    sources: dict[str, str]
+    raw: dict[str, str]
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def data_path(self) -> str:
+        return os.path.abspath(os.path.expanduser(self.values["data_dir"]))
+
+    @property
+    def repository_url(self) -> str:
+        return self.values["repository"] or os.path.join(self.data_path, "repository")
+
+    @property
+    def key_path(self) -> str:
+        return os.path.abspath(
+            os.path.expanduser(self.values["key_file"] or os.path.join(self.data_path, "stowage.key"))
+        )
+
+    def shown(self) -> list[tuple[str, str, str]]:
+        """(name, value, source) for each option, secrets masked."""
+        out = []
+        for o in OPTIONS:
+            raw = self.raw[o.name]
+            value = ("*" * 8 if raw else "") if o.secret else raw
+            out.append((o.name, value, self.sources[o.name]))
+        return out
+
+
+def load(
+    flags: Mapping[str, str | None] | None = None,
+    environ: Mapping[str, str] | None = None,
+    config_file: str | None = None,
+) -> Config:
+    """Resolves every option. ``flags`` maps option names to flag values (None: not given)."""
+    flags = flags or {}
+    environ = os.environ if environ is None else environ
+    file_values: dict[str, Any] = {}
+    if config_file:
+        try:
+            with open(config_file, "rb") as f:
+                file_values = tomllib.load(f)
+        except OSError as e:
+            raise ConfigError(f"cannot read config file {config_file}: {e.strerror}") from e
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"config file {config_file}: {e}") from e
+        unknown = sorted(set(file_values) - set(OPTIONS_BY_NAME))
+        if unknown:
+            raise ConfigError(f"config file {config_file}: unknown setting(s) {', '.join(unknown)}")
+    values: dict[str, Any] = {}
+    raw: dict[str, str] = {}
+    sources: dict[str, str] = {}
+    for o in OPTIONS:
+        if flags.get(o.name) is not None:
+            text, source = str(flags[o.name]), "flag"
+        elif o.env in environ:
+            text, source = environ[o.env], "variable"
+        elif o.name in file_values:
+            text, source = str(file_values[o.name]), "file"
+        else:
+            text, source = o.default, "default"
+        try:
+            values[o.name] = o.parse(text)
+        except (ValueError, ConfigError) as e:
+            where = {"flag": o.flag, "variable": o.env, "file": config_file, "default": "default"}
+            raise ConfigError(f"{where[source]}: {e}") from e
+        raw[o.name] = text
+        sources[o.name] = source
+    return Config(values, sources, raw)

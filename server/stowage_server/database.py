@@ -1,0 +1,183 @@
+"""The SQLite database under the data directory: connections and schema.
+
+WAL mode: one writer at a time, readers never blocked, and a read transaction
+sees one consistent snapshot, which is what makes a backup point-in-time
+consistent while management writes continue (R2). Every thread gets its own
+connection; blocking calls run on the server's bounded thread pool.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS environments (
+    uid TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    edition INTEGER NOT NULL,
+    region TEXT NOT NULL,
+    state INTEGER NOT NULL,
+    settings BLOB NOT NULL,
+    create_time REAL NOT NULL,
+    update_time REAL NOT NULL,
+    restored_from TEXT NOT NULL DEFAULT '',
+    request_id TEXT NOT NULL DEFAULT '',
+    quiesced_by TEXT NOT NULL DEFAULT '',
+    deleted_time REAL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS live_environment_names
+    ON environments(name) WHERE deleted_time IS NULL;
+CREATE INDEX IF NOT EXISTS environment_names ON environments(name, deleted_time);
+
+CREATE TABLE IF NOT EXISTS contents (
+    sha256 BLOB PRIMARY KEY,
+    size INTEGER NOT NULL,
+    inline BLOB,
+    chunks BLOB,
+    chunker TEXT NOT NULL,
+    create_time REAL NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS artifacts (
+    env_uid TEXT NOT NULL,
+    kind INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    sha256 BLOB NOT NULL,
+    size INTEGER NOT NULL,
+    metadata TEXT NOT NULL,
+    update_time REAL NOT NULL,
+    PRIMARY KEY (env_uid, kind, id)
+);
+CREATE INDEX IF NOT EXISTS artifacts_by_content ON artifacts(sha256);
+
+CREATE TABLE IF NOT EXISTS control_numbers (
+    env_uid TEXT NOT NULL,
+    agreement TEXT NOT NULL,
+    interchange INTEGER NOT NULL,
+    grp INTEGER NOT NULL,
+    transaction_set INTEGER NOT NULL,
+    update_time REAL NOT NULL,
+    PRIMARY KEY (env_uid, agreement)
+);
+
+CREATE TABLE IF NOT EXISTS as2_messages (
+    env_uid TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    mic TEXT NOT NULL,
+    first_seen REAL NOT NULL,
+    PRIMARY KEY (env_uid, message_id)
+);
+
+CREATE TABLE IF NOT EXISTS batches (
+    env_uid TEXT NOT NULL,
+    batch TEXT NOT NULL,
+    PRIMARY KEY (env_uid, batch)
+);
+
+CREATE TABLE IF NOT EXISTS batch_messages (
+    env_uid TEXT NOT NULL,
+    batch TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    added REAL NOT NULL,
+    PRIMARY KEY (env_uid, batch, message_id)
+);
+
+CREATE TABLE IF NOT EXISTS hybrid_connections (
+    env_uid TEXT NOT NULL,
+    id TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    PRIMARY KEY (env_uid, id)
+);
+
+CREATE TABLE IF NOT EXISTS operations (
+    id TEXT PRIMARY KEY,
+    kind INTEGER NOT NULL,
+    target TEXT NOT NULL,
+    state INTEGER NOT NULL,
+    request_id TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    create_time REAL NOT NULL,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    body BLOB NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS operation_requests
+    ON operations(kind, request_id) WHERE request_id != '';
+-- R11: at most one pending or running backup per environment.
+CREATE UNIQUE INDEX IF NOT EXISTS one_backup_per_environment
+    ON operations(target) WHERE kind = 1 AND state IN (1, 2);
+CREATE INDEX IF NOT EXISTS operations_by_time ON operations(create_time);
+CREATE INDEX IF NOT EXISTS operations_by_target ON operations(target, create_time);
+
+CREATE TABLE IF NOT EXISTS operation_events (
+    op_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    body BLOB NOT NULL,
+    PRIMARY KEY (op_id, seq)
+);
+"""
+
+
+class Database:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        conn = self._connect()
+        # executescript commits on its own; every statement is idempotent.
+        conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+        # The database holds sealed secrets only, but keep it private anyway.
+        os.chmod(path, 0o600)
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: every query inside sees the same snapshot."""
+        conn = self._connect()
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction, taken at once (no upgrade deadlocks)."""
+        conn = self._connect()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                try:
+                    conn.close()
+                except sqlite3.Error:
+                    pass
+            self._all.clear()

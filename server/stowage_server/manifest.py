@@ -1,0 +1,68 @@
+"""The backup manifest: building it from a snapshot and reading it back.
+
+Secrets go into the manifest sealed under the backup's own data key, with the
+backup name and field as associated data; the data key itself is stored only
+wrapped by the master key (``keys/{environment}/{backup}``). Deleting that key
+object makes the backup's secrets unrecoverable.
+"""
+
+from __future__ import annotations
+
+from stowage.v1 import environments_pb2 as env_pb, manifest_pb2 as mf_pb, repository_pb2
+from stowage_storage.crypto import MasterKey, Sealed, seal, unseal, unwrap_data_key, wrap_data_key
+
+from .settings import PLAIN_FIELDS, SECRET_FIELDS
+
+FORMAT_VERSION = 1
+
+
+def seal_settings(
+    data_key: bytes, backup: str, plain: env_pb.EnvironmentSettings
+) -> mf_pb.ManifestSettings:
+    out = mf_pb.ManifestSettings(
+        scale_units=plain.scale_units,
+        product_version=plain.product_version,
+        access_control_namespace=plain.access_control_namespace,
+    )
+    for name in SECRET_FIELDS:
+        if plain.HasField(name) and getattr(plain, name).value:
+            s = seal(data_key, getattr(plain, name).value, _aad(backup, name))
+            out.secrets[name].CopyFrom(mf_pb.EncryptedValue(nonce=s.nonce, ciphertext=s.ciphertext))
+    return out
+
+
+def open_settings(
+    data_key: bytes, backup: str, stored: mf_pb.ManifestSettings
+) -> env_pb.EnvironmentSettings:
+    out = env_pb.EnvironmentSettings()
+    for name in PLAIN_FIELDS:
+        setattr(out, name, getattr(stored, name))
+    for name, enc in stored.secrets.items():
+        if name not in SECRET_FIELDS:
+            continue
+        value = unseal(data_key, Sealed(enc.nonce, enc.ciphertext), _aad(backup, name))
+        getattr(out, name).value = value
+    return out
+
+
+def wrap(master: MasterKey, key_id: str, data_key: bytes) -> bytes:
+    s = wrap_data_key(master, key_id, data_key)
+    return repository_pb2.WrappedKey(key_id=key_id, nonce=s.nonce, ciphertext=s.ciphertext).SerializeToString()
+
+
+def unwrap(master: MasterKey, raw: bytes, expected_key_id: str) -> bytes:
+    w = repository_pb2.WrappedKey.FromString(raw)
+    if w.key_id != expected_key_id:
+        raise ValueError(f"data key {w.key_id} is not the manifest's key {expected_key_id}")
+    return unwrap_data_key(master, w.key_id, Sealed(w.nonce, w.ciphertext))
+
+
+def blob_refs(item: mf_pb.ManifestItem) -> list[tuple[bytes, int]]:
+    """The blobs holding an item's content, in order: its chunks, or itself whole."""
+    if item.chunks:
+        return [(bytes(c.sha256), c.size_bytes) for c in item.chunks]
+    return [(bytes(item.sha256), item.size_bytes)]
+
+
+def _aad(backup: str, field: str) -> bytes:
+    return f"{backup}/{field}".encode()

@@ -1,0 +1,684 @@
+"""The registry: the integration environments Stowage protects.
+
+A real platform holds this state itself; here SQLite (database.py) holds the
+metadata and small values, ContentStore the large artifact content. Methods are
+blocking and run on the worker pool. Every method that changes an environment
+runs in one write transaction; ``snapshot`` reads in one read transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+from dataclasses import dataclass, field
+
+from stowage.v1 import environments_pb2 as env_pb
+
+from . import names, settings as settings_mod
+from .clock import Clock, rfc3339
+from .content import ContentStore, StagedContent, decode_chunks, encode_chunks
+from .database import Database
+from .errors import (
+    AlreadyExists,
+    ConcurrentChange,
+    FailedPrecondition,
+    Unavailable,
+    artifact_not_found,
+    environment_not_found,
+    object_not_found,
+)
+from .settings import SecretBox
+
+ACTIVE = env_pb.Environment.STATE_ACTIVE
+SUSPENDED = env_pb.Environment.STATE_SUSPENDED
+
+
+@dataclass(frozen=True)
+class EnvRecord:
+    uid: str
+    name: str
+    edition: int
+    region: str
+    state: int
+    settings: bytes  # stored form: secrets sealed
+    create_time: float
+    update_time: float
+    restored_from: str
+    quiesced_by: str
+    artifact_count: int = 0
+    artifact_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class ArtifactRecord:
+    environment: str
+    kind: int
+    artifact_id: str
+    sha256: bytes
+    size: int
+    metadata: dict[str, str]
+    update_time: float
+
+    @property
+    def name(self) -> str:
+        return names.artifact_name(self.environment, self.kind, self.artifact_id)
+
+
+@dataclass(frozen=True)
+class ContentInfo:
+    sha256: bytes
+    size: int
+    is_inline: bool  # in the database rather than a content file
+    chunks: list | None  # list[Chunk] when stored in pieces
+    chunker: str
+    inline: bytes | None = None  # the inline bytes, when loaded
+
+
+@dataclass(frozen=True)
+class ControlNumberRecord:
+    agreement: str
+    interchange: int
+    group: int
+    transaction_set: int
+    update_time: float
+
+
+@dataclass
+class Snapshot:
+    """Everything a backup holds, read in one transaction (R2)."""
+
+    env: EnvRecord
+    artifacts: list[ArtifactRecord]
+    contents: dict[bytes, ContentInfo]
+    control_numbers: list[ControlNumberRecord]
+    as2_messages: list[tuple[str, str, float]]
+    batches: dict[str, list[str]]  # batch -> active message ids
+    hybrid_connections: list[tuple[str, str]]
+    time: float = 0.0
+
+
+@dataclass
+class RestorePlanData:
+    """What restore writes, prepared outside the transaction."""
+
+    env_id: str
+    edition: int
+    region: str
+    settings_plain: env_pb.EnvironmentSettings
+    restored_from: str
+    artifacts: list[tuple[int, str, bytes, int, dict[str, str], float]]
+    contents: list[StagedContent]
+    control_numbers: list[ControlNumberRecord]
+    as2_messages: list[tuple[str, str, float]]
+    release_period: float
+    batches: list[str] = field(default_factory=list)
+
+
+_ENV_COLUMNS = (
+    "uid, name, edition, region, state, settings, create_time, update_time, restored_from, quiesced_by"
+)
+
+
+def _env(row: tuple, counts: tuple[int, int] = (0, 0)) -> EnvRecord:
+    return EnvRecord(*row, artifact_count=counts[0], artifact_bytes=counts[1])
+
+
+class Registry:
+    def __init__(self, db: Database, content: ContentStore, box: SecretBox, clock: Clock) -> None:
+        self.db = db
+        self.content = content
+        self.box = box
+        self.clock = clock
+
+    # -- environments ---------------------------------------------------------
+
+    def _live(self, conn: sqlite3.Connection, env_id: str) -> EnvRecord:
+        row = conn.execute(
+            f"SELECT {_ENV_COLUMNS} FROM environments WHERE name = ? AND deleted_time IS NULL",
+            (env_id,),
+        ).fetchone()
+        if row is None:
+            raise environment_not_found(names.environment_name(env_id))
+        return _env(row)
+
+    def _writable(self, conn: sqlite3.Connection, env_id: str) -> EnvRecord:
+        env = self._live(conn, env_id)
+        if env.quiesced_by:
+            raise Unavailable(
+                "ENVIRONMENT_QUIESCED",
+                f"environment {env_id} is quiesced by a running backup; retry when it ends",
+                {"operation": f"operations/{env.quiesced_by}"},
+            )
+        return env
+
+    def name_available_time(self, conn: sqlite3.Connection, env_id: str, period: float) -> float | None:
+        """When a deleted environment's name frees up; None when it is free now."""
+        row = conn.execute(
+            "SELECT MAX(deleted_time) FROM environments WHERE name = ? AND deleted_time IS NOT NULL",
+            (env_id,),
+        ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        free_at = float(row[0]) + period
+        return free_at if free_at > self.clock.now() else None
+
+    def check_name_free(self, conn: sqlite3.Connection, env_id: str, period: float) -> None:
+        live = conn.execute(
+            "SELECT 1 FROM environments WHERE name = ? AND deleted_time IS NULL", (env_id,)
+        ).fetchone()
+        if live:
+            raise AlreadyExists(
+                "ENVIRONMENT_EXISTS",
+                f"environment {env_id} already exists",
+                {"environment": names.environment_name(env_id)},
+            )
+        free_at = self.name_available_time(conn, env_id, period)
+        if free_at is not None:
+            raise FailedPrecondition(
+                "NAME_NOT_AVAILABLE",
+                f"the name {env_id} belonged to a deleted environment and frees up at {rfc3339(free_at)}",
+                metadata={"environment": names.environment_name(env_id), "available_time": rfc3339(free_at)},
+            )
+
+    def provision(
+        self,
+        env_id: str,
+        edition: int,
+        region: str,
+        plain: env_pb.EnvironmentSettings,
+        request_id: str,
+        release_period: float,
+        validate_only: bool = False,
+    ) -> EnvRecord:
+        with self.db.write() as conn:
+            if request_id:
+                row = conn.execute(
+                    f"SELECT {_ENV_COLUMNS} FROM environments WHERE request_id = ? AND name = ? "
+                    "AND deleted_time IS NULL",
+                    (request_id, env_id),
+                ).fetchone()
+                if row is not None:
+                    return _env(row)
+            self.check_name_free(conn, env_id, release_period)
+            uid = secrets.token_hex(16)
+            now = self.clock.now()
+            if not plain.scale_units:
+                plain.scale_units = 1
+            stored = settings_mod.seal_all(self.box, uid, plain)
+            record = EnvRecord(uid, env_id, edition, region, ACTIVE, stored, now, now, "", "")
+            if validate_only:
+                return record
+            conn.execute(
+                "INSERT INTO environments (uid, name, edition, region, state, settings, create_time, "
+                "update_time, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (uid, env_id, edition, region, ACTIVE, stored, now, now, request_id),
+            )
+            return record
+
+    def get(self, env_id: str) -> EnvRecord:
+        with self.db.read() as conn:
+            env = self._live(conn, env_id)
+            count, total = conn.execute(
+                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM artifacts WHERE env_uid = ?", (env.uid,)
+            ).fetchone()
+            return _env(
+                (env.uid, env.name, env.edition, env.region, env.state, env.settings,
+                 env.create_time, env.update_time, env.restored_from, env.quiesced_by),
+                (count, total),
+            )
+
+    def list(self, after: str, limit: int) -> list[EnvRecord]:
+        with self.db.read() as conn:
+            rows = conn.execute(
+                f"SELECT {', '.join('e.' + c.strip() for c in _ENV_COLUMNS.split(','))}, "
+                "COUNT(a.id), COALESCE(SUM(a.size), 0) FROM environments e "
+                "LEFT JOIN artifacts a ON a.env_uid = e.uid "
+                "WHERE e.deleted_time IS NULL AND e.name > ? GROUP BY e.uid ORDER BY e.name LIMIT ?",
+                (after, limit),
+            ).fetchall()
+        return [_env(r[:10], (r[10], r[11])) for r in rows]
+
+    def live_names(self) -> list[str]:
+        with self.db.read() as conn:
+            return [r[0] for r in conn.execute(
+                "SELECT name FROM environments WHERE deleted_time IS NULL ORDER BY name"
+            )]
+
+    def update(
+        self,
+        env_id: str,
+        edition: int | None,
+        region: str | None,
+        new_settings: env_pb.EnvironmentSettings | None,
+        setting_fields: set[str],
+    ) -> EnvRecord:
+        with self.db.write() as conn:
+            env = self._writable(conn, env_id)
+            stored = env.settings
+            if setting_fields:
+                current = settings_mod.open_all(self.box, env.uid, env.settings, reveal=True)
+                merged = settings_mod.apply_mask(current, new_settings or env_pb.EnvironmentSettings(), setting_fields)
+                if not merged.scale_units:
+                    merged.scale_units = current.scale_units or 1
+                stored = settings_mod.seal_all(self.box, env.uid, merged)
+            now = self.clock.now()
+            conn.execute(
+                "UPDATE environments SET edition = ?, region = ?, settings = ?, update_time = ? WHERE uid = ?",
+                (
+                    env.edition if edition is None else edition,
+                    env.region if region is None else region,
+                    stored,
+                    now,
+                    env.uid,
+                ),
+            )
+        return self.get(env_id)
+
+    def delete(self, env_id: str) -> EnvRecord:
+        with self.db.write() as conn:
+            env = self._writable(conn, env_id)
+            now = self.clock.now()
+            conn.execute("UPDATE environments SET deleted_time = ?, update_time = ? WHERE uid = ?", (now, now, env.uid))
+            for table in ("artifacts", "control_numbers", "as2_messages", "batches", "batch_messages", "hybrid_connections"):
+                conn.execute(f"DELETE FROM {table} WHERE env_uid = ?", (env.uid,))
+            return env
+
+    def set_state(self, env_id: str, allowed_from: tuple[int, ...], to: int) -> EnvRecord:
+        with self.db.write() as conn:
+            env = self._live(conn, env_id)
+            if env.state == to:
+                pass
+            elif env.state not in allowed_from:
+                state = env_pb.Environment.State.Name(env.state)
+                raise FailedPrecondition(
+                    "INVALID_STATE",
+                    f"environment {env_id} is {state}",
+                    metadata={"state": state, "environment": names.environment_name(env_id)},
+                )
+            conn.execute("UPDATE environments SET state = ?, update_time = ? WHERE uid = ?", (to, self.clock.now(), env.uid))
+        return self.get(env_id)
+
+    def set_quiesce(self, env_uid: str, op_id: str) -> None:
+        with self.db.write() as conn:
+            conn.execute("UPDATE environments SET quiesced_by = ? WHERE uid = ?", (op_id, env_uid))
+
+    def clear_stale_quiesce(self) -> None:
+        """Lifts quiesces left by backups that ended without lifting them (a crash)."""
+        with self.db.write() as conn:
+            conn.execute(
+                "UPDATE environments SET quiesced_by = '' WHERE quiesced_by != '' AND quiesced_by NOT IN "
+                "(SELECT id FROM operations WHERE state IN (1, 2))"
+            )
+
+    def settings_plain(self, env: EnvRecord) -> env_pb.EnvironmentSettings:
+        return settings_mod.open_all(self.box, env.uid, env.settings, reveal=True)
+
+    # -- artifacts ------------------------------------------------------------
+
+    def _install(self, conn: sqlite3.Connection, staged: StagedContent) -> None:
+        """Makes content available; idempotent. Runs inside a write transaction."""
+        row = conn.execute("SELECT inline IS NULL FROM contents WHERE sha256 = ?", (staged.sha256,)).fetchone()
+        if row is None:
+            self.content.install(staged)
+            conn.execute(
+                "INSERT INTO contents (sha256, size, inline, chunks, chunker, create_time) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    staged.sha256,
+                    staged.size,
+                    staged.inline,
+                    encode_chunks(staged.chunks),
+                    self.content.chunker_id,
+                    self.clock.now(),
+                ),
+            )
+        elif staged.tmp_path is not None:
+            # Known content: the file is already in place (or being re-staged by a restore).
+            self.content.install(staged)
+
+    def put_artifacts(
+        self,
+        env_id: str,
+        items: list[tuple[int, str, StagedContent, dict[str, str]]],
+    ) -> list[ArtifactRecord]:
+        with self.db.write() as conn:
+            env = self._writable(conn, env_id)
+            now = self.clock.now()
+            out = []
+            for kind, artifact_id, staged, metadata in items:
+                self._install(conn, staged)
+                conn.execute(
+                    "INSERT OR REPLACE INTO artifacts (env_uid, kind, id, sha256, size, metadata, update_time) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (env.uid, kind, artifact_id, staged.sha256, staged.size, json.dumps(metadata, sort_keys=True), now),
+                )
+                out.append(ArtifactRecord(env_id, kind, artifact_id, staged.sha256, staged.size, metadata, now))
+            return out
+
+    def get_artifact(self, env_id: str, kind: int, artifact_id: str) -> tuple[ArtifactRecord, ContentInfo]:
+        with self.db.read() as conn:
+            env = self._live(conn, env_id)
+            row = conn.execute(
+                "SELECT sha256, size, metadata, update_time FROM artifacts WHERE env_uid = ? AND kind = ? AND id = ?",
+                (env.uid, kind, artifact_id),
+            ).fetchone()
+            if row is None:
+                raise artifact_not_found(names.artifact_name(env_id, kind, artifact_id))
+            info = self._content_info(conn, row[0])
+        return ArtifactRecord(env_id, kind, artifact_id, row[0], row[1], json.loads(row[2]), row[3]), info
+
+    def _content_info(self, conn: sqlite3.Connection, sha256: bytes) -> ContentInfo:
+        row = conn.execute(
+            "SELECT size, inline, chunks, chunker FROM contents WHERE sha256 = ?", (sha256,)
+        ).fetchone()
+        if row is None:
+            raise ConcurrentChange(f"content {sha256.hex()} vanished")
+        return ContentInfo(sha256, row[0], row[1] is not None, decode_chunks(row[2]), row[3], row[1])
+
+    def list_artifacts(
+        self, env_id: str, kind: int, after: tuple[int, str], limit: int
+    ) -> list[ArtifactRecord]:
+        with self.db.read() as conn:
+            env = self._live(conn, env_id)
+            query = (
+                "SELECT kind, id, sha256, size, metadata, update_time FROM artifacts WHERE env_uid = ? "
+                "AND (kind > ? OR (kind = ? AND id > ?))"
+            )
+            args: list = [env.uid, after[0], after[0], after[1]]
+            if kind:
+                query += " AND kind = ?"
+                args.append(kind)
+            query += " ORDER BY kind, id LIMIT ?"
+            args.append(limit)
+            rows = conn.execute(query, args).fetchall()
+        return [ArtifactRecord(env_id, r[0], r[1], r[2], r[3], json.loads(r[4]), r[5]) for r in rows]
+
+    def delete_artifact(self, env_id: str, kind: int, artifact_id: str) -> None:
+        with self.db.write() as conn:
+            env = self._writable(conn, env_id)
+            cur = conn.execute(
+                "DELETE FROM artifacts WHERE env_uid = ? AND kind = ? AND id = ?", (env.uid, kind, artifact_id)
+            )
+            if cur.rowcount == 0:
+                raise artifact_not_found(names.artifact_name(env_id, kind, artifact_id))
+            if kind == env_pb.ARTIFACT_KIND_AGREEMENT:
+                conn.execute(
+                    "DELETE FROM control_numbers WHERE env_uid = ? AND agreement = ?", (env.uid, artifact_id)
+                )
+
+    def content_info(self, sha256: bytes) -> ContentInfo:
+        with self.db.read() as conn:
+            return self._content_info(conn, sha256)
+
+    def read_content(self, info: ContentInfo, offset: int, length: int) -> bytes:
+        if info.is_inline:
+            data = info.inline if info.inline is not None else self.inline_contents([info.sha256])[info.sha256]
+            return data[offset : offset + length]
+        return self.content.read_range(info.sha256, offset, length)
+
+    def sweep_contents(self, busy: bool) -> int:
+        """Deletes content no artifact references. Skipped while a backup or
+        restore runs (``busy``): they hold digests outside any transaction."""
+        if busy:
+            return 0
+        with self.db.write() as conn:
+            rows = conn.execute(
+                "SELECT sha256, inline IS NULL FROM contents c WHERE NOT EXISTS "
+                "(SELECT 1 FROM artifacts a WHERE a.sha256 = c.sha256)"
+            ).fetchall()
+            for sha256, is_file in rows:
+                conn.execute("DELETE FROM contents WHERE sha256 = ?", (sha256,))
+                if is_file:
+                    # Unlinked under the write lock: no writer can re-reference it meanwhile.
+                    self.content.remove(sha256)
+        return len(rows)
+
+    # -- runtime state --------------------------------------------------------
+
+    def issue_control_numbers(self, env_id: str, agreement: str, sets: int) -> ControlNumberRecord:
+        with self.db.write() as conn:
+            env = self._live(conn, env_id)
+            self._require_active(env)
+            exists = conn.execute(
+                "SELECT 1 FROM artifacts WHERE env_uid = ? AND kind = ? AND id = ?",
+                (env.uid, env_pb.ARTIFACT_KIND_AGREEMENT, agreement),
+            ).fetchone()
+            if not exists:
+                raise artifact_not_found(names.artifact_name(env_id, env_pb.ARTIFACT_KIND_AGREEMENT, agreement))
+            now = self.clock.now()
+            conn.execute(
+                "INSERT INTO control_numbers (env_uid, agreement, interchange, grp, transaction_set, update_time) "
+                "VALUES (?, ?, 1, 1, ?, ?) ON CONFLICT (env_uid, agreement) DO UPDATE SET "
+                "interchange = interchange + 1, grp = grp + 1, transaction_set = transaction_set + ?, update_time = ?",
+                (env.uid, agreement, sets, now, sets, now),
+            )
+            row = conn.execute(
+                "SELECT interchange, grp, transaction_set, update_time FROM control_numbers WHERE env_uid = ? AND agreement = ?",
+                (env.uid, agreement),
+            ).fetchone()
+        return ControlNumberRecord(agreement, *row)
+
+    def list_control_numbers(self, env_id: str) -> list[ControlNumberRecord]:
+        with self.db.read() as conn:
+            env = self._live(conn, env_id)
+            return self._control_numbers(conn, env.uid)
+
+    def _control_numbers(self, conn: sqlite3.Connection, uid: str) -> list[ControlNumberRecord]:
+        return [
+            ControlNumberRecord(*r)
+            for r in conn.execute(
+                "SELECT agreement, interchange, grp, transaction_set, update_time FROM control_numbers "
+                "WHERE env_uid = ? ORDER BY agreement",
+                (uid,),
+            )
+        ]
+
+    def live_control_numbers(self, exclude_uid: str = "") -> dict[str, list[tuple[str, ControlNumberRecord]]]:
+        """Counters of every live environment, by agreement id: [(environment, counters)]."""
+        out: dict[str, list[tuple[str, ControlNumberRecord]]] = {}
+        with self.db.read() as conn:
+            rows = conn.execute(
+                "SELECT e.name, c.agreement, c.interchange, c.grp, c.transaction_set, c.update_time "
+                "FROM control_numbers c JOIN environments e ON e.uid = c.env_uid "
+                "WHERE e.deleted_time IS NULL AND e.uid != ?",
+                (exclude_uid,),
+            ).fetchall()
+        for r in rows:
+            out.setdefault(r[1], []).append((r[0], ControlNumberRecord(*r[1:])))
+        return out
+
+    def record_as2(self, env_id: str, message_id: str, mic: str) -> tuple[bool, str, float]:
+        with self.db.write() as conn:
+            env = self._live(conn, env_id)
+            row = conn.execute(
+                "SELECT mic, first_seen FROM as2_messages WHERE env_uid = ? AND message_id = ?",
+                (env.uid, message_id),
+            ).fetchone()
+            if row is not None:
+                return True, row[0], row[1]
+            if not mic:
+                return False, "", 0.0
+            self._require_active(env)
+            now = self.clock.now()
+            conn.execute(
+                "INSERT INTO as2_messages (env_uid, message_id, mic, first_seen) VALUES (?, ?, ?, ?)",
+                (env.uid, message_id, mic, now),
+            )
+            return False, mic, now
+
+    def add_batch_message(self, env_id: str, batch: str, message_id: str) -> int:
+        with self.db.write() as conn:
+            env = self._live(conn, env_id)
+            self._require_active(env)
+            conn.execute("INSERT OR IGNORE INTO batches (env_uid, batch) VALUES (?, ?)", (env.uid, batch))
+            conn.execute(
+                "INSERT OR IGNORE INTO batch_messages (env_uid, batch, message_id, added) VALUES (?, ?, ?, ?)",
+                (env.uid, batch, message_id, self.clock.now()),
+            )
+            return self._batch_count(conn, env.uid, batch)
+
+    def release_batch(self, env_id: str, batch: str) -> int:
+        with self.db.write() as conn:
+            env = self._live(conn, env_id)
+            if not conn.execute("SELECT 1 FROM batches WHERE env_uid = ? AND batch = ?", (env.uid, batch)).fetchone():
+                raise object_not_found(f"environments/{env_id}/batches/{batch}")
+            conn.execute("DELETE FROM batch_messages WHERE env_uid = ? AND batch = ?", (env.uid, batch))
+            return 0
+
+    def _batch_count(self, conn: sqlite3.Connection, uid: str, batch: str) -> int:
+        return conn.execute(
+            "SELECT COUNT(*) FROM batch_messages WHERE env_uid = ? AND batch = ?", (uid, batch)
+        ).fetchone()[0]
+
+    def list_batches(self, env_id: str) -> list[tuple[str, int]]:
+        with self.db.read() as conn:
+            env = self._live(conn, env_id)
+            return self._batches(conn, env.uid)
+
+    def _batches(self, conn: sqlite3.Connection, uid: str) -> list[tuple[str, int]]:
+        return [
+            (r[0], r[1])
+            for r in conn.execute(
+                "SELECT b.batch, (SELECT COUNT(*) FROM batch_messages m WHERE m.env_uid = b.env_uid "
+                "AND m.batch = b.batch) FROM batches b WHERE b.env_uid = ? ORDER BY b.batch",
+                (uid,),
+            )
+        ]
+
+    def create_hybrid_connection(self, env_id: str, hc_id: str, endpoint: str) -> None:
+        with self.db.write() as conn:
+            env = self._writable(conn, env_id)
+            try:
+                conn.execute(
+                    "INSERT INTO hybrid_connections (env_uid, id, endpoint) VALUES (?, ?, ?)",
+                    (env.uid, hc_id, endpoint),
+                )
+            except sqlite3.IntegrityError:
+                raise AlreadyExists(
+                    "OBJECT_EXISTS",
+                    f"hybrid connection {hc_id} already exists",
+                    {"object": f"environments/{env_id}/hybridConnections/{hc_id}"},
+                ) from None
+
+    def delete_hybrid_connection(self, env_id: str, hc_id: str) -> None:
+        with self.db.write() as conn:
+            env = self._writable(conn, env_id)
+            cur = conn.execute("DELETE FROM hybrid_connections WHERE env_uid = ? AND id = ?", (env.uid, hc_id))
+            if cur.rowcount == 0:
+                raise object_not_found(f"environments/{env_id}/hybridConnections/{hc_id}")
+
+    def list_hybrid_connections(self, env_id: str) -> list[tuple[str, str]]:
+        with self.db.read() as conn:
+            env = self._live(conn, env_id)
+            return list(conn.execute(
+                "SELECT id, endpoint FROM hybrid_connections WHERE env_uid = ? ORDER BY id", (env.uid,)
+            ))
+
+    def _require_active(self, env: EnvRecord) -> None:
+        if env.state != ACTIVE:
+            state = env_pb.Environment.State.Name(env.state)
+            raise FailedPrecondition(
+                "INVALID_STATE",
+                f"environment {env.name} is {state}; runtime calls need it ACTIVE",
+                metadata={"state": state, "environment": names.environment_name(env.name)},
+            )
+
+    # -- backup and restore ---------------------------------------------------
+
+    def active_batches(self, env_id: str) -> list[tuple[str, int]]:
+        return [(b, n) for b, n in self.list_batches(env_id) if n > 0]
+
+    def snapshot(self, env_id: str) -> Snapshot:
+        """Reads everything a backup needs in one transaction: one instant (R2)."""
+        with self.db.read() as conn:
+            env = self._live(conn, env_id)
+            now = self.clock.now()
+            artifacts = [
+                ArtifactRecord(env_id, r[0], r[1], r[2], r[3], json.loads(r[4]), r[5])
+                for r in conn.execute(
+                    "SELECT kind, id, sha256, size, metadata, update_time FROM artifacts "
+                    "WHERE env_uid = ? ORDER BY kind, id",
+                    (env.uid,),
+                )
+            ]
+            contents = {
+                r[0]: ContentInfo(r[0], r[1], bool(r[2]), decode_chunks(r[3]), r[4])
+                for r in conn.execute(
+                    "SELECT c.sha256, c.size, c.inline IS NOT NULL, c.chunks, c.chunker FROM contents c "
+                    "WHERE c.sha256 IN (SELECT sha256 FROM artifacts WHERE env_uid = ?)",
+                    (env.uid,),
+                )
+            }
+            batches: dict[str, list[str]] = {}
+            for batch, message_id in conn.execute(
+                "SELECT batch, message_id FROM batch_messages WHERE env_uid = ? ORDER BY batch, message_id",
+                (env.uid,),
+            ):
+                batches.setdefault(batch, []).append(message_id)
+            return Snapshot(
+                env=env,
+                artifacts=artifacts,
+                contents=contents,
+                control_numbers=self._control_numbers(conn, env.uid),
+                as2_messages=list(conn.execute(
+                    "SELECT message_id, mic, first_seen FROM as2_messages WHERE env_uid = ? ORDER BY message_id",
+                    (env.uid,),
+                )),
+                batches=batches,
+                hybrid_connections=list(conn.execute(
+                    "SELECT id, endpoint FROM hybrid_connections WHERE env_uid = ? ORDER BY id", (env.uid,)
+                )),
+                time=now,
+            )
+
+    def inline_contents(self, digests: list[bytes]) -> dict[bytes, bytes]:
+        """Inline content of many digests, in few queries."""
+        out: dict[bytes, bytes] = {}
+        with self.db.read() as conn:
+            for i in range(0, len(digests), 500):
+                part = digests[i : i + 500]
+                rows = conn.execute(
+                    f"SELECT sha256, inline FROM contents WHERE sha256 IN ({','.join('?' * len(part))})",
+                    part,
+                ).fetchall()
+                out.update((r[0], bytes(r[1])) for r in rows if r[1] is not None)
+        missing = [d for d in digests if d not in out]
+        if missing:
+            raise ConcurrentChange(f"content {missing[0].hex()} vanished")
+        return out
+
+    def has_content(self, sha256: bytes) -> bool:
+        with self.db.read() as conn:
+            return conn.execute("SELECT 1 FROM contents WHERE sha256 = ?", (sha256,)).fetchone() is not None
+
+    def create_restored(self, plan: RestorePlanData) -> EnvRecord:
+        """Creates the restored environment, SUSPENDED, in one transaction (R6, R7)."""
+        with self.db.write() as conn:
+            self.check_name_free(conn, plan.env_id, plan.release_period)
+            for staged in plan.contents:
+                self._install(conn, staged)
+            uid = secrets.token_hex(16)
+            now = self.clock.now()
+            stored = settings_mod.seal_all(self.box, uid, plan.settings_plain)
+            conn.execute(
+                "INSERT INTO environments (uid, name, edition, region, state, settings, create_time, "
+                "update_time, restored_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (uid, plan.env_id, plan.edition, plan.region, SUSPENDED, stored, now, now, plan.restored_from),
+            )
+            conn.executemany(
+                "INSERT INTO artifacts (env_uid, kind, id, sha256, size, metadata, update_time) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(uid, k, i, d, s, json.dumps(m, sort_keys=True), t) for k, i, d, s, m, t in plan.artifacts],
+            )
+            conn.executemany(
+                "INSERT INTO control_numbers (env_uid, agreement, interchange, grp, transaction_set, update_time) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(uid, c.agreement, c.interchange, c.group, c.transaction_set, c.update_time) for c in plan.control_numbers],
+            )
+            conn.executemany(
+                "INSERT INTO as2_messages (env_uid, message_id, mic, first_seen) VALUES (?, ?, ?, ?)",
+                [(uid, m, mic, t) for m, mic, t in plan.as2_messages],
+            )
+            conn.executemany(
+                "INSERT INTO batches (env_uid, batch) VALUES (?, ?)", [(uid, b) for b in plan.batches]
+            )
+        return self.get(plan.env_id)

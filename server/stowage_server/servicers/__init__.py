@@ -1,0 +1,1 @@
+"""gRPC servicers: decode, call an engine, encode, map errors. No rules here."""

@@ -1,0 +1,410 @@
+"""The content-addressed repository, over any ObjectStore.
+
+Objects (see README, "Repository format"):
+
+    config                       RepositoryConfig, written once
+    packs/{xx}/{sha256}          stored blobs and a trailer listing them
+    index/{sha256}               which pack holds which blob
+    manifests/{sha256}           a backup's manifest (digest of its plaintext)
+    keys/{environment}/{backup}  a backup's wrapped data key
+    backups/{environment}/{id}   the backup record: makes a backup visible
+
+The repository knows nothing of environments beyond those key names: it stores
+and returns bytes by digest and commits documents atomically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import secrets
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import TypeVar
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from stowage.v1 import repository_pb2
+
+from .chunker import DEFAULT_AVERAGE, DEFAULT_THRESHOLD, Chunker
+from .codec import Codec, CodecError
+from .crypto import MasterKey
+from .index import Index, Location, encode_index
+from .pack import TARGET_PACK_BYTES, Entry, PackBuilder, pack_key
+from .store import ObjectExists, ObjectNotFound, ObjectStore
+
+FORMAT_VERSION = 1
+# Adjacent blobs of one pack are fetched in one ranged read of at most this.
+_MAX_READ = 8 * 1024 * 1024
+T = TypeVar("T")
+
+
+class RepositoryError(Exception):
+    pass
+
+
+class CorruptObject(RepositoryError):
+    """A stored object is missing, unreadable or does not match its digest."""
+
+    def __init__(self, message: str, key: str = "", sha256: bytes = b"") -> None:
+        super().__init__(message)
+        self.key = key
+        self.sha256 = sha256
+
+
+class WrongKey(RepositoryError):
+    pass
+
+
+class RecordExists(RepositoryError):
+    pass
+
+
+class RecordNotFound(RepositoryError):
+    pass
+
+
+class SourceChanged(RepositoryError):
+    """Data handed to a write session does not match the digest it came with."""
+
+
+@dataclass(frozen=True)
+class RecordRef:
+    environment: str
+    backup_id: str
+
+
+class Repository:
+    def __init__(
+        self,
+        store: ObjectStore,
+        config: repository_pb2.RepositoryConfig,
+        codec: Codec,
+        executor: Executor | None,
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.codec = codec
+        self.chunker = Chunker(config.chunk_average_bytes, config.chunk_threshold_bytes)
+        self.index = Index()
+        self._executor = executor
+        self._refresh_lock = asyncio.Lock()
+
+    # -- opening --------------------------------------------------------------
+
+    @classmethod
+    async def open(
+        cls,
+        store: ObjectStore,
+        master: MasterKey,
+        *,
+        executor: Executor | None = None,
+        create: bool = True,
+    ) -> Repository:
+        """Opens the repository, creating it when absent; checks the key."""
+        try:
+            raw = await store.read("config")
+        except ObjectNotFound:
+            if not create:
+                raise RepositoryError(f"no repository at {store.describe()}") from None
+            raw = await _create_config(store, master)
+        try:
+            config = repository_pb2.RepositoryConfig.FromString(raw)
+        except Exception as e:
+            raise CorruptObject(f"repository config is unreadable: {e}", "config") from e
+        if config.format_version != FORMAT_VERSION:
+            raise RepositoryError(
+                f"repository format {config.format_version} is not supported "
+                f"(this server reads format {FORMAT_VERSION})"
+            )
+        if not hmac.compare_digest(config.key_check, master.key_check(config.repository_id)):
+            raise WrongKey(
+                f"the repository at {store.describe()} was created with another key"
+            )
+        repo = cls(store, config, Codec(level=3), executor)
+        await repo.refresh()
+        return repo
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    # -- blobs ----------------------------------------------------------------
+
+    async def refresh(self) -> None:
+        """Loads index objects written since the last refresh (by any process)."""
+        async with self._refresh_lock:
+            for info in await self.store.list("index/"):
+                name = info.key.rsplit("/", 1)[-1]
+                if name in self.index.loaded:
+                    continue
+                data = await self.read_document(info.key, bytes.fromhex(name))
+                self.index.add_file(repository_pb2.IndexFile.FromString(data))
+                self.index.loaded.add(name)
+
+    def has_blob(self, sha256: bytes) -> bool:
+        return sha256 in self.index
+
+    def session(self, max_packs_in_flight: int = 2) -> WriteSession:
+        return WriteSession(self, max_packs_in_flight)
+
+    async def read_blob(self, sha256: bytes) -> bytes:
+        async for _, data in self.read_blobs([sha256]):
+            return data
+        raise AssertionError("unreachable")
+
+    async def read_blobs(
+        self, digests: Sequence[bytes], *, depth: int = 3
+    ) -> AsyncIterator[tuple[bytes, bytes]]:
+        """Yields (digest, plaintext) in the order asked, each verified.
+
+        Adjacent blobs of a pack are read together, and up to ``depth`` reads run
+        ahead of the consumer. Raises CorruptObject for a missing or bad blob.
+        """
+        runs = self._plan_reads(digests)
+        tasks: list[asyncio.Task[list[tuple[bytes, bytes]]]] = []
+        try:
+            next_run = 0
+            for i in range(len(runs)):
+                while next_run < len(runs) and next_run < i + depth:
+                    tasks.append(asyncio.ensure_future(self._read_run(runs[next_run])))
+                    next_run += 1
+                for item in await tasks[i]:
+                    yield item
+        finally:
+            for t in tasks:
+                t.cancel()
+
+    def _plan_reads(self, digests: Sequence[bytes]) -> list[list[tuple[bytes, Location]]]:
+        runs: list[list[tuple[bytes, Location]]] = []
+        for d in digests:
+            loc = self.index.get(d)
+            if loc is None:
+                raise CorruptObject(f"blob {d.hex()} is in no pack", "", d)
+            if runs:
+                last = runs[-1]
+                _, first = last[0]
+                _, prev = last[-1]
+                if (
+                    prev.pack == loc.pack
+                    and prev.offset + prev.length == loc.offset
+                    and loc.offset + loc.length - first.offset <= _MAX_READ
+                ):
+                    last.append((d, loc))
+                    continue
+            runs.append([(d, loc)])
+        return runs
+
+    async def _read_run(self, run: list[tuple[bytes, Location]]) -> list[tuple[bytes, bytes]]:
+        first = run[0][1]
+        last = run[-1][1]
+        key = pack_key(first.pack)
+        length = last.offset + last.length - first.offset
+        try:
+            data = await self.store.read(key, first.offset, length)
+        except ObjectNotFound as e:
+            raise CorruptObject(f"pack {key} is missing", key, run[0][0]) from e
+        if len(data) != length:
+            raise CorruptObject(f"pack {key} is truncated", key, run[0][0])
+
+        def decode() -> list[tuple[bytes, bytes]]:
+            out = []
+            view = memoryview(data)
+            for digest, loc in run:
+                start = loc.offset - first.offset
+                try:
+                    plain = self.codec.decode(view[start : start + loc.length], digest, loc.raw_length)
+                except CodecError as e:
+                    raise CorruptObject(
+                        f"blob {digest.hex()} in {key} is unreadable: {e}", key, digest
+                    ) from e
+                if len(plain) != loc.raw_length or hashlib.sha256(plain).digest() != digest:
+                    raise CorruptObject(
+                        f"blob {digest.hex()} in {key} does not match its digest", key, digest
+                    )
+                out.append((digest, plain))
+            return out
+
+        return await self._run(decode)
+
+    # -- documents: manifests, records, keys ----------------------------------
+
+    async def write_document(self, key: str, data: bytes, *, exclusive: bool = False) -> None:
+        stored = await self._run(lambda: self.codec.encode(data, key.encode()))
+        await self.store.write(key, stored, exclusive=exclusive)
+
+    async def read_document(self, key: str, sha256: bytes | None = None) -> bytes:
+        """Reads a document; with ``sha256``, checks the plaintext against it."""
+        try:
+            stored = await self.store.read(key)
+        except ObjectNotFound as e:
+            raise CorruptObject(f"{key} is missing", key) from e
+
+        def decode() -> bytes:
+            try:
+                data = self.codec.decode(stored, key.encode())
+            except CodecError as e:
+                raise CorruptObject(f"{key} is unreadable: {e}", key) from e
+            if sha256 is not None and hashlib.sha256(data).digest() != sha256:
+                raise CorruptObject(f"{key} does not match its digest", key)
+            return data
+
+        return await self._run(decode)
+
+    async def put_manifest(self, data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        await self.write_document(f"manifests/{digest}", data)
+        return digest
+
+    async def get_manifest(self, sha256_hex: str) -> bytes:
+        return await self.read_document(f"manifests/{sha256_hex}", bytes.fromhex(sha256_hex))
+
+    async def put_data_key(self, ref: RecordRef, wrapped: bytes) -> None:
+        await self.write_document(f"keys/{ref.environment}/{ref.backup_id}", wrapped)
+
+    async def get_data_key(self, ref: RecordRef) -> bytes:
+        return await self.read_document(f"keys/{ref.environment}/{ref.backup_id}")
+
+    async def put_record(self, ref: RecordRef, data: bytes) -> None:
+        """Makes a backup visible; create-if-absent, so a record is never replaced."""
+        try:
+            await self.write_document(_record_key(ref), data, exclusive=True)
+        except ObjectExists as e:
+            raise RecordExists(f"backup record {_record_key(ref)} exists") from e
+
+    async def get_record(self, ref: RecordRef) -> bytes:
+        try:
+            stored = await self.store.read(_record_key(ref))
+        except ObjectNotFound as e:
+            raise RecordNotFound(f"no backup {ref.environment}/{ref.backup_id}") from e
+        try:
+            return await self._run(lambda: self.codec.decode(stored, _record_key(ref).encode()))
+        except CodecError as e:
+            raise CorruptObject(f"{_record_key(ref)} is unreadable: {e}", _record_key(ref)) from e
+
+    async def list_records(self, environment: str | None = None) -> list[RecordRef]:
+        prefix = f"backups/{environment}/" if environment else "backups/"
+        refs = []
+        for info in await self.store.list(prefix):
+            parts = info.key.split("/")
+            if len(parts) == 3:
+                refs.append(RecordRef(parts[1], parts[2]))
+        return refs
+
+    async def delete_record(self, ref: RecordRef) -> None:
+        try:
+            await self.store.stat(_record_key(ref))
+        except ObjectNotFound as e:
+            raise RecordNotFound(f"no backup {ref.environment}/{ref.backup_id}") from e
+        await self.store.delete(_record_key(ref))
+
+
+def _record_key(ref: RecordRef) -> str:
+    return f"backups/{ref.environment}/{ref.backup_id}"
+
+
+async def _create_config(store: ObjectStore, master: MasterKey) -> bytes:
+    repo_id = secrets.token_hex(16)
+    now = Timestamp()
+    now.GetCurrentTime()
+    config = repository_pb2.RepositoryConfig(
+        format_version=FORMAT_VERSION,
+        repository_id=repo_id,
+        create_time=now,
+        key_check=master.key_check(repo_id),
+        chunk_average_bytes=DEFAULT_AVERAGE,
+        chunk_threshold_bytes=DEFAULT_THRESHOLD,
+    )
+    raw = config.SerializeToString()
+    try:
+        await store.write("config", raw, exclusive=True)
+    except ObjectExists:
+        # Another process created it first; use theirs.
+        return await store.read("config")
+    return raw
+
+
+class WriteSession:
+    """Stores new blobs in packs; nothing is indexed until ``commit``.
+
+    Write order: packs first, then the index object that names them, and only
+    then the in-memory index other sessions deduplicate against. A session that
+    fails or is cancelled leaves unindexed packs, which prune reclaims.
+    """
+
+    def __init__(self, repo: Repository, max_in_flight: int) -> None:
+        self._repo = repo
+        self._claimed: set[bytes] = set()
+        self._builder = PackBuilder()
+        self._written: dict[str, list[Entry]] = {}
+        self._uploads: list[asyncio.Task[None]] = []
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self.stored_bytes = 0
+        self.blobs_added = 0
+
+    def needs(self, sha256: bytes) -> bool:
+        return sha256 not in self._repo.index and sha256 not in self._claimed
+
+    async def add(self, sha256: bytes, data: bytes) -> int:
+        """Stores a blob unless the repository or this session has it; returns
+        the stored bytes added. Checks the data against its digest."""
+        if not self.needs(sha256):
+            return 0
+        self._raise_failed_upload()
+        self._claimed.add(sha256)
+        codec = self._repo.codec
+
+        def encode() -> bytes:
+            if hashlib.sha256(data).digest() != sha256:
+                raise SourceChanged(f"content of blob {sha256.hex()} changed while reading it")
+            return codec.encode(data, sha256)
+
+        try:
+            stored = await self._repo._run(encode)
+        except BaseException:
+            self._claimed.discard(sha256)
+            raise
+        self._builder.add(sha256, stored, len(data))
+        self.stored_bytes += len(stored)
+        self.blobs_added += 1
+        if self._builder.size >= TARGET_PACK_BYTES:
+            await self._seal()
+        return len(stored)
+
+    def _raise_failed_upload(self) -> None:
+        for t in self._uploads:
+            if t.done() and not t.cancelled() and t.exception() is not None:
+                raise t.exception()  # type: ignore[misc]
+
+    async def _seal(self) -> None:
+        builder, self._builder = self._builder, PackBuilder()
+        await self._slots.acquire()
+        self._uploads.append(asyncio.ensure_future(self._upload(builder)))
+
+    async def _upload(self, builder: PackBuilder) -> None:
+        try:
+            pack_id, data = await self._repo._run(lambda: builder.finish(self._repo.codec))
+            await self._repo.store.write(pack_key(pack_id), data)
+            self._written[pack_id] = builder.entries
+        finally:
+            self._slots.release()
+
+    async def commit(self) -> None:
+        if len(self._builder):
+            await self._seal()
+        await asyncio.gather(*self._uploads)
+        if not self._written:
+            return
+        data = encode_index(self._written)
+        digest = hashlib.sha256(data).hexdigest()
+        await self._repo.write_document(f"index/{digest}", data)
+        for pack_id, entries in self._written.items():
+            self._repo.index.add_pack(pack_id, entries)
+        self._repo.index.loaded.add(digest)
+        self._written = {}
+
+    async def abort(self) -> None:
+        for t in self._uploads:
+            t.cancel()
+        await asyncio.gather(*self._uploads, return_exceptions=True)
