@@ -268,6 +268,9 @@ class OperationContext:
         self._events.append(e)
 
     async def phase(self, name: str, items_total: int = 0, bytes_total: int = 0) -> None:
+        if self._dirty:
+            self._event()  # the previous phase's final counts
+            self._dirty = False
         p = self.op.progress
         p.phase = name
         p.items_total, p.bytes_total = items_total, bytes_total
