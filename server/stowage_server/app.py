@@ -22,6 +22,7 @@ from stowage.v1 import (
 )
 from stowage_storage.crypto import MasterKey
 from stowage_storage.open import UnsupportedRepository, open_store
+from stowage_storage.ratelimit import RateLimiter
 from stowage_storage.repository import Repository, RepositoryError
 from stowage_storage.store import StorageError
 
@@ -108,6 +109,7 @@ class StowageServer:
             self.repo = await Repository.open(store, master, executor=self.executor)
         except (RepositoryError, StorageError) as e:
             raise StartupError(f"repository {store.describe()}: {e}") from e
+        self.repo.upload_limit = RateLimiter(cfg.upload_limit)
         self.db = Database(os.path.join(cfg.data_path, "registry.db"))
         content = ContentStore(os.path.join(cfg.data_path, "content"), self.repo.chunker)
         self.registry = Registry(self.db, content, SecretBox(master), self.clock)

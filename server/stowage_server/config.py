@@ -123,6 +123,12 @@ OPTIONS: list[Option] = [
         "how often unreferenced artifact content is deleted from DATA_DIR",
         parse_duration,
     ),
+    Option(
+        "upload_limit",
+        "0",
+        "most bytes per second a backup sends to the repository (0: no limit), as in 20MiB",
+        parse_size,
+    ),
     Option("log_level", "info", "debug, info, warning or error"),
 ]
 OPTIONS_BY_NAME = {o.name: o for o in OPTIONS}

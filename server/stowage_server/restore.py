@@ -75,6 +75,8 @@ class Plan:
     region: str
     settings: env_pb.EnvironmentSettings
     items: list[mf_pb.ManifestItem] = field(default_factory=list)
+    # ErrorInfo metadata for each failed check, by check name.
+    check_metadata: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 class RestoreEngine:
@@ -120,7 +122,7 @@ class RestoreEngine:
         if req.validate_only:
             op, created = await self.operations.create(op, req_hash)
             return await self.operations.finish_now(op, plan.result) if created else op
-        _raise_failed_checks(plan.result)
+        _raise_failed_checks(plan)
         op, created = await self.operations.create(op, req_hash)
         if created:
             self.operations.launch(op, lambda ctx: self._restore(ctx, plan))
@@ -215,7 +217,12 @@ class RestoreEngine:
             else f"restore is not offered for {edition_name(plan.edition)} environments",
             reason=0 if self.editions.allows(plan.edition) else _reason("EDITION_NOT_SUPPORTED"),
         )
+        plan.check_metadata["edition-offered"] = {"edition": edition_name(plan.edition), "feature": "restore"}
         higher = plan.edition >= m.edition
+        plan.check_metadata["edition"] = {
+            "backup_edition": edition_name(m.edition),
+            "target_edition": edition_name(plan.edition),
+        }
         add(
             check="edition",
             rule="R5",
@@ -225,10 +232,12 @@ class RestoreEngine:
             reason=0 if higher else _reason("RESTORE_EDITION_TOO_LOW"),
         )
         holder, free_at = await self._run(lambda: self._name_state(plan.target))
+        plan.check_metadata["name-available"] = {"environment": names.environment_name(plan.target)}
         if holder:
             detail = f"a live environment is named {plan.target}; delete it or restore to a new name"
         elif free_at is not None:
             detail = f"{plan.target} belonged to a deleted environment and frees up at {rfc3339(free_at)}"
+            plan.check_metadata["name-available"]["available_time"] = rfc3339(free_at)
         else:
             detail = f"{plan.target} is free"
         add(
@@ -483,14 +492,15 @@ def _reason(name: str) -> int:
     return error_reason_pb2.ErrorReason.Value(name)
 
 
-def _raise_failed_checks(result: bk_pb.RestoreResult) -> None:
-    failed = [c for c in result.checks if not c.passed]
+def _raise_failed_checks(plan: Plan) -> None:
+    failed = [c for c in plan.result.checks if not c.passed]
     if not failed:
         return
     violations = [Violation(c.check, c.detail, error_reason_pb2.ErrorReason.Name(c.reason)) for c in failed]
     first = failed[0]
     reason = error_reason_pb2.ErrorReason.Name(first.reason)
     message = "restore refused: " + "; ".join(f"{c.check} ({c.rule}): {c.detail}" for c in failed)
+    metadata = {"check": first.check, "rule": first.rule, **plan.check_metadata.get(first.check, {})}
     if reason == "CORRUPT_DATA":
-        raise DataLoss(message, metadata={"check": first.check}, violations=violations)
-    raise FailedPrecondition(reason, message, metadata={"check": first.check, "rule": first.rule}, violations=violations)
+        raise DataLoss(message, metadata=metadata, violations=violations)
+    raise FailedPrecondition(reason, message, metadata=metadata, violations=violations)

@@ -33,6 +33,7 @@ from .codec import Codec, CodecError
 from .crypto import MasterKey
 from .index import Index, Location, encode_index
 from .pack import TARGET_PACK_BYTES, Entry, PackBuilder, pack_key
+from .ratelimit import RateLimiter
 from .store import ObjectExists, ObjectNotFound, ObjectStore
 
 FORMAT_VERSION = 1
@@ -91,6 +92,7 @@ class Repository:
         self.index = Index()
         self._executor = executor
         self._refresh_lock = asyncio.Lock()
+        self.upload_limit = RateLimiter(0)
 
     # -- opening --------------------------------------------------------------
 
@@ -365,6 +367,7 @@ class WriteSession:
         except BaseException:
             self._claimed.discard(sha256)
             raise
+        await self._repo.upload_limit.consume(len(stored))
         self._builder.add(sha256, stored, len(data))
         self.stored_bytes += len(stored)
         self.blobs_added += 1
