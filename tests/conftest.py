@@ -76,10 +76,16 @@ class ServerProcess:
     def __init__(self, data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
         args = [
-            sys.executable, "-m", "stowage.cli.main", "serve",
-            "--listen", "127.0.0.1:0",
-            "--data-dir", str(data_dir),
-            "--name-release-period", "0",
+            sys.executable,
+            "-m",
+            "stowage.cli.main",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            str(data_dir),
+            "--name-release-period",
+            "0",
             *extra,
         ]
         environ = {k: v for k, v in os.environ.items() if not k.startswith("STOWAGE_")}

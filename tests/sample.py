@@ -8,7 +8,8 @@ import random
 from pathlib import Path
 
 from stowage.client import KINDS, Client
-from stowage.v1 import common_pb2, environments_pb2 as env_pb
+from stowage.v1 import common_pb2
+from stowage.v1 import environments_pb2 as env_pb
 
 # Markers that must never appear in plaintext in any file under a data directory.
 SECRETS = {
@@ -57,7 +58,7 @@ def small_contents() -> dict[str, tuple[str, bytes, dict[str, str]]]:
         "bridge": ("OrderBridge", b"<Bridge name='OrderBridge'/>", {}),
         "certificate": ("fabrikam-signing", os.urandom(1200), {}),
         "transform": ("Order850ToCanonical", b"<xsl:stylesheet version='1.0'/>" * 40, {}),
-        "pipeline": ("ValidateAndRoute", b"{\"stages\": [\"validate\", \"route\"]}", {}),
+        "pipeline": ("ValidateAndRoute", b'{"stages": ["validate", "route"]}', {}),
         "template": ("X12-850-Template", b"<Template kind='850'/>", {}),
         "x12-mapping": ("ST01-GS01", b"850=PO\n810=IN\n856=SH\n", {}),
     }
@@ -83,7 +84,9 @@ def add_runtime_state(client: Client, env: str) -> None:
             env_pb.IssueControlNumbersRequest(agreement=agreement, transaction_sets=2)
         )
     client.environments.RecordAs2Message(
-        env_pb.RecordAs2MessageRequest(parent=f"environments/{env}", message_id="<msg-1@contoso>", mic="abc=, sha256")
+        env_pb.RecordAs2MessageRequest(
+            parent=f"environments/{env}", message_id="<msg-1@contoso>", mic="abc=, sha256"
+        )
     )
     client.environments.CreateHybridConnection(
         env_pb.CreateHybridConnectionRequest(
@@ -94,7 +97,9 @@ def add_runtime_state(client: Client, env: str) -> None:
     )
 
 
-def provision_full(client: Client, env: str, edition: str = "basic", assembly: Path | None = None) -> dict:
+def provision_full(
+    client: Client, env: str, edition: str = "basic", assembly: Path | None = None
+) -> dict:
     client.provision(env, edition, region="west-europe", settings=full_settings())
     digests = populate(client, env, assembly)
     add_runtime_state(client, env)

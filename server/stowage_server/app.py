@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -86,6 +87,81 @@ def load_master_key(config: Config) -> MasterKey:
     return key
 
 
+@dataclass
+class Engines:
+    """Everything the servicers need, without any gRPC: unit tests use this too."""
+
+    config: Config
+    executor: ThreadPoolExecutor
+    repo: Repository
+    db: Database
+    registry: Registry
+    owner: OwnerLock
+    operations: OperationManager
+    environments: EnvironmentEngine
+    artifacts: ArtifactEngine
+    runtime: RuntimeEngine
+    backups: BackupEngine
+    restores: RestoreEngine
+    catalog: BackupCatalog
+
+    def close(self) -> None:
+        self.db.close()
+        self.owner.close()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+async def assemble(cfg: Config, clock: Clock) -> Engines:
+    """Opens the key, the repository and the registry, and builds the engines."""
+    os.makedirs(cfg.data_path, mode=0o700, exist_ok=True)
+    master = load_master_key(cfg)
+    executor = ThreadPoolExecutor(max_workers=max(2, cfg.workers), thread_name_prefix="stowage")
+    try:
+        store = open_store(cfg.repository_url, executor)
+    except UnsupportedRepository as e:
+        raise StartupError(str(e)) from e
+    try:
+        repo = await Repository.open(store, master, executor=executor)
+    except (RepositoryError, StorageError) as e:
+        raise StartupError(f"repository {store.describe()}: {e}") from e
+    repo.upload_limit = RateLimiter(cfg.upload_limit)
+    db = Database(os.path.join(cfg.data_path, "registry.db"))
+    content = ContentStore(os.path.join(cfg.data_path, "content"), repo.chunker)
+    registry = Registry(db, content, SecretBox(master), clock)
+    owner = OwnerLock(os.path.join(cfg.data_path, "owners"))
+    operations = OperationManager(OperationStore(db), owner, clock, executor)
+    interrupted = await operations.mark_interrupted()
+    if interrupted:
+        log.warning("marked %d interrupted operation(s) FAILED", len(interrupted))
+    await operations.run(registry.clear_stale_quiesce)
+    editions = EditionPolicy(cfg.backup_editions)
+    return Engines(
+        config=cfg,
+        executor=executor,
+        repo=repo,
+        db=db,
+        registry=registry,
+        owner=owner,
+        operations=operations,
+        environments=EnvironmentEngine(registry, executor, cfg.name_release_period),
+        artifacts=ArtifactEngine(registry, executor, cfg.max_artifact_size),
+        runtime=RuntimeEngine(registry, executor),
+        backups=BackupEngine(registry, repo, operations, master, editions, clock, executor),
+        restores=RestoreEngine(
+            registry,
+            repo,
+            operations,
+            master,
+            editions,
+            clock,
+            executor,
+            cfg.name_release_period,
+            cfg.max_artifact_size,
+        ),
+        catalog=BackupCatalog(repo, registry, operations.store, executor),
+    )
+
+
 class StowageServer:
     def __init__(self, config: Config, clock: Clock | None = None) -> None:
         self.config = config
@@ -98,41 +174,7 @@ class StowageServer:
 
     async def start(self) -> int:
         cfg = self.config
-        os.makedirs(cfg.data_path, mode=0o700, exist_ok=True)
-        master = load_master_key(cfg)
-        self.executor = ThreadPoolExecutor(max_workers=max(2, cfg.workers), thread_name_prefix="stowage")
-        try:
-            store = open_store(cfg.repository_url, self.executor)
-        except UnsupportedRepository as e:
-            raise StartupError(str(e)) from e
-        try:
-            self.repo = await Repository.open(store, master, executor=self.executor)
-        except (RepositoryError, StorageError) as e:
-            raise StartupError(f"repository {store.describe()}: {e}") from e
-        self.repo.upload_limit = RateLimiter(cfg.upload_limit)
-        self.db = Database(os.path.join(cfg.data_path, "registry.db"))
-        content = ContentStore(os.path.join(cfg.data_path, "content"), self.repo.chunker)
-        self.registry = Registry(self.db, content, SecretBox(master), self.clock)
-        self.owner = OwnerLock(os.path.join(cfg.data_path, "owners"))
-        self.operations = OperationManager(OperationStore(self.db), self.owner, self.clock, self.executor)
-        interrupted = await self.operations.mark_interrupted()
-        if interrupted:
-            log.warning("marked %d interrupted operation(s) FAILED", len(interrupted))
-        await self.operations.run(self.registry.clear_stale_quiesce)
-
-        editions = EditionPolicy(cfg.backup_editions)
-        ex = self.executor
-        envs = EnvironmentEngine(self.registry, ex, cfg.name_release_period)
-        artifacts = ArtifactEngine(self.registry, ex, cfg.max_artifact_size)
-        runtime = RuntimeEngine(self.registry, ex)
-        backups = BackupEngine(self.registry, self.repo, self.operations, master, editions, self.clock, ex)
-        restores = RestoreEngine(
-            self.registry, self.repo, self.operations, master, editions, self.clock, ex,
-            cfg.name_release_period, cfg.max_artifact_size,
-        )
-        catalog = BackupCatalog(self.repo, self.registry, self.operations.store, ex)
-        self.backups, self.restores = backups, restores
-
+        e = self.engines = await assemble(cfg, self.clock)
         server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE),
@@ -141,23 +183,28 @@ class StowageServer:
             ]
         )
         environments_pb2_grpc.add_EnvironmentServiceServicer_to_server(
-            EnvironmentServicer(envs, artifacts, runtime), server
+            EnvironmentServicer(e.environments, e.artifacts, e.runtime), server
         )
         backup_service_pb2_grpc.add_BackupServiceServicer_to_server(
-            BackupServicer(backups, restores, catalog), server
+            BackupServicer(e.backups, e.restores, e.catalog), server
         )
-        operations_pb2_grpc.add_OperationServiceServicer_to_server(OperationServicer(self.operations), server)
+        operations_pb2_grpc.add_OperationServiceServicer_to_server(
+            OperationServicer(e.operations), server
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection(
-            (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+            (
+                *SERVICE_NAMES,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ),
             server,
         )
         try:
             self.port = server.add_insecure_port(cfg.listen)
-        except RuntimeError as e:
-            raise StartupError(f"cannot listen on {cfg.listen}: {e}") from e
-        if self.port == 0:
-            raise StartupError(f"cannot listen on {cfg.listen}")
+        except RuntimeError as err:
+            e.close()
+            raise StartupError(f"cannot listen on {cfg.listen}: {err}") from err
         await server.start()
         self._server = server
         for name in ("", *SERVICE_NAMES):
@@ -166,7 +213,10 @@ class StowageServer:
         host = cfg.listen.rsplit(":", 1)[0]
         log.info(
             "stowage serving on %s:%d (data %s, repository %s)",
-            host, self.port, cfg.data_path, store.describe(),
+            host,
+            self.port,
+            cfg.data_path,
+            e.repo.store.describe(),
         )
         return self.port
 
@@ -175,13 +225,9 @@ class StowageServer:
         while True:
             await asyncio.sleep(self.config.sweep_interval)
             try:
-                await self.operations.mark_interrupted()
-                busy = await self.operations.run(
-                    lambda: self.operations.store.any_unfinished(
-                        (operations_pb2.Operation.KIND_BACKUP, operations_pb2.Operation.KIND_RESTORE)
-                    )
-                )
-                swept = await self.operations.run(lambda: self.registry.sweep_contents(busy))
+                ops = self.engines.operations
+                await ops.mark_interrupted()
+                swept = await ops.run(self.engines.registry.sweep_contents)
                 if swept:
                     log.info("deleted %d unreferenced content object(s)", swept)
             except Exception:
@@ -194,11 +240,9 @@ class StowageServer:
         await self._health.enter_graceful_shutdown()
         for t in self._tasks:
             t.cancel()
-        await self.operations.shutdown(grace)
+        await self.engines.operations.shutdown(grace)
         await server.stop(1.0)
-        self.db.close()
-        self.owner.close()
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.engines.close()
         self._stopped.set()
 
     async def wait(self) -> None:

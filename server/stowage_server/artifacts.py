@@ -38,7 +38,9 @@ def validate_metadata(metadata: dict[str, str], field: str, errors: Collected) -
         errors.add(field, f"at most {MAX_METADATA} entries")
     for k, v in metadata.items():
         if not _META_KEY.match(k):
-            errors.add(f"{field}[{k!r}]", "keys are 1 to 64 lowercase letters, digits, '.', '_' and '-'")
+            errors.add(
+                f"{field}[{k!r}]", "keys are 1 to 64 lowercase letters, digits, '.', '_' and '-'"
+            )
         if len(v) > 1024 or not v.isprintable():
             errors.add(f"{field}[{k!r}]", "values are at most 1024 printable characters")
 
@@ -84,7 +86,10 @@ class ArtifactEngine:
         staged = await self.run(writer.finish)
         problem = None
         if header.size_bytes and staged.size != header.size_bytes:
-            problem = (f"{field}.size_bytes", f"declared {header.size_bytes} bytes, received {staged.size}")
+            problem = (
+                f"{field}.size_bytes",
+                f"declared {header.size_bytes} bytes, received {staged.size}",
+            )
         elif header.sha256 and staged.sha256.hex() != header.sha256:
             problem = (f"{field}.sha256", "the content received does not match the declared digest")
         if problem:
@@ -101,7 +106,9 @@ class ArtifactEngine:
             async for req in requests:
                 if req.HasField("artifact"):
                     if header is not None:
-                        raise InvalidArgument("artifact", "only the first message may carry the header")
+                        raise InvalidArgument(
+                            "artifact", "only the first message may carry the header"
+                        )
                     header = req.artifact
                     parsed = self._check_header(header, "artifact")
                     writer = self.registry.content.writer(self.max_size)
@@ -118,7 +125,9 @@ class ArtifactEngine:
             p = parsed
             meta = dict(header.metadata)
             records = await self.run(
-                lambda: self.registry.put_artifacts(p.environment, [(p.kind, p.artifact_id, s, meta)])
+                lambda: self.registry.put_artifacts(
+                    p.environment, [(p.kind, p.artifact_id, s, meta)]
+                )
             )
             staged = None
             return records[0]
@@ -128,7 +137,9 @@ class ArtifactEngine:
             if staged is not None:
                 self.registry.content.discard(staged)
 
-    async def import_(self, requests: AsyncIterator[env_pb.ImportArtifactsRequest]) -> tuple[int, int]:
+    async def import_(
+        self, requests: AsyncIterator[env_pb.ImportArtifactsRequest]
+    ) -> tuple[int, int]:
         env_id: str | None = None
         batch: list[tuple[int, str, StagedContent, dict[str, str]]] = []
         batch_bytes = 0
@@ -172,7 +183,10 @@ class ArtifactEngine:
                     if env_id is None:
                         env_id = parsed.environment
                     elif parsed.environment != env_id:
-                        raise InvalidArgument("artifact.name", "every artifact of an import belongs to one environment")
+                        raise InvalidArgument(
+                            "artifact.name",
+                            "every artifact of an import belongs to one environment",
+                        )
                     writer = self.registry.content.writer(self.max_size)
                 elif header is None:
                     raise InvalidArgument("artifact", "the first message must carry a header")
@@ -191,9 +205,13 @@ class ArtifactEngine:
 
     async def get(self, name: str) -> tuple[ArtifactRecord, ContentInfo]:
         p = names.parse_artifact(name)
-        return await self.run(lambda: self.registry.get_artifact(p.environment, p.kind, p.artifact_id))
+        return await self.run(
+            lambda: self.registry.get_artifact(p.environment, p.kind, p.artifact_id)
+        )
 
-    async def read(self, record: ArtifactRecord, info: ContentInfo, offset: int = 0) -> AsyncIterator[bytes]:
+    async def read(
+        self, record: ArtifactRecord, info: ContentInfo, offset: int = 0
+    ) -> AsyncIterator[bytes]:
         if offset < 0 or offset > record.size:
             raise InvalidArgument("offset", f"must be 0 to {record.size}")
         if info.is_inline:
@@ -214,7 +232,9 @@ class ArtifactEngine:
         finally:
             os.close(fd)
 
-    async def list(self, parent: str, kind: int, after: tuple[int, str], limit: int) -> list[ArtifactRecord]:
+    async def list(
+        self, parent: str, kind: int, after: tuple[int, str], limit: int
+    ) -> list[ArtifactRecord]:
         env_id = names.parse_environment(parent, "parent")
         if kind and kind not in names.COLLECTIONS:
             raise InvalidArgument("kind", "unknown artifact kind")
@@ -224,11 +244,15 @@ class ArtifactEngine:
         p = names.parse_artifact(name)
         await self.run(lambda: self.registry.delete_artifact(p.environment, p.kind, p.artifact_id))
 
-    async def export(self, parent: str, kind: int) -> AsyncIterator[tuple[ArtifactRecord, ContentInfo]]:
+    async def export(
+        self, parent: str, kind: int
+    ) -> AsyncIterator[tuple[ArtifactRecord, ContentInfo]]:
         env_id = names.parse_environment(parent, "parent")
         after: tuple[int, str] = (0, "")
         while True:
-            page = await self.run(lambda a=after: self.registry.list_artifacts(env_id, kind, a, 500))
+            page = await self.run(
+                lambda a=after: self.registry.list_artifacts(env_id, kind, a, 500)
+            )
             for record in page:
                 info = await self.run(lambda r=record: self.registry.content_info(r.sha256))
                 yield record, info

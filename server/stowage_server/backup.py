@@ -18,15 +18,22 @@ from typing import TypeVar
 
 from stowage.v1 import (
     backups_pb2 as bk_pb,
+)
+from stowage.v1 import (
     environments_pb2 as env_pb,
+)
+from stowage.v1 import (
     manifest_pb2 as mf_pb,
+)
+from stowage.v1 import (
     operations_pb2 as ops_pb,
 )
 from stowage_storage.crypto import MasterKey, new_data_key
 from stowage_storage.repository import RecordRef, Repository, RepositoryError
 from stowage_storage.store import StorageError
 
-from . import manifest as mf, names
+from . import manifest as mf
+from . import names
 from .clock import Clock, timestamp
 from .editions import EditionPolicy
 from .errors import FailedPrecondition, Violation, from_storage
@@ -98,7 +105,9 @@ class BackupEngine:
         req_hash = request_hash(req)
         if req.request_id:
             # A retry returns the first operation, whatever happened since.
-            existing = await self._run(lambda: self.operations.store.find_request(op.kind, req.request_id))
+            existing = await self._run(
+                lambda: self.operations.store.find_request(op.kind, req.request_id)
+            )
             if existing is not None:
                 return self.operations.check_same_request(existing, req_hash)
         env = await self._run(lambda: self.registry.get(env_id))
@@ -201,7 +210,9 @@ class BackupEngine:
             else:
                 path = self.registry.content.path(digest)
                 cut = await self._run(lambda p=path: self.repo.chunker.split_file(p))
-                out[digest] = [(c.sha256, c.length) for c in cut] if len(cut) > 1 else [(digest, info.size)]
+                out[digest] = (
+                    [(c.sha256, c.length) for c in cut] if len(cut) > 1 else [(digest, info.size)]
+                )
         return out
 
     async def _upload(
@@ -225,8 +236,12 @@ class BackupEngine:
             finally:
                 window.release()
 
-        def file_loader(info: ContentInfo, offset: int, length: int) -> Callable[[], Awaitable[bytes]]:
-            return lambda: self._run(lambda: self.registry.content.read_range(info.sha256, offset, length))
+        def file_loader(
+            info: ContentInfo, offset: int, length: int
+        ) -> Callable[[], Awaitable[bytes]]:
+            return lambda: self._run(
+                lambda: self.registry.content.read_range(info.sha256, offset, length)
+            )
 
         try:
             for start in range(0, len(snap.artifacts), _INLINE_BATCH):
@@ -244,7 +259,18 @@ class BackupEngine:
                     else {}
                 )
                 for art in batch:
-                    await self._schedule(art, snap, chunks, session, scheduled, inline, window, tasks, store, file_loader)
+                    await self._schedule(
+                        art,
+                        snap,
+                        chunks,
+                        session,
+                        scheduled,
+                        inline,
+                        window,
+                        tasks,
+                        store,
+                        file_loader,
+                    )
                     if failures:
                         raise failures[0]
                     await ctx.advance(items=1, nbytes=art.size, current=_item_label(art))
@@ -256,7 +282,19 @@ class BackupEngine:
                 await asyncio.gather(*tasks, return_exceptions=True)
         await ctx.flush(force=True)
 
-    async def _schedule(self, art: ArtifactRecord, snap, chunks, session, scheduled, inline, window, tasks, store, file_loader) -> None:
+    async def _schedule(
+        self,
+        art: ArtifactRecord,
+        snap,
+        chunks,
+        session,
+        scheduled,
+        inline,
+        window,
+        tasks,
+        store,
+        file_loader,
+    ) -> None:
         info = snap.contents[art.sha256]
         offset = 0
         for digest, length in chunks[art.sha256]:
@@ -303,7 +341,9 @@ class BackupEngine:
                 item.chunks.extend(mf_pb.BlobRef(sha256=d, size_bytes=n) for d, n in blobs)
         for c in snap.control_numbers:
             m.control_numbers.add(
-                agreement=names.artifact_name(env.name, env_pb.ARTIFACT_KIND_AGREEMENT, c.agreement),
+                agreement=names.artifact_name(
+                    env.name, env_pb.ARTIFACT_KIND_AGREEMENT, c.agreement
+                ),
                 interchange=c.interchange,
                 group=c.group,
                 transaction_set=c.transaction_set,

@@ -10,7 +10,8 @@ from typing import TypeVar
 
 from google.protobuf.message import DecodeError
 
-from stowage.v1 import backups_pb2 as bk_pb, operations_pb2 as ops_pb
+from stowage.v1 import backups_pb2 as bk_pb
+from stowage.v1 import operations_pb2 as ops_pb
 from stowage_storage.repository import RecordNotFound, RecordRef, Repository, RepositoryError
 from stowage_storage.store import StorageError
 
@@ -25,7 +26,11 @@ Op = ops_pb.Operation
 
 class BackupCatalog:
     def __init__(
-        self, repo: Repository, registry: Registry, operations: OperationStore, executor: Executor | None
+        self,
+        repo: Repository,
+        registry: Registry,
+        operations: OperationStore,
+        executor: Executor | None,
     ) -> None:
         self.repo = repo
         self.registry = registry
@@ -48,7 +53,9 @@ class BackupCatalog:
         try:
             raw = await self.repo.get_record(ref)
         except RecordNotFound:
-            raise backup_not_found(f"environments/{ref.environment}/backups/{ref.backup_id}") from None
+            raise backup_not_found(
+                f"environments/{ref.environment}/backups/{ref.backup_id}"
+            ) from None
         except (StorageError, RepositoryError) as e:
             raise from_storage(e) from e
         try:
@@ -58,7 +65,9 @@ class BackupCatalog:
         self._records[ref] = backup
         return backup
 
-    async def list(self, env_id: str | None, after: tuple[str, str] | None, limit: int) -> list[bk_pb.Backup]:
+    async def list(
+        self, env_id: str | None, after: tuple[str, str] | None, limit: int
+    ) -> list[bk_pb.Backup]:
         """Newest first; ``after`` is the (backup id, environment) of the last one seen."""
         try:
             refs = await self.repo.list_records(env_id)
@@ -101,10 +110,14 @@ class BackupCatalog:
             target = names.environment_name(e)
             last = await self._run(
                 lambda t=target: self.operations.latest(
-                    t, Op.KIND_BACKUP, (Op.STATE_RUNNING, Op.STATE_SUCCEEDED, Op.STATE_FAILED, Op.STATE_CANCELLED)
+                    t,
+                    Op.KIND_BACKUP,
+                    (Op.STATE_RUNNING, Op.STATE_SUCCEEDED, Op.STATE_FAILED, Op.STATE_CANCELLED),
                 )
             )
-            good = await self._run(lambda t=target: self.operations.latest(t, Op.KIND_BACKUP, (Op.STATE_SUCCEEDED,)))
+            good = await self._run(
+                lambda t=target: self.operations.latest(t, Op.KIND_BACKUP, (Op.STATE_SUCCEEDED,))
+            )
             status = bk_pb.BackupStatus(environment=target)
             if last is not None:
                 status.last_backup.CopyFrom(attempt(last))

@@ -157,7 +157,9 @@ class Config:
     @property
     def key_path(self) -> str:
         return os.path.abspath(
-            os.path.expanduser(self.values["key_file"] or os.path.join(self.data_path, "stowage.key"))
+            os.path.expanduser(
+                self.values["key_file"] or os.path.join(self.data_path, "stowage.key")
+            )
         )
 
     def shown(self) -> list[tuple[str, str, str]]:

@@ -142,7 +142,9 @@ class ContentWriter:
         self._file = None
         assert self._path is not None
         chunks = known_chunks or self._store.chunker.split_file(self._path)
-        return StagedContent(digest, self.size, None, chunks if len(chunks) > 1 else None, self._path)
+        return StagedContent(
+            digest, self.size, None, chunks if len(chunks) > 1 else None, self._path
+        )
 
     def abort(self) -> None:
         if self._file is not None:

@@ -9,9 +9,11 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import TypeVar
 
-from stowage.v1 import common_pb2, environments_pb2 as env_pb
+from stowage.v1 import common_pb2
+from stowage.v1 import environments_pb2 as env_pb
 
-from . import names, settings as settings_mod
+from . import names
+from . import settings as settings_mod
 from .errors import Collected, InvalidArgument
 from .registry import ACTIVE, SUSPENDED, EnvRecord, Registry
 
@@ -21,7 +23,9 @@ _UPDATABLE = {"edition", "region", "settings"} | {f"settings.{f}" for f in setti
 
 
 class EnvironmentEngine:
-    def __init__(self, registry: Registry, executor: Executor | None, release_period: float) -> None:
+    def __init__(
+        self, registry: Registry, executor: Executor | None, release_period: float
+    ) -> None:
         self.registry = registry
         self._executor = executor
         self.release_period = release_period
@@ -45,7 +49,13 @@ class EnvironmentEngine:
         plain.CopyFrom(e.settings)
         return await self.run(
             lambda: self.registry.provision(
-                env_id, e.edition, e.region, plain, req.request_id, self.release_period, req.validate_only
+                env_id,
+                e.edition,
+                e.region,
+                plain,
+                req.request_id,
+                self.release_period,
+                req.validate_only,
             )
         )
 
@@ -68,7 +78,10 @@ class EnvironmentEngine:
         e = req.environment
         edition = region = None
         if "edition" in paths:
-            if e.edition not in common_pb2.Edition.values() or e.edition == common_pb2.EDITION_UNSPECIFIED:
+            if (
+                e.edition not in common_pb2.Edition.values()
+                or e.edition == common_pb2.EDITION_UNSPECIFIED
+            ):
                 errors.add("environment.edition", "a known edition is required")
             edition = e.edition
         if "region" in paths:
@@ -78,9 +91,11 @@ class EnvironmentEngine:
         if ("settings" in paths or "settings.scale_units" in paths) and e.settings.scale_units == 0:
             errors.add("environment.settings.scale_units", "must be 1 to 64")
         errors.raise_if_any()
-        fields = set(settings_mod.ALL_FIELDS) if "settings" in paths else {
-            p.split(".", 1)[1] for p in paths if p.startswith("settings.")
-        }
+        fields = (
+            set(settings_mod.ALL_FIELDS)
+            if "settings" in paths
+            else {p.split(".", 1)[1] for p in paths if p.startswith("settings.")}
+        )
         new = env_pb.EnvironmentSettings()
         new.CopyFrom(e.settings)
         return await self.run(lambda: self.registry.update(env_id, edition, region, new, fields))
@@ -104,4 +119,3 @@ class EnvironmentEngine:
 def _check_region(region: str, field: str, errors: Collected) -> None:
     if not _REGION.match(region):
         errors.add(field, "at most 64 letters, digits and hyphens")
-

@@ -8,7 +8,9 @@ object makes the backup's secrets unrecoverable.
 
 from __future__ import annotations
 
-from stowage.v1 import environments_pb2 as env_pb, manifest_pb2 as mf_pb, repository_pb2
+from stowage.v1 import environments_pb2 as env_pb
+from stowage.v1 import manifest_pb2 as mf_pb
+from stowage.v1 import repository_pb2
 from stowage_storage.crypto import MasterKey, Sealed, seal, unseal, unwrap_data_key, wrap_data_key
 
 from .settings import PLAIN_FIELDS, SECRET_FIELDS
@@ -47,7 +49,9 @@ def open_settings(
 
 def wrap(master: MasterKey, key_id: str, data_key: bytes) -> bytes:
     s = wrap_data_key(master, key_id, data_key)
-    return repository_pb2.WrappedKey(key_id=key_id, nonce=s.nonce, ciphertext=s.ciphertext).SerializeToString()
+    return repository_pb2.WrappedKey(
+        key_id=key_id, nonce=s.nonce, ciphertext=s.ciphertext
+    ).SerializeToString()
 
 
 def unwrap(master: MasterKey, raw: bytes, expected_key_id: str) -> bytes:

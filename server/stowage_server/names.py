@@ -128,7 +128,9 @@ def parse_artifact(name: str, field: str = "name") -> ArtifactName:
 def parse_agreement(name: str, field: str = "agreement") -> ArtifactName:
     parsed = parse_artifact(name, field)
     if parsed.kind != env_pb.ARTIFACT_KIND_AGREEMENT:
-        raise InvalidArgument(field, "must name an agreement: environments/{environment}/agreements/{agreement}")
+        raise InvalidArgument(
+            field, "must name an agreement: environments/{environment}/agreements/{agreement}"
+        )
     return parsed
 
 

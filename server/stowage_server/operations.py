@@ -27,7 +27,8 @@ from typing import Any, TypeVar
 from google.protobuf.message import Message
 from google.rpc import code_pb2
 
-from stowage.v1 import backups_pb2, operations_pb2 as ops_pb
+from stowage.v1 import backups_pb2
+from stowage.v1 import operations_pb2 as ops_pb
 
 from .clock import Clock, timestamp
 from .database import Database
@@ -82,8 +83,15 @@ class OperationStore:
                     "INSERT INTO operations (id, kind, target, state, request_id, request_hash, owner, "
                     "create_time, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
-                        op.name.split("/")[1], op.kind, op.target, op.state, op.request_id,
-                        request_hash_, owner, now, op.SerializeToString(),
+                        op.name.split("/")[1],
+                        op.kind,
+                        op.target,
+                        op.state,
+                        op.request_id,
+                        request_hash_,
+                        owner,
+                        now,
+                        op.SerializeToString(),
                     ),
                 )
             except sqlite3.IntegrityError:
@@ -127,7 +135,9 @@ class OperationStore:
             raise operation_not_found(f"operations/{op_id}")
         return Op.FromString(row[0])
 
-    def list(self, target: str, kind: int, before: tuple[float, str] | None, limit: int) -> list[tuple[float, Op]]:
+    def list(
+        self, target: str, kind: int, before: tuple[float, str] | None, limit: int
+    ) -> list[tuple[float, Op]]:
         query = "SELECT create_time, id, body FROM operations WHERE 1 = 1"
         args: list[Any] = []
         if target:
@@ -154,16 +164,11 @@ class OperationStore:
 
     def unfinished(self) -> list[tuple[str, str]]:
         with self.db.read() as conn:
-            return list(conn.execute(
-                "SELECT id, owner FROM operations WHERE state IN (?, ?)", (PENDING, RUNNING)
-            ))
-
-    def any_unfinished(self, kinds: tuple[int, ...]) -> bool:
-        with self.db.read() as conn:
-            return conn.execute(
-                f"SELECT 1 FROM operations WHERE state IN (?, ?) AND kind IN ({','.join('?' * len(kinds))}) LIMIT 1",
-                (PENDING, RUNNING, *kinds),
-            ).fetchone() is not None
+            return list(
+                conn.execute(
+                    "SELECT id, owner FROM operations WHERE state IN (?, ?)", (PENDING, RUNNING)
+                )
+            )
 
     def request_cancel(self, op_id: str) -> None:
         with self.db.write() as conn:
@@ -171,7 +176,9 @@ class OperationStore:
 
     def cancel_requested(self, op_id: str) -> bool:
         with self.db.read() as conn:
-            row = conn.execute("SELECT cancel_requested FROM operations WHERE id = ?", (op_id,)).fetchone()
+            row = conn.execute(
+                "SELECT cancel_requested FROM operations WHERE id = ?", (op_id,)
+            ).fetchone()
         return bool(row and row[0])
 
     def latest(self, target: str, kind: int, states: tuple[int, ...]) -> Op | None:
@@ -385,10 +392,14 @@ class OperationManager:
                 reason = ctx.cancel_reason or "cancelled"
                 if reason == "server shut down":
                     op.state = FAILED
-                    op.error.CopyFrom(simple_status(code_pb2.UNAVAILABLE, "SHUTTING_DOWN", "server shut down"))
+                    op.error.CopyFrom(
+                        simple_status(code_pb2.UNAVAILABLE, "SHUTTING_DOWN", "server shut down")
+                    )
                 else:
                     op.state = CANCELLED
-                    op.error.CopyFrom(simple_status(code_pb2.CANCELLED, "OPERATION_CANCELLED", reason))
+                    op.error.CopyFrom(
+                        simple_status(code_pb2.CANCELLED, "OPERATION_CANCELLED", reason)
+                    )
             except StowageError as e:
                 op.state = FAILED
                 op.error.CopyFrom(to_status(e))

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 from stowage.v1 import environments_pb2 as env_pb
 
-from . import names, settings as settings_mod
+from . import names
+from . import settings as settings_mod
 from .clock import Clock, rfc3339
 from .content import ContentStore, StagedContent, decode_chunks, encode_chunks
 from .database import Database
@@ -115,9 +116,7 @@ class RestorePlanData:
     batches: list[str] = field(default_factory=list)
 
 
-_ENV_COLUMNS = (
-    "uid, name, edition, region, state, settings, create_time, update_time, restored_from, quiesced_by"
-)
+_ENV_COLUMNS = "uid, name, edition, region, state, settings, create_time, update_time, restored_from, quiesced_by"
 
 
 def _env(row: tuple, counts: tuple[int, int] = (0, 0)) -> EnvRecord:
@@ -152,7 +151,9 @@ class Registry:
             )
         return env
 
-    def name_available_time(self, conn: sqlite3.Connection, env_id: str, period: float) -> float | None:
+    def name_available_time(
+        self, conn: sqlite3.Connection, env_id: str, period: float
+    ) -> float | None:
         """When a deleted environment's name frees up; None when it is free now."""
         row = conn.execute(
             "SELECT MAX(deleted_time) FROM environments WHERE name = ? AND deleted_time IS NOT NULL",
@@ -178,7 +179,10 @@ class Registry:
             raise FailedPrecondition(
                 "NAME_NOT_AVAILABLE",
                 f"the name {env_id} belonged to a deleted environment and frees up at {rfc3339(free_at)}",
-                metadata={"environment": names.environment_name(env_id), "available_time": rfc3339(free_at)},
+                metadata={
+                    "environment": names.environment_name(env_id),
+                    "available_time": rfc3339(free_at),
+                },
             )
 
     def provision(
@@ -220,11 +224,22 @@ class Registry:
         with self.db.read() as conn:
             env = self._live(conn, env_id)
             count, total = conn.execute(
-                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM artifacts WHERE env_uid = ?", (env.uid,)
+                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM artifacts WHERE env_uid = ?",
+                (env.uid,),
             ).fetchone()
             return _env(
-                (env.uid, env.name, env.edition, env.region, env.state, env.settings,
-                 env.create_time, env.update_time, env.restored_from, env.quiesced_by),
+                (
+                    env.uid,
+                    env.name,
+                    env.edition,
+                    env.region,
+                    env.state,
+                    env.settings,
+                    env.create_time,
+                    env.update_time,
+                    env.restored_from,
+                    env.quiesced_by,
+                ),
                 (count, total),
             )
 
@@ -241,9 +256,12 @@ class Registry:
 
     def live_names(self) -> list[str]:
         with self.db.read() as conn:
-            return [r[0] for r in conn.execute(
-                "SELECT name FROM environments WHERE deleted_time IS NULL ORDER BY name"
-            )]
+            return [
+                r[0]
+                for r in conn.execute(
+                    "SELECT name FROM environments WHERE deleted_time IS NULL ORDER BY name"
+                )
+            ]
 
     def update(
         self,
@@ -258,7 +276,9 @@ class Registry:
             stored = env.settings
             if setting_fields:
                 current = settings_mod.open_all(self.box, env.uid, env.settings, reveal=True)
-                merged = settings_mod.apply_mask(current, new_settings or env_pb.EnvironmentSettings(), setting_fields)
+                merged = settings_mod.apply_mask(
+                    current, new_settings or env_pb.EnvironmentSettings(), setting_fields
+                )
                 if not merged.scale_units:
                     merged.scale_units = current.scale_units or 1
                 stored = settings_mod.seal_all(self.box, env.uid, merged)
@@ -279,8 +299,18 @@ class Registry:
         with self.db.write() as conn:
             env = self._writable(conn, env_id)
             now = self.clock.now()
-            conn.execute("UPDATE environments SET deleted_time = ?, update_time = ? WHERE uid = ?", (now, now, env.uid))
-            for table in ("artifacts", "control_numbers", "as2_messages", "batches", "batch_messages", "hybrid_connections"):
+            conn.execute(
+                "UPDATE environments SET deleted_time = ?, update_time = ? WHERE uid = ?",
+                (now, now, env.uid),
+            )
+            for table in (
+                "artifacts",
+                "control_numbers",
+                "as2_messages",
+                "batches",
+                "batch_messages",
+                "hybrid_connections",
+            ):
                 conn.execute(f"DELETE FROM {table} WHERE env_uid = ?", (env.uid,))
             return env
 
@@ -296,7 +326,10 @@ class Registry:
                     f"environment {env_id} is {state}",
                     metadata={"state": state, "environment": names.environment_name(env_id)},
                 )
-            conn.execute("UPDATE environments SET state = ?, update_time = ? WHERE uid = ?", (to, self.clock.now(), env.uid))
+            conn.execute(
+                "UPDATE environments SET state = ?, update_time = ? WHERE uid = ?",
+                (to, self.clock.now(), env.uid),
+            )
         return self.get(env_id)
 
     def set_quiesce(self, env_uid: str, op_id: str) -> None:
@@ -318,7 +351,9 @@ class Registry:
 
     def _install(self, conn: sqlite3.Connection, staged: StagedContent) -> None:
         """Makes content available; idempotent. Runs inside a write transaction."""
-        row = conn.execute("SELECT inline IS NULL FROM contents WHERE sha256 = ?", (staged.sha256,)).fetchone()
+        row = conn.execute(
+            "SELECT inline IS NULL FROM contents WHERE sha256 = ?", (staged.sha256,)
+        ).fetchone()
         if row is None:
             self.content.install(staged)
             conn.execute(
@@ -350,12 +385,26 @@ class Registry:
                 conn.execute(
                     "INSERT OR REPLACE INTO artifacts (env_uid, kind, id, sha256, size, metadata, update_time) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (env.uid, kind, artifact_id, staged.sha256, staged.size, json.dumps(metadata, sort_keys=True), now),
+                    (
+                        env.uid,
+                        kind,
+                        artifact_id,
+                        staged.sha256,
+                        staged.size,
+                        json.dumps(metadata, sort_keys=True),
+                        now,
+                    ),
                 )
-                out.append(ArtifactRecord(env_id, kind, artifact_id, staged.sha256, staged.size, metadata, now))
+                out.append(
+                    ArtifactRecord(
+                        env_id, kind, artifact_id, staged.sha256, staged.size, metadata, now
+                    )
+                )
             return out
 
-    def get_artifact(self, env_id: str, kind: int, artifact_id: str) -> tuple[ArtifactRecord, ContentInfo]:
+    def get_artifact(
+        self, env_id: str, kind: int, artifact_id: str
+    ) -> tuple[ArtifactRecord, ContentInfo]:
         with self.db.read() as conn:
             env = self._live(conn, env_id)
             row = conn.execute(
@@ -365,7 +414,9 @@ class Registry:
             if row is None:
                 raise artifact_not_found(names.artifact_name(env_id, kind, artifact_id))
             info = self._content_info(conn, row[0])
-        return ArtifactRecord(env_id, kind, artifact_id, row[0], row[1], json.loads(row[2]), row[3]), info
+        return ArtifactRecord(
+            env_id, kind, artifact_id, row[0], row[1], json.loads(row[2]), row[3]
+        ), info
 
     def _content_info(self, conn: sqlite3.Connection, sha256: bytes) -> ContentInfo:
         row = conn.execute(
@@ -373,7 +424,9 @@ class Registry:
         ).fetchone()
         if row is None:
             raise ConcurrentChange(f"content {sha256.hex()} vanished")
-        return ContentInfo(sha256, row[0], row[1] is not None, decode_chunks(row[2]), row[3], row[1])
+        return ContentInfo(
+            sha256, row[0], row[1] is not None, decode_chunks(row[2]), row[3], row[1]
+        )
 
     def list_artifacts(
         self, env_id: str, kind: int, after: tuple[int, str], limit: int
@@ -391,19 +444,23 @@ class Registry:
             query += " ORDER BY kind, id LIMIT ?"
             args.append(limit)
             rows = conn.execute(query, args).fetchall()
-        return [ArtifactRecord(env_id, r[0], r[1], r[2], r[3], json.loads(r[4]), r[5]) for r in rows]
+        return [
+            ArtifactRecord(env_id, r[0], r[1], r[2], r[3], json.loads(r[4]), r[5]) for r in rows
+        ]
 
     def delete_artifact(self, env_id: str, kind: int, artifact_id: str) -> None:
         with self.db.write() as conn:
             env = self._writable(conn, env_id)
             cur = conn.execute(
-                "DELETE FROM artifacts WHERE env_uid = ? AND kind = ? AND id = ?", (env.uid, kind, artifact_id)
+                "DELETE FROM artifacts WHERE env_uid = ? AND kind = ? AND id = ?",
+                (env.uid, kind, artifact_id),
             )
             if cur.rowcount == 0:
                 raise artifact_not_found(names.artifact_name(env_id, kind, artifact_id))
             if kind == env_pb.ARTIFACT_KIND_AGREEMENT:
                 conn.execute(
-                    "DELETE FROM control_numbers WHERE env_uid = ? AND agreement = ?", (env.uid, artifact_id)
+                    "DELETE FROM control_numbers WHERE env_uid = ? AND agreement = ?",
+                    (env.uid, artifact_id),
                 )
 
     def content_info(self, sha256: bytes) -> ContentInfo:
@@ -412,16 +469,25 @@ class Registry:
 
     def read_content(self, info: ContentInfo, offset: int, length: int) -> bytes:
         if info.is_inline:
-            data = info.inline if info.inline is not None else self.inline_contents([info.sha256])[info.sha256]
+            data = (
+                info.inline
+                if info.inline is not None
+                else self.inline_contents([info.sha256])[info.sha256]
+            )
             return data[offset : offset + length]
         return self.content.read_range(info.sha256, offset, length)
 
-    def sweep_contents(self, busy: bool) -> int:
+    def sweep_contents(self) -> int:
         """Deletes content no artifact references. Skipped while a backup or
-        restore runs (``busy``): they hold digests outside any transaction."""
-        if busy:
-            return 0
+        restore is unfinished: they hold digests outside any transaction. The
+        check and the deletion share one write transaction, so no backup can
+        start in between."""
         with self.db.write() as conn:
+            busy = conn.execute(
+                "SELECT 1 FROM operations WHERE state IN (1, 2) AND kind IN (1, 2) LIMIT 1"
+            ).fetchone()
+            if busy:
+                return 0
             rows = conn.execute(
                 "SELECT sha256, inline IS NULL FROM contents c WHERE NOT EXISTS "
                 "(SELECT 1 FROM artifacts a WHERE a.sha256 = c.sha256)"
@@ -444,7 +510,9 @@ class Registry:
                 (env.uid, env_pb.ARTIFACT_KIND_AGREEMENT, agreement),
             ).fetchone()
             if not exists:
-                raise artifact_not_found(names.artifact_name(env_id, env_pb.ARTIFACT_KIND_AGREEMENT, agreement))
+                raise artifact_not_found(
+                    names.artifact_name(env_id, env_pb.ARTIFACT_KIND_AGREEMENT, agreement)
+                )
             now = self.clock.now()
             conn.execute(
                 "INSERT INTO control_numbers (env_uid, agreement, interchange, grp, transaction_set, update_time) "
@@ -473,7 +541,9 @@ class Registry:
             )
         ]
 
-    def live_control_numbers(self, exclude_uid: str = "") -> dict[str, list[tuple[str, ControlNumberRecord]]]:
+    def live_control_numbers(
+        self, exclude_uid: str = ""
+    ) -> dict[str, list[tuple[str, ControlNumberRecord]]]:
         """Counters of every live environment, by agreement id: [(environment, counters)]."""
         out: dict[str, list[tuple[str, ControlNumberRecord]]] = {}
         with self.db.read() as conn:
@@ -510,7 +580,9 @@ class Registry:
         with self.db.write() as conn:
             env = self._live(conn, env_id)
             self._require_active(env)
-            conn.execute("INSERT OR IGNORE INTO batches (env_uid, batch) VALUES (?, ?)", (env.uid, batch))
+            conn.execute(
+                "INSERT OR IGNORE INTO batches (env_uid, batch) VALUES (?, ?)", (env.uid, batch)
+            )
             conn.execute(
                 "INSERT OR IGNORE INTO batch_messages (env_uid, batch, message_id, added) VALUES (?, ?, ?, ?)",
                 (env.uid, batch, message_id, self.clock.now()),
@@ -520,9 +592,13 @@ class Registry:
     def release_batch(self, env_id: str, batch: str) -> int:
         with self.db.write() as conn:
             env = self._live(conn, env_id)
-            if not conn.execute("SELECT 1 FROM batches WHERE env_uid = ? AND batch = ?", (env.uid, batch)).fetchone():
+            if not conn.execute(
+                "SELECT 1 FROM batches WHERE env_uid = ? AND batch = ?", (env.uid, batch)
+            ).fetchone():
                 raise object_not_found(f"environments/{env_id}/batches/{batch}")
-            conn.execute("DELETE FROM batch_messages WHERE env_uid = ? AND batch = ?", (env.uid, batch))
+            conn.execute(
+                "DELETE FROM batch_messages WHERE env_uid = ? AND batch = ?", (env.uid, batch)
+            )
             return 0
 
     def _batch_count(self, conn: sqlite3.Connection, uid: str, batch: str) -> int:
@@ -563,16 +639,21 @@ class Registry:
     def delete_hybrid_connection(self, env_id: str, hc_id: str) -> None:
         with self.db.write() as conn:
             env = self._writable(conn, env_id)
-            cur = conn.execute("DELETE FROM hybrid_connections WHERE env_uid = ? AND id = ?", (env.uid, hc_id))
+            cur = conn.execute(
+                "DELETE FROM hybrid_connections WHERE env_uid = ? AND id = ?", (env.uid, hc_id)
+            )
             if cur.rowcount == 0:
                 raise object_not_found(f"environments/{env_id}/hybridConnections/{hc_id}")
 
     def list_hybrid_connections(self, env_id: str) -> list[tuple[str, str]]:
         with self.db.read() as conn:
             env = self._live(conn, env_id)
-            return list(conn.execute(
-                "SELECT id, endpoint FROM hybrid_connections WHERE env_uid = ? ORDER BY id", (env.uid,)
-            ))
+            return list(
+                conn.execute(
+                    "SELECT id, endpoint FROM hybrid_connections WHERE env_uid = ? ORDER BY id",
+                    (env.uid,),
+                )
+            )
 
     def _require_active(self, env: EnvRecord) -> None:
         if env.state != ACTIVE:
@@ -620,14 +701,19 @@ class Registry:
                 artifacts=artifacts,
                 contents=contents,
                 control_numbers=self._control_numbers(conn, env.uid),
-                as2_messages=list(conn.execute(
-                    "SELECT message_id, mic, first_seen FROM as2_messages WHERE env_uid = ? ORDER BY message_id",
-                    (env.uid,),
-                )),
+                as2_messages=list(
+                    conn.execute(
+                        "SELECT message_id, mic, first_seen FROM as2_messages WHERE env_uid = ? ORDER BY message_id",
+                        (env.uid,),
+                    )
+                ),
                 batches=batches,
-                hybrid_connections=list(conn.execute(
-                    "SELECT id, endpoint FROM hybrid_connections WHERE env_uid = ? ORDER BY id", (env.uid,)
-                )),
+                hybrid_connections=list(
+                    conn.execute(
+                        "SELECT id, endpoint FROM hybrid_connections WHERE env_uid = ? ORDER BY id",
+                        (env.uid,),
+                    )
+                ),
                 time=now,
             )
 
@@ -649,7 +735,10 @@ class Registry:
 
     def has_content(self, sha256: bytes) -> bool:
         with self.db.read() as conn:
-            return conn.execute("SELECT 1 FROM contents WHERE sha256 = ?", (sha256,)).fetchone() is not None
+            return (
+                conn.execute("SELECT 1 FROM contents WHERE sha256 = ?", (sha256,)).fetchone()
+                is not None
+            )
 
     def create_restored(self, plan: RestorePlanData) -> EnvRecord:
         """Creates the restored environment, SUSPENDED, in one transaction (R6, R7)."""
@@ -663,22 +752,39 @@ class Registry:
             conn.execute(
                 "INSERT INTO environments (uid, name, edition, region, state, settings, create_time, "
                 "update_time, restored_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (uid, plan.env_id, plan.edition, plan.region, SUSPENDED, stored, now, now, plan.restored_from),
+                (
+                    uid,
+                    plan.env_id,
+                    plan.edition,
+                    plan.region,
+                    SUSPENDED,
+                    stored,
+                    now,
+                    now,
+                    plan.restored_from,
+                ),
             )
             conn.executemany(
                 "INSERT INTO artifacts (env_uid, kind, id, sha256, size, metadata, update_time) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(uid, k, i, d, s, json.dumps(m, sort_keys=True), t) for k, i, d, s, m, t in plan.artifacts],
+                [
+                    (uid, k, i, d, s, json.dumps(m, sort_keys=True), t)
+                    for k, i, d, s, m, t in plan.artifacts
+                ],
             )
             conn.executemany(
                 "INSERT INTO control_numbers (env_uid, agreement, interchange, grp, transaction_set, update_time) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                [(uid, c.agreement, c.interchange, c.group, c.transaction_set, c.update_time) for c in plan.control_numbers],
+                [
+                    (uid, c.agreement, c.interchange, c.group, c.transaction_set, c.update_time)
+                    for c in plan.control_numbers
+                ],
             )
             conn.executemany(
                 "INSERT INTO as2_messages (env_uid, message_id, mic, first_seen) VALUES (?, ?, ?, ?)",
                 [(uid, m, mic, t) for m, mic, t in plan.as2_messages],
             )
             conn.executemany(
-                "INSERT INTO batches (env_uid, batch) VALUES (?, ?)", [(uid, b) for b in plan.batches]
+                "INSERT INTO batches (env_uid, batch) VALUES (?, ?)",
+                [(uid, b) for b in plan.batches],
             )
         return self.get(plan.env_id)

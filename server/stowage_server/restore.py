@@ -22,14 +22,22 @@ from google.protobuf.message import DecodeError
 
 from stowage.v1 import (
     backups_pb2 as bk_pb,
+)
+from stowage.v1 import (
     common_pb2,
-    environments_pb2 as env_pb,
     error_reason_pb2,
+)
+from stowage.v1 import (
+    environments_pb2 as env_pb,
+)
+from stowage.v1 import (
     manifest_pb2 as mf_pb,
+)
+from stowage.v1 import (
     operations_pb2 as ops_pb,
 )
-from stowage_storage.crypto import DecryptionFailed, MasterKey
 from stowage_storage.chunker import Chunk
+from stowage_storage.crypto import DecryptionFailed, MasterKey
 from stowage_storage.repository import (
     RecordNotFound,
     RecordRef,
@@ -38,7 +46,9 @@ from stowage_storage.repository import (
 )
 from stowage_storage.store import StorageError
 
-from . import manifest as mf, names, settings as settings_mod
+from . import manifest as mf
+from . import names
+from . import settings as settings_mod
 from .clock import Clock, rfc3339
 from .content import StagedContent
 from .editions import EditionPolicy, edition_name
@@ -115,7 +125,9 @@ class RestoreEngine:
         op = self.operations.new(ops_pb.Operation.KIND_RESTORE, str(bname), req.request_id)
         req_hash = request_hash(req)
         if req.request_id:
-            existing = await self._run(lambda: self.operations.store.find_request(op.kind, req.request_id))
+            existing = await self._run(
+                lambda: self.operations.store.find_request(op.kind, req.request_id)
+            )
             if existing is not None:
                 return self.operations.check_same_request(existing, req_hash)
         plan = await self.plan(bname, target, req)
@@ -139,7 +151,10 @@ class RestoreEngine:
             if not names.is_artifact_id(agreement):
                 errors.add(f"source_ftp_folders[{agreement!r}]", "not an agreement id")
             if not folder or len(folder) > 1024 or not folder.isprintable():
-                errors.add(f"source_ftp_folders[{agreement!r}]", "a folder is 1 to 1024 printable characters")
+                errors.add(
+                    f"source_ftp_folders[{agreement!r}]",
+                    "a folder is 1 to 1024 printable characters",
+                )
         errors.raise_if_any()
 
     # -- plan -----------------------------------------------------------------
@@ -151,7 +166,9 @@ class RestoreEngine:
                 backup = bk_pb.Backup.FromString(await self.repo.get_record(ref))
             except RecordNotFound:
                 raise backup_not_found(str(bname)) from None
-            manifest = mf_pb.BackupManifest.FromString(await self.repo.get_manifest(backup.manifest_sha256))
+            manifest = mf_pb.BackupManifest.FromString(
+                await self.repo.get_manifest(backup.manifest_sha256)
+            )
             wrapped = await self.repo.get_data_key(ref)
         except (StorageError, RepositoryError) as e:
             raise from_storage(e) from e
@@ -162,7 +179,9 @@ class RestoreEngine:
         try:
             data_key = mf.unwrap(self.master, wrapped, manifest.data_key_id)
         except (DecryptionFailed, ValueError, DecodeError) as e:
-            raise DataLoss(f"the data key of {bname} does not open with this server's key: {e}") from e
+            raise DataLoss(
+                f"the data key of {bname} does not open with this server's key: {e}"
+            ) from e
         return Loaded(ref, backup, manifest, data_key)
 
     async def plan(
@@ -192,7 +211,13 @@ class RestoreEngine:
         item_ids = {(i.kind, i.id) for i in m.items}
         for agreement in req.source_ftp_folders:
             if (env_pb.ARTIFACT_KIND_AGREEMENT, agreement) not in item_ids:
-                Collected([Violation(f"source_ftp_folders[{agreement!r}]", "no such agreement in the backup")]).raise_if_any()
+                Collected(
+                    [
+                        Violation(
+                            f"source_ftp_folders[{agreement!r}]", "no such agreement in the backup"
+                        )
+                    ]
+                ).raise_if_any()
         for item in m.items:
             copy = mf_pb.ManifestItem()
             copy.CopyFrom(item)
@@ -217,7 +242,10 @@ class RestoreEngine:
             else f"restore is not offered for {edition_name(plan.edition)} environments",
             reason=0 if self.editions.allows(plan.edition) else _reason("EDITION_NOT_SUPPORTED"),
         )
-        plan.check_metadata["edition-offered"] = {"edition": edition_name(plan.edition), "feature": "restore"}
+        plan.check_metadata["edition-offered"] = {
+            "edition": edition_name(plan.edition),
+            "feature": "restore",
+        }
         higher = plan.edition >= m.edition
         plan.check_metadata["edition"] = {
             "backup_edition": edition_name(m.edition),
@@ -234,7 +262,9 @@ class RestoreEngine:
         holder, free_at = await self._run(lambda: self._name_state(plan.target))
         plan.check_metadata["name-available"] = {"environment": names.environment_name(plan.target)}
         if holder:
-            detail = f"a live environment is named {plan.target}; delete it or restore to a new name"
+            detail = (
+                f"a live environment is named {plan.target}; delete it or restore to a new name"
+            )
         elif free_at is not None:
             detail = f"{plan.target} belonged to a deleted environment and frees up at {rfc3339(free_at)}"
             plan.check_metadata["name-available"]["available_time"] = rfc3339(free_at)
@@ -249,7 +279,10 @@ class RestoreEngine:
         )
         await self.repo.refresh()
         missing = [
-            (item, d) for item in plan.items for d, _ in mf.blob_refs(item) if not self.repo.has_blob(d)
+            (item, d)
+            for item in plan.items
+            for d, _ in mf.blob_refs(item)
+            if not self.repo.has_blob(d)
         ]
         add(
             check="blobs-present",
@@ -266,7 +299,9 @@ class RestoreEngine:
             holder = conn.execute(
                 "SELECT 1 FROM environments WHERE name = ? AND deleted_time IS NULL", (target,)
             ).fetchone()
-            return bool(holder), self.registry.name_available_time(conn, target, self.release_period)
+            return bool(holder), self.registry.name_available_time(
+                conn, target, self.release_period
+            )
 
     async def _warnings(self, plan: Plan) -> None:
         m = plan.loaded.manifest
@@ -274,13 +309,23 @@ class RestoreEngine:
         Excluded = bk_pb.ExcludedItem
         for ex in m.excluded:
             if ex.kind == Excluded.KIND_HYBRID_CONNECTION:
-                add(kind=W.KIND_HYBRID_CONNECTION, subject=ex.name, message=f"must be recreated: {ex.reason}")
+                add(
+                    kind=W.KIND_HYBRID_CONNECTION,
+                    subject=ex.name,
+                    message=f"must be recreated: {ex.reason}",
+                )
             elif ex.kind == Excluded.KIND_BATCH_MESSAGES:
-                add(kind=W.KIND_BATCH_MESSAGES, subject=ex.name,
-                    message=f"{ex.message_count} batch message(s) were not backed up and are lost")
+                add(
+                    kind=W.KIND_BATCH_MESSAGES,
+                    subject=ex.name,
+                    message=f"{ex.message_count} batch message(s) were not backed up and are lost",
+                )
             elif ex.kind == Excluded.KIND_TRACKING_DATA:
-                add(kind=W.KIND_TRACKING_DATA, message="tracking data is not part of the backup; "
-                    "the restored environment points at the same tracking database")
+                add(
+                    kind=W.KIND_TRACKING_DATA,
+                    message="tracking data is not part of the backup; "
+                    "the restored environment points at the same tracking database",
+                )
         live = await self._run(self.registry.live_control_numbers)
         for c in m.control_numbers:
             agreement = c.agreement.rsplit("/", 1)[-1]
@@ -334,7 +379,9 @@ class RestoreEngine:
 
     async def _restore(self, ctx: OperationContext, plan: Plan) -> bk_pb.RestoreResult:
         items = plan.items
-        await ctx.phase("verify", items_total=len(items), bytes_total=sum(i.size_bytes for i in items))
+        await ctx.phase(
+            "verify", items_total=len(items), bytes_total=sum(i.size_bytes for i in items)
+        )
         staged: list[StagedContent] = []
         try:
             try:
@@ -350,24 +397,39 @@ class RestoreEngine:
                 settings_plain=plan.settings,
                 restored_from=plan.result.backup,
                 artifacts=[
-                    (i.kind, i.id, bytes(i.sha256), i.size_bytes, dict(i.metadata),
-                     i.update_time.ToNanoseconds() / 1e9)
+                    (
+                        i.kind,
+                        i.id,
+                        bytes(i.sha256),
+                        i.size_bytes,
+                        dict(i.metadata),
+                        i.update_time.ToNanoseconds() / 1e9,
+                    )
                     for i in items
                 ],
                 contents=staged,
                 control_numbers=[
                     ControlNumberRecord(
-                        c.agreement.rsplit("/", 1)[-1], c.interchange, c.group, c.transaction_set,
+                        c.agreement.rsplit("/", 1)[-1],
+                        c.interchange,
+                        c.group,
+                        c.transaction_set,
                         c.update_time.ToNanoseconds() / 1e9,
                     )
                     for c in m.control_numbers
                 ],
                 as2_messages=[
-                    (a.message_id, a.mic, a.first_seen_time.ToNanoseconds() / 1e9) for a in m.as2_messages
+                    (a.message_id, a.mic, a.first_seen_time.ToNanoseconds() / 1e9)
+                    for a in m.as2_messages
                 ],
                 release_period=self.release_period,
-                batches=sorted({e.name.rsplit("/", 1)[-1] for e in m.excluded
-                                if e.kind == bk_pb.ExcludedItem.KIND_BATCH_MESSAGES}),
+                batches=sorted(
+                    {
+                        e.name.rsplit("/", 1)[-1]
+                        for e in m.excluded
+                        if e.kind == bk_pb.ExcludedItem.KIND_BATCH_MESSAGES
+                    }
+                ),
             )
             # The one transaction that makes the environment exist (R6), SUSPENDED (R7).
             await asyncio.shield(self._run(lambda: self.registry.create_restored(data)))
@@ -377,10 +439,14 @@ class RestoreEngine:
                 await asyncio.shield(self._run(lambda s=s: self.registry.content.discard(s)))
         await ctx.advance(items=1)
         for w in plan.result.warnings:
-            await ctx.warn(f"{W.Kind.Name(w.kind)}: {w.subject + ': ' if w.subject else ''}{w.message}")
+            await ctx.warn(
+                f"{W.Kind.Name(w.kind)}: {w.subject + ': ' if w.subject else ''}{w.message}"
+            )
         return plan.result
 
-    async def _stage(self, ctx: OperationContext, items: list[mf_pb.ManifestItem]) -> list[StagedContent]:
+    async def _stage(
+        self, ctx: OperationContext, items: list[mf_pb.ManifestItem]
+    ) -> list[StagedContent]:
         """Reads and verifies every item's content; stages what the registry lacks."""
         unique: dict[bytes, mf_pb.ManifestItem] = {}
         for item in items:
@@ -458,8 +524,10 @@ class RestoreEngine:
             for i in range(0, len(digests), 500):
                 part = digests[i : i + 500]
                 known.update(
-                    r[0] for r in conn.execute(
-                        f"SELECT sha256 FROM contents WHERE sha256 IN ({','.join('?' * len(part))})", part
+                    r[0]
+                    for r in conn.execute(
+                        f"SELECT sha256 FROM contents WHERE sha256 IN ({','.join('?' * len(part))})",
+                        part,
                     )
                 )
         return known
@@ -496,11 +564,17 @@ def _raise_failed_checks(plan: Plan) -> None:
     failed = [c for c in plan.result.checks if not c.passed]
     if not failed:
         return
-    violations = [Violation(c.check, c.detail, error_reason_pb2.ErrorReason.Name(c.reason)) for c in failed]
+    violations = [
+        Violation(c.check, c.detail, error_reason_pb2.ErrorReason.Name(c.reason)) for c in failed
+    ]
     first = failed[0]
     reason = error_reason_pb2.ErrorReason.Name(first.reason)
     message = "restore refused: " + "; ".join(f"{c.check} ({c.rule}): {c.detail}" for c in failed)
-    metadata = {"check": first.check, "rule": first.rule, **plan.check_metadata.get(first.check, {})}
+    metadata = {
+        "check": first.check,
+        "rule": first.rule,
+        **plan.check_metadata.get(first.check, {}),
+    }
     if reason == "CORRUPT_DATA":
         raise DataLoss(message, metadata=metadata, violations=violations)
     raise FailedPrecondition(reason, message, metadata=metadata, violations=violations)

@@ -41,7 +41,11 @@ class RuntimeEngine:
 
     async def record_as2(self, parent: str, message_id: str, mic: str) -> tuple[bool, str, float]:
         env_id = names.parse_environment(parent, "parent")
-        if not message_id or len(message_id) > 998 or not _PRINTABLE_ASCII.match(message_id.replace(" ", "!")):
+        if (
+            not message_id
+            or len(message_id) > 998
+            or not _PRINTABLE_ASCII.match(message_id.replace(" ", "!"))
+        ):
             raise InvalidArgument("message_id", "1 to 998 printable ASCII characters")
         if len(mic) > 256 or not mic.isprintable():
             raise InvalidArgument("mic", "at most 256 printable characters")
@@ -51,7 +55,9 @@ class RuntimeEngine:
         env_id, batch_id = names.parse_child(batch, "batches", "batch")
         if not message_id or len(message_id) > 256 or not _PRINTABLE_ASCII.match(message_id):
             raise InvalidArgument("message_id", "1 to 256 printable ASCII characters")
-        count = await self.run(lambda: self.registry.add_batch_message(env_id, batch_id, message_id))
+        count = await self.run(
+            lambda: self.registry.add_batch_message(env_id, batch_id, message_id)
+        )
         return env_id, batch_id, count
 
     async def release_batch(self, name: str) -> tuple[str, str, int]:
@@ -63,7 +69,9 @@ class RuntimeEngine:
         env_id = names.parse_environment(parent, "parent")
         return env_id, await self.run(lambda: self.registry.list_batches(env_id))
 
-    async def create_hybrid_connection(self, parent: str, hc_id: str, endpoint: str) -> tuple[str, str]:
+    async def create_hybrid_connection(
+        self, parent: str, hc_id: str, endpoint: str
+    ) -> tuple[str, str]:
         env_id = names.parse_environment(parent, "parent")
         names.check_environment_id(hc_id, "hybrid_connection_id")
         if not _ENDPOINT.match(endpoint) or not 0 < int(endpoint.rsplit(":", 1)[1]) < 65536:

@@ -7,7 +7,8 @@ uid and field, so a sealed value copied elsewhere does not open.
 
 from __future__ import annotations
 
-from stowage.v1 import common_pb2, environments_pb2 as env_pb
+from stowage.v1 import common_pb2
+from stowage.v1 import environments_pb2 as env_pb
 from stowage_storage.crypto import NONCE_BYTES, MasterKey, Sealed, fingerprint, seal, unseal
 
 from .errors import Collected
@@ -49,7 +50,10 @@ def validate(settings: env_pb.EnvironmentSettings, prefix: str, errors: Collecte
         errors.add(f"{prefix}.scale_units", f"must be 1 to {MAX_SCALE_UNITS}")
     if len(settings.product_version) > 64 or not settings.product_version.isprintable():
         errors.add(f"{prefix}.product_version", "at most 64 printable characters")
-    if len(settings.access_control_namespace) > 256 or not settings.access_control_namespace.isprintable():
+    if (
+        len(settings.access_control_namespace) > 256
+        or not settings.access_control_namespace.isprintable()
+    ):
         errors.add(f"{prefix}.access_control_namespace", "at most 256 printable characters")
     for name in SECRET_FIELDS:
         if settings.HasField(name) and len(getattr(settings, name).value) > MAX_SECRET_BYTES:

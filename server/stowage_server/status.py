@@ -20,7 +20,9 @@ def to_status(err: StowageError) -> status_pb2.Status:
             details.append(
                 error_details_pb2.BadRequest(
                     field_violations=[
-                        error_details_pb2.BadRequest.FieldViolation(field=v.subject, description=v.description)
+                        error_details_pb2.BadRequest.FieldViolation(
+                            field=v.subject, description=v.description
+                        )
                         for v in err.violations
                     ]
                 )
@@ -44,7 +46,9 @@ def to_status(err: StowageError) -> status_pb2.Status:
     return status_pb2.Status(code=err.code.value[0], message=err.message, details=packed)
 
 
-def internal_status(message: str = "internal error; the server log has the details") -> status_pb2.Status:
+def internal_status(
+    message: str = "internal error; the server log has the details",
+) -> status_pb2.Status:
     info = error_details_pb2.ErrorInfo(reason="INTERNAL", domain=DOMAIN)
     a = any_pb2.Any()
     a.Pack(info)

@@ -64,7 +64,9 @@ class Codec:
             body = sealed.nonce + sealed.ciphertext
         return bytes([flags]) + body
 
-    def decode(self, stored: bytes | memoryview, aad: bytes = b"", max_size: int = 1 << 31) -> bytes:
+    def decode(
+        self, stored: bytes | memoryview, aad: bytes = b"", max_size: int = 1 << 31
+    ) -> bytes:
         if not stored:
             raise CodecError("empty stored blob")
         flags = stored[0]

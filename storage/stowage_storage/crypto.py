@@ -68,16 +68,17 @@ class MasterKey:
                 return cls(bytes.fromhex(text))
             return cls(base64.b64decode(text, validate=True))
         except ValueError as e:
-            raise ValueError(
-                "a key is 64 hex digits or the base64 of 32 random bytes"
-            ) from e
+            raise ValueError("a key is 64 hex digits or the base64 of 32 random bytes") from e
 
     def encode(self) -> str:
         return base64.b64encode(self._raw).decode()
 
     def derive(self, purpose: str) -> bytes:
         return HKDF(
-            algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=b"stowage/" + purpose.encode()
+            algorithm=hashes.SHA256(),
+            length=KEY_BYTES,
+            salt=None,
+            info=b"stowage/" + purpose.encode(),
         ).derive(self._raw)
 
     def key_check(self, repository_id: str) -> bytes:

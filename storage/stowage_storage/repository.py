@@ -122,9 +122,7 @@ class Repository:
                 f"(this server reads format {FORMAT_VERSION})"
             )
         if not hmac.compare_digest(config.key_check, master.key_check(config.repository_id)):
-            raise WrongKey(
-                f"the repository at {store.describe()} was created with another key"
-            )
+            raise WrongKey(f"the repository at {store.describe()} was created with another key")
         repo = cls(store, config, Codec(level=3), executor)
         await repo.refresh()
         return repo
@@ -216,7 +214,9 @@ class Repository:
             for digest, loc in run:
                 start = loc.offset - first.offset
                 try:
-                    plain = self.codec.decode(view[start : start + loc.length], digest, loc.raw_length)
+                    plain = self.codec.decode(
+                        view[start : start + loc.length], digest, loc.raw_length
+                    )
                 except CodecError as e:
                     raise CorruptObject(
                         f"blob {digest.hex()} in {key} is unreadable: {e}", key, digest

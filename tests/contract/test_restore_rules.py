@@ -9,7 +9,8 @@ import pytest
 
 from stowage.client import Client
 from stowage.errors import CorruptData, NameNotAvailable, RestoreEditionTooLow, StowageError
-from stowage.v1 import backups_pb2 as bk_pb, environments_pb2 as env_pb
+from stowage.v1 import backups_pb2 as bk_pb
+from stowage.v1 import environments_pb2 as env_pb
 
 from ..conftest import ServerThread
 from ..sample import provision_full, write_assembly
@@ -69,7 +70,10 @@ def test_restore_onto_a_name_in_its_release_period_is_refused(tmp_path: Path) ->
             # A new name is fine meanwhile, and provisioning the old one is refused too.
             with pytest.raises(NameNotAvailable):
                 client.provision("gone", "basic")
-            assert client.restore(backup, "gone-again").result().restore.environment == "environments/gone-again"
+            assert (
+                client.restore(backup, "gone-again").result().restore.environment
+                == "environments/gone-again"
+            )
     finally:
         server.stop()
 
@@ -83,17 +87,26 @@ def test_restore_to_same_name_after_delete_with_zero_release_period(client: Clie
     assert client.resume("phoenix").state == env_pb.Environment.STATE_ACTIVE
 
 
-def test_dry_run_lists_every_check_and_warning_and_changes_nothing(client: Client, server: ServerThread) -> None:
+def test_dry_run_lists_every_check_and_warning_and_changes_nothing(
+    client: Client, server: ServerThread
+) -> None:
     backup = _backup(client, "plan")
     ops_before = len(list(client.list_operations()))
     plan = client.restore(backup, "plan-copy", edition="premium", validate_only=True)
     assert plan.operation.done
     result = plan.result().restore
-    assert {c.check for c in result.checks} == {"edition-offered", "edition", "name-available", "blobs-present"}
+    assert {c.check for c in result.checks} == {
+        "edition-offered",
+        "edition",
+        "name-available",
+        "blobs-present",
+    }
     assert all(c.passed for c in result.checks)
     kinds = {w.kind for w in result.warnings}
     assert bk_pb.RestoreWarning.KIND_HYBRID_CONNECTION in kinds
-    assert bk_pb.RestoreWarning.KIND_FTP_FOLDER_CONFLICT in kinds  # the source still pulls that folder
+    assert (
+        bk_pb.RestoreWarning.KIND_FTP_FOLDER_CONFLICT in kinds
+    )  # the source still pulls that folder
     assert "environments/plan-copy" not in _env_names(client)
     assert len(list(client.list_operations())) == ops_before + 1
 
@@ -102,10 +115,16 @@ def test_restore_overrides_settings_and_ftp_folders(client: Client) -> None:
     backup = _backup(client, "override")
     settings = env_pb.EnvironmentSettings(access_control_namespace="new-ns")
     settings.access_control_key.value = b"rotated-key"
-    result = client.restore(
-        backup, "override-copy", settings=settings,
-        source_ftp_folders={"Contoso-Fabrikam-X12": "/ftp/copy/inbound"},
-    ).result().restore
+    result = (
+        client.restore(
+            backup,
+            "override-copy",
+            settings=settings,
+            source_ftp_folders={"Contoso-Fabrikam-X12": "/ftp/copy/inbound"},
+        )
+        .result()
+        .restore
+    )
     assert bk_pb.RestoreWarning.KIND_FTP_FOLDER_CONFLICT not in {w.kind for w in result.warnings}
     env = client.get_environment("override-copy", full=True)
     assert env.settings.access_control_namespace == "new-ns"
@@ -152,10 +171,15 @@ def test_one_flipped_byte_in_any_stored_blob_fails_restore_with_data_loss(
             assert _env_names(client) == before
         finally:
             pack.write_bytes(original)
-    assert client.restore(backup, "fragile-ok").result().restore.environment == "environments/fragile-ok"
+    assert (
+        client.restore(backup, "fragile-ok").result().restore.environment
+        == "environments/fragile-ok"
+    )
 
 
-def test_a_corrupt_manifest_or_missing_pack_fails_with_data_loss(client: Client, server: ServerThread) -> None:
+def test_a_corrupt_manifest_or_missing_pack_fails_with_data_loss(
+    client: Client, server: ServerThread
+) -> None:
     backup = _backup(client, "brittle")
     repo = server.data_dir / "repository"
     manifest = next((repo / "manifests").iterdir())

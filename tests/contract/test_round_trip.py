@@ -8,7 +8,9 @@ import hashlib
 from pathlib import Path
 
 from stowage.client import Client
-from stowage.v1 import backups_pb2 as bk_pb, common_pb2, environments_pb2 as env_pb
+from stowage.v1 import backups_pb2 as bk_pb
+from stowage.v1 import common_pb2
+from stowage.v1 import environments_pb2 as env_pb
 from stowage.v1 import operations_pb2 as ops_pb
 
 from ..sample import SECRETS, provision_full, small_contents, write_assembly
@@ -16,7 +18,9 @@ from ..sample import SECRETS, provision_full, small_contents, write_assembly
 MB = 1 << 20
 
 
-def test_round_trip_every_kind_every_setting_and_a_200mb_assembly(client: Client, tmp_path: Path) -> None:
+def test_round_trip_every_kind_every_setting_and_a_200mb_assembly(
+    client: Client, tmp_path: Path
+) -> None:
     assembly = tmp_path / "Contoso.Maps.dll"
     assembly_sha = write_assembly(assembly, 200 * MB)
     digests = provision_full(client, "contoso", "basic", assembly)
@@ -53,11 +57,18 @@ def test_round_trip_every_kind_every_setting_and_a_200mb_assembly(client: Client
     for name, value in SECRETS.items():
         assert getattr(restored.settings, name).value == value
 
-    restored_artifacts = {(a.name.split("/")[2], a.name.split("/")[3]): a for a in client.list_artifacts("contoso-restored")}
+    restored_artifacts = {
+        (a.name.split("/")[2], a.name.split("/")[3]): a
+        for a in client.list_artifacts("contoso-restored")
+    }
     assert len(restored_artifacts) == 9
     for kind, (artifact_id, content, meta) in small_contents().items():
         got = b"".join(client.read_artifact("contoso-restored", kind, artifact_id))
-        assert got == content if kind != "certificate" else hashlib.sha256(got).hexdigest() == digests[(kind, artifact_id)]
+        assert (
+            got == content
+            if kind != "certificate"
+            else hashlib.sha256(got).hexdigest() == digests[(kind, artifact_id)]
+        )
         assert dict(client.get_artifact("contoso-restored", kind, artifact_id).metadata) == meta
     h = hashlib.sha256()
     size = 0
@@ -73,7 +84,9 @@ def test_round_trip_every_kind_every_setting_and_a_200mb_assembly(client: Client
     ).control_numbers
     assert [(c.interchange, c.group, c.transaction_set) for c in counters] == [(3, 3, 6)]
     dup = client.environments.RecordAs2Message(
-        env_pb.RecordAs2MessageRequest(parent="environments/contoso-restored", message_id="<msg-1@contoso>")
+        env_pb.RecordAs2MessageRequest(
+            parent="environments/contoso-restored", message_id="<msg-1@contoso>"
+        )
     )
     assert dup.duplicate
     hcs = client.environments.ListHybridConnections(
@@ -82,7 +95,9 @@ def test_round_trip_every_kind_every_setting_and_a_200mb_assembly(client: Client
     assert list(hcs.hybrid_connections) == []
 
 
-def test_second_backup_of_unchanged_environment_writes_no_blob_data(client: Client, server, tmp_path: Path) -> None:
+def test_second_backup_of_unchanged_environment_writes_no_blob_data(
+    client: Client, server, tmp_path: Path
+) -> None:
     assembly = tmp_path / "a.dll"
     write_assembly(assembly, 3 * MB)
     provision_full(client, "steady", "standard", assembly)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import grpc
 from google.protobuf import empty_pb2
 
-from stowage.v1 import backup_service_pb2_grpc, backups_pb2 as bk_pb, operations_pb2 as ops_pb
+from stowage.v1 import backup_service_pb2_grpc
+from stowage.v1 import backups_pb2 as bk_pb
+from stowage.v1 import operations_pb2 as ops_pb
 
 from .. import names
 from ..backup import BackupEngine
@@ -18,13 +20,17 @@ Ctx = grpc.aio.ServicerContext
 
 
 class BackupServicer(backup_service_pb2_grpc.BackupServiceServicer):
-    def __init__(self, backups: BackupEngine, restores: RestoreEngine, catalog: BackupCatalog) -> None:
+    def __init__(
+        self, backups: BackupEngine, restores: RestoreEngine, catalog: BackupCatalog
+    ) -> None:
         self.backups = backups
         self.restores = restores
         self.catalog = catalog
 
     @unary
-    async def CreateBackup(self, request: bk_pb.CreateBackupRequest, context: Ctx) -> ops_pb.Operation:
+    async def CreateBackup(
+        self, request: bk_pb.CreateBackupRequest, context: Ctx
+    ) -> ops_pb.Operation:
         return await self.backups.start(request)
 
     @unary
@@ -32,7 +38,9 @@ class BackupServicer(backup_service_pb2_grpc.BackupServiceServicer):
         return await self.catalog.get(request.name)
 
     @unary
-    async def ListBackups(self, request: bk_pb.ListBackupsRequest, context: Ctx) -> bk_pb.ListBackupsResponse:
+    async def ListBackups(
+        self, request: bk_pb.ListBackupsRequest, context: Ctx
+    ) -> bk_pb.ListBackupsResponse:
         env_id = names.parse_environment_or_all(request.parent)
         limit = page_size(request.page_size)
         after = decode_token(request.page_token, "backups")
@@ -44,15 +52,21 @@ class BackupServicer(backup_service_pb2_grpc.BackupServiceServicer):
         return resp
 
     @unary
-    async def DeleteBackup(self, request: bk_pb.DeleteBackupRequest, context: Ctx) -> empty_pb2.Empty:
+    async def DeleteBackup(
+        self, request: bk_pb.DeleteBackupRequest, context: Ctx
+    ) -> empty_pb2.Empty:
         await self.catalog.delete(request.name)
         return empty_pb2.Empty()
 
     @unary
-    async def RestoreBackup(self, request: bk_pb.RestoreBackupRequest, context: Ctx) -> ops_pb.Operation:
+    async def RestoreBackup(
+        self, request: bk_pb.RestoreBackupRequest, context: Ctx
+    ) -> ops_pb.Operation:
         return await self.restores.start(request)
 
     @unary
-    async def GetBackupStatus(self, request: bk_pb.GetBackupStatusRequest, context: Ctx) -> bk_pb.GetBackupStatusResponse:
+    async def GetBackupStatus(
+        self, request: bk_pb.GetBackupStatusRequest, context: Ctx
+    ) -> bk_pb.GetBackupStatusResponse:
         env_id = names.parse_environment_or_all(request.parent)
         return bk_pb.GetBackupStatusResponse(statuses=await self.catalog.status(env_id))

@@ -6,7 +6,8 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from stowage.v1 import operations_pb2 as ops_pb, operations_pb2_grpc
+from stowage.v1 import operations_pb2 as ops_pb
+from stowage.v1 import operations_pb2_grpc
 
 from .. import names
 from ..errors import InvalidArgument
@@ -22,11 +23,15 @@ class OperationServicer(operations_pb2_grpc.OperationServiceServicer):
         self.manager = manager
 
     @unary
-    async def GetOperation(self, request: ops_pb.GetOperationRequest, context: Ctx) -> ops_pb.Operation:
+    async def GetOperation(
+        self, request: ops_pb.GetOperationRequest, context: Ctx
+    ) -> ops_pb.Operation:
         return await self.manager.get(names.parse_operation(request.name))
 
     @unary
-    async def ListOperations(self, request: ops_pb.ListOperationsRequest, context: Ctx) -> ops_pb.ListOperationsResponse:
+    async def ListOperations(
+        self, request: ops_pb.ListOperationsRequest, context: Ctx
+    ) -> ops_pb.ListOperationsResponse:
         limit = page_size(request.page_size)
         if request.kind not in ops_pb.Operation.Kind.values():
             raise InvalidArgument("kind", "unknown operation kind")
@@ -40,11 +45,15 @@ class OperationServicer(operations_pb2_grpc.OperationServiceServicer):
         return resp
 
     @streaming
-    async def WatchOperation(self, request: ops_pb.WatchOperationRequest, context: Ctx) -> AsyncIterator[ops_pb.OperationEvent]:
+    async def WatchOperation(
+        self, request: ops_pb.WatchOperationRequest, context: Ctx
+    ) -> AsyncIterator[ops_pb.OperationEvent]:
         op_id = names.parse_operation(request.name)
         async for event in self.manager.watch(op_id, request.after_sequence):
             yield event
 
     @unary
-    async def CancelOperation(self, request: ops_pb.CancelOperationRequest, context: Ctx) -> ops_pb.Operation:
+    async def CancelOperation(
+        self, request: ops_pb.CancelOperationRequest, context: Ctx
+    ) -> ops_pb.Operation:
         return await self.manager.cancel(names.parse_operation(request.name))

@@ -1,0 +1,113 @@
+"""The ObjectStore conformance suite: the guarantees written in
+stowage_storage/store.py, checked against every implementation."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from stowage_storage.local import LocalStore
+from stowage_storage.store import ObjectExists, ObjectNotFound, ObjectStore
+
+
+@pytest.fixture(params=["local"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ObjectStore]:
+    if request.param == "local":
+        s: ObjectStore = LocalStore(str(tmp_path / "store"))
+    yield s
+    await s.close()
+
+
+async def test_read_after_write_and_overwrite(store: ObjectStore) -> None:
+    await store.write("a/b/c", b"one")
+    assert await store.read("a/b/c") == b"one"
+    assert (await store.stat("a/b/c")).size == 3
+    await store.write("a/b/c", b"two!")
+    assert await store.read("a/b/c") == b"two!"
+
+
+async def test_create_if_absent_refuses_an_existing_key(store: ObjectStore) -> None:
+    await store.write("locks/x", b"first", exclusive=True)
+    with pytest.raises(ObjectExists):
+        await store.write("locks/x", b"second", exclusive=True)
+    assert await store.read("locks/x") == b"first"
+
+
+async def test_sixteen_racing_creators_exactly_one_wins(store: ObjectStore) -> None:
+    async def attempt(i: int) -> bool:
+        try:
+            await store.write("race/object", f"writer {i}".encode(), exclusive=True)
+            return True
+        except ObjectExists:
+            return False
+
+    results = await asyncio.gather(*(attempt(i) for i in range(16)))
+    assert sum(results) == 1
+    winner = results.index(True)
+    assert await store.read("race/object") == f"writer {winner}".encode()
+
+
+async def test_ranged_reads(store: ObjectStore) -> None:
+    data = bytes(range(256)) * 10
+    await store.write("r", data)
+    assert await store.read("r", 10, 20) == data[10:30]
+    assert await store.read("r", 2550, 100) == data[2550:]
+    assert await store.read("r", 2560, 10) == b""
+    assert await store.read("r", 100) == data[100:]
+
+
+async def test_list_by_prefix_is_sorted_and_exact(store: ObjectStore) -> None:
+    for key in ["packs/ab/2", "packs/ab/1", "packs/cd/3", "index/1", "packsx/9"]:
+        await store.write(key, b"x" * len(key))
+    assert [o.key for o in await store.list("packs/")] == ["packs/ab/1", "packs/ab/2", "packs/cd/3"]
+    assert [o.key for o in await store.list("packs/ab/")] == ["packs/ab/1", "packs/ab/2"]
+    assert [(o.key, o.size) for o in await store.list("index/")] == [("index/1", 7)]
+    assert await store.list("nothing/") == []
+
+
+async def test_delete_and_not_found(store: ObjectStore) -> None:
+    await store.write("gone", b"x")
+    await store.delete("gone")
+    await store.delete("gone")  # deleting a missing key is fine
+    with pytest.raises(ObjectNotFound):
+        await store.read("gone")
+    with pytest.raises(ObjectNotFound):
+        await store.stat("gone")
+    assert await store.list("gone") == []
+
+
+async def test_empty_object(store: ObjectStore) -> None:
+    await store.write("empty", b"")
+    assert await store.read("empty") == b""
+    assert (await store.stat("empty")).size == 0
+
+
+@pytest.mark.parametrize(
+    "key", ["../escape", "/abs", "a//b", "a/./b", "A/upper", "sp ace", "", "a/.."]
+)
+async def test_keys_that_could_escape_are_refused(store: ObjectStore, key: str) -> None:
+    with pytest.raises(ValueError):
+        await store.write(key, b"x")
+
+
+async def test_no_partial_object_is_ever_visible(store: ObjectStore) -> None:
+    """Readers racing a writer of a large object see all of it or nothing."""
+    big = os.urandom(8 << 20)
+    seen: list[int] = []
+
+    async def reader() -> None:
+        for _ in range(200):
+            try:
+                data = await store.read("big")
+                seen.append(len(data))
+            except ObjectNotFound:
+                seen.append(0)
+            await asyncio.sleep(0)
+
+    await asyncio.gather(store.write("big", big), reader())
+    assert set(seen) <= {0, len(big)}
+    assert await store.read("big") == big

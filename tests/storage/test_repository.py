@@ -1,0 +1,164 @@
+"""The repository over a local store: packs, index, deduplication, verification."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from stowage_storage.chunker import Chunker
+from stowage_storage.codec import Codec, CodecError
+from stowage_storage.crypto import MasterKey
+from stowage_storage.local import LocalStore
+from stowage_storage.repository import CorruptObject, RecordExists, RecordRef, Repository, WrongKey
+
+
+def sha(b: bytes) -> bytes:
+    return hashlib.sha256(b).digest()
+
+
+async def open_repo(path: Path, key: MasterKey) -> Repository:
+    return await Repository.open(LocalStore(str(path)), key)
+
+
+async def test_blobs_are_packed_indexed_and_read_back_verified(tmp_path: Path) -> None:
+    key = MasterKey.generate()
+    repo = await open_repo(tmp_path, key)
+    blobs = [os.urandom(random.randint(10, 5000)) for _ in range(500)]
+    session = repo.session()
+    for b in blobs:
+        await session.add(sha(b), b)
+    assert session.blobs_added == 500
+    await session.commit()
+    packs = await repo.store.list("packs/")
+    assert len(packs) == 1  # 500 small blobs, one object write
+    assert len(await repo.store.list("index/")) == 1
+
+    # Another process sees the same blobs after opening the repository.
+    again = await open_repo(tmp_path, key)
+    digests = [sha(b) for b in blobs]
+    got = [d async for d in again.read_blobs(digests)]
+    assert [g[1] for g in got] == blobs
+
+
+async def test_dedup_within_and_across_sessions(tmp_path: Path) -> None:
+    repo = await open_repo(tmp_path, MasterKey.generate())
+    b = b"same content" * 100
+    s1 = repo.session()
+    assert await s1.add(sha(b), b) > 0
+    assert await s1.add(sha(b), b) == 0
+    await s1.commit()
+    s2 = repo.session()
+    assert await s2.add(sha(b), b) == 0
+    await s2.commit()
+    assert len(await repo.store.list("packs/")) == 1
+
+
+async def test_a_session_refuses_data_that_does_not_match_its_digest(tmp_path: Path) -> None:
+    repo = await open_repo(tmp_path, MasterKey.generate())
+    s = repo.session()
+    from stowage_storage.repository import SourceChanged
+
+    with pytest.raises(SourceChanged):
+        await s.add(sha(b"expected"), b"something else")
+
+
+async def test_uncommitted_sessions_leave_no_index(tmp_path: Path) -> None:
+    repo = await open_repo(tmp_path, MasterKey.generate())
+    s = repo.session()
+    big = os.urandom(20 << 20)
+    for i in range(0, len(big), 1 << 18):
+        piece = big[i : i + (1 << 18)]
+        await s.add(sha(piece), piece)
+    await s.abort()
+    assert await repo.store.list("index/") == []
+    assert not repo.has_blob(sha(big[: 1 << 18]))
+
+
+async def test_a_flipped_byte_is_caught_and_named(tmp_path: Path) -> None:
+    repo = await open_repo(tmp_path, MasterKey.generate())
+    s = repo.session()
+    blobs = [os.urandom(3000) for _ in range(3)]
+    for b in blobs:
+        await s.add(sha(b), b)
+    await s.commit()
+    (pack,) = await repo.store.list("packs/")
+    path = tmp_path / pack.key
+    data = bytearray(path.read_bytes())
+    loc = repo.index.get(sha(blobs[1]))
+    assert loc is not None
+    data[loc.offset + 5] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptObject) as err:
+        [x async for x in repo.read_blobs([sha(b) for b in blobs])]
+    assert err.value.sha256 == sha(blobs[1])
+    assert err.value.key == pack.key
+
+
+async def test_another_key_cannot_open_the_repository(tmp_path: Path) -> None:
+    await open_repo(tmp_path, MasterKey.generate())
+    with pytest.raises(WrongKey):
+        await open_repo(tmp_path, MasterKey.generate())
+
+
+async def test_records_are_create_if_absent(tmp_path: Path) -> None:
+    repo = await open_repo(tmp_path, MasterKey.generate())
+    ref = RecordRef("env", "20260101-000000-abcdef")
+    await repo.put_record(ref, b"first")
+    with pytest.raises(RecordExists):
+        await repo.put_record(ref, b"second")
+    assert await repo.get_record(ref) == b"first"
+    assert await repo.list_records() == [ref]
+    assert await repo.list_records("env") == [ref]
+    assert await repo.list_records("other") == []
+
+
+async def test_manifests_are_content_addressed_and_verified(tmp_path: Path) -> None:
+    repo = await open_repo(tmp_path, MasterKey.generate())
+    digest = await repo.put_manifest(b"manifest bytes" * 50)
+    assert await repo.get_manifest(digest) == b"manifest bytes" * 50
+    path = tmp_path / "manifests" / digest
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptObject):
+        await repo.get_manifest(digest)
+
+
+def test_codec_compresses_when_it_pays_and_detects_tampering() -> None:
+    codec = Codec()
+    text = b"<Agreement/>" * 1000
+    stored = codec.encode(text)
+    assert len(stored) < len(text) / 10
+    assert codec.decode(stored) == text
+    noise = os.urandom(4096)
+    assert len(codec.encode(noise)) == len(noise) + 1
+    sealed = Codec(content_key=os.urandom(32))
+    enc = sealed.encode(text, b"aad")
+    assert text not in enc
+    assert sealed.decode(enc, b"aad") == text
+    with pytest.raises(CodecError):
+        sealed.decode(enc, b"other aad")
+    with pytest.raises(CodecError):
+        codec.decode(b"\x80junk")
+
+
+def test_chunking_follows_content_so_an_insert_shifts_few_chunks(tmp_path: Path) -> None:
+    rng = random.Random(1)
+    data = rng.randbytes(4 << 20)
+    edited = data[:1_000_000] + b"INSERTED" + data[1_000_000:]
+    chunker = Chunker()
+    a = {c.sha256 for c in chunker.split_bytes(data)}
+    b = {c.sha256 for c in chunker.split_bytes(edited)}
+    assert len(a) > 30
+    assert len(a - b) <= 3
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    assert [c.sha256 for c in chunker.split_file(str(path))] == [
+        c.sha256 for c in chunker.split_bytes(data)
+    ]
+    small = b"tiny"
+    assert [(c.offset, c.length) for c in chunker.split_bytes(small)] == [(0, 4)]
