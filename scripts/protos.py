@@ -38,7 +38,9 @@ def generate(out_root: Path) -> None:
     from grpc_tools import protoc
 
     wkt = Path(grpc_tools.__file__).resolve().parent / "_proto"
-    sources = sorted(str(p.relative_to(PROTOS)) for p in (PROTOS / "stowage" / "v1").glob("*.proto"))
+    sources = sorted(
+        str(p.relative_to(PROTOS)) for p in (PROTOS / "stowage" / "v1").glob("*.proto")
+    )
     args = [
         "protoc",
         f"-I{PROTOS}",
@@ -55,7 +57,9 @@ def generate(out_root: Path) -> None:
 
 def _generated_files(root: Path) -> dict[str, Path]:
     gen = root / "stowage" / "v1"
-    return {p.name: p for p in gen.iterdir() if p.name.endswith((".py", ".pyi")) and "_pb2" in p.name}
+    return {
+        p.name: p for p in gen.iterdir() if p.name.endswith((".py", ".pyi")) and "_pb2" in p.name
+    }
 
 
 def check() -> int:

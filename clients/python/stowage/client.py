@@ -25,12 +25,18 @@ from google.protobuf import field_mask_pb2
 
 from stowage.v1 import (
     backup_service_pb2_grpc,
-    backups_pb2 as bk_pb,
     common_pb2,
-    environments_pb2 as env_pb,
     environments_pb2_grpc,
-    operations_pb2 as ops_pb,
     operations_pb2_grpc,
+)
+from stowage.v1 import (
+    backups_pb2 as bk_pb,
+)
+from stowage.v1 import (
+    environments_pb2 as env_pb,
+)
+from stowage.v1 import (
+    operations_pb2 as ops_pb,
 )
 
 from .errors import StowageError, from_rpc_error, from_status
@@ -119,7 +125,11 @@ class Operation:
                     yield event
                 return
             except grpc.RpcError as e:
-                if e.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN):
+                if e.code() not in (
+                    grpc.StatusCode.UNAVAILABLE,
+                    grpc.StatusCode.INTERNAL,
+                    grpc.StatusCode.UNKNOWN,
+                ):
                     raise from_rpc_error(e) from None
                 if time.monotonic() > deadline:
                     raise from_rpc_error(e) from None
@@ -142,7 +152,9 @@ class Operation:
 
     def cancel(self) -> ops_pb.Operation:
         self.operation = _call(
-            lambda: self._client.operations.CancelOperation(ops_pb.CancelOperationRequest(name=self.name))
+            lambda: self._client.operations.CancelOperation(
+                ops_pb.CancelOperationRequest(name=self.name)
+            )
         )
         return self.operation
 
@@ -206,14 +218,16 @@ class Client:
     def get_environment(self, env: str, *, full: bool = False) -> env_pb.Environment:
         view = env_pb.ENVIRONMENT_VIEW_FULL if full else env_pb.ENVIRONMENT_VIEW_BASIC
         return self._unary(
-            self.environments.GetEnvironment, env_pb.GetEnvironmentRequest(name=environment_name(env), view=view)
+            self.environments.GetEnvironment,
+            env_pb.GetEnvironmentRequest(name=environment_name(env), view=view),
         )
 
     def list_environments(self) -> Iterator[env_pb.Environment]:
         token = ""
         while True:
             page = self._unary(
-                self.environments.ListEnvironments, env_pb.ListEnvironmentsRequest(page_token=token, page_size=500)
+                self.environments.ListEnvironments,
+                env_pb.ListEnvironmentsRequest(page_token=token, page_size=500),
             )
             yield from page.environments
             token = page.next_page_token
@@ -239,15 +253,21 @@ class Client:
             paths.append("region")
         return self._unary(
             self.environments.UpdateEnvironment,
-            env_pb.UpdateEnvironmentRequest(environment=e, update_mask=field_mask_pb2.FieldMask(paths=paths)),
+            env_pb.UpdateEnvironmentRequest(
+                environment=e, update_mask=field_mask_pb2.FieldMask(paths=paths)
+            ),
         )
 
     def delete_environment(self, env: str) -> None:
-        self._unary(self.environments.DeleteEnvironment, env_pb.DeleteEnvironmentRequest(name=environment_name(env)))
+        self._unary(
+            self.environments.DeleteEnvironment,
+            env_pb.DeleteEnvironmentRequest(name=environment_name(env)),
+        )
 
     def suspend(self, env: str) -> env_pb.Environment:
         return self._unary(
-            self.environments.SuspendEnvironment, env_pb.SuspendEnvironmentRequest(name=environment_name(env))
+            self.environments.SuspendEnvironment,
+            env_pb.SuspendEnvironmentRequest(name=environment_name(env)),
         )
 
     def resume(self, env: str, *, force: bool = False) -> env_pb.Environment:
@@ -268,7 +288,9 @@ class Client:
         metadata: dict[str, str] | None = None,
     ) -> env_pb.Artifact:
         """Uploads an artifact from bytes or a file path, streamed in 1 MiB pieces."""
-        header = env_pb.Artifact(name=artifact_name(env, kind, artifact_id), metadata=metadata or {})
+        header = env_pb.Artifact(
+            name=artifact_name(env, kind, artifact_id), metadata=metadata or {}
+        )
 
         def requests() -> Iterator[env_pb.PutArtifactRequest]:
             yield env_pb.PutArtifactRequest(artifact=header)
@@ -279,7 +301,8 @@ class Client:
 
     def get_artifact(self, env: str, kind: str | int, artifact_id: str) -> env_pb.Artifact:
         return self._unary(
-            self.environments.GetArtifact, env_pb.GetArtifactRequest(name=artifact_name(env, kind, artifact_id))
+            self.environments.GetArtifact,
+            env_pb.GetArtifactRequest(name=artifact_name(env, kind, artifact_id)),
         )
 
     def read_artifact(self, env: str, kind: str | int, artifact_id: str) -> Iterator[bytes]:
@@ -299,7 +322,9 @@ class Client:
         while True:
             page = self._unary(
                 self.environments.ListArtifacts,
-                env_pb.ListArtifactsRequest(parent=environment_name(env), kind=k, page_token=token, page_size=1000),
+                env_pb.ListArtifactsRequest(
+                    parent=environment_name(env), kind=k, page_token=token, page_size=1000
+                ),
             )
             yield from page.artifacts
             token = page.next_page_token
@@ -308,7 +333,8 @@ class Client:
 
     def delete_artifact(self, env: str, kind: str | int, artifact_id: str) -> None:
         self._unary(
-            self.environments.DeleteArtifact, env_pb.DeleteArtifactRequest(name=artifact_name(env, kind, artifact_id))
+            self.environments.DeleteArtifact,
+            env_pb.DeleteArtifactRequest(name=artifact_name(env, kind, artifact_id)),
         )
 
     def import_directory(self, env: str, folder: str) -> env_pb.ImportArtifactsResponse:
@@ -330,7 +356,9 @@ class Client:
                 header = env_pb.Artifact(name=artifact_name(env, kind, name))
                 first = True
                 for piece in _pieces(path):
-                    yield env_pb.ImportArtifactsRequest(artifact=header if first else None, data=piece)
+                    yield env_pb.ImportArtifactsRequest(
+                        artifact=header if first else None, data=piece
+                    )
                     first = False
                 if first:
                     yield env_pb.ImportArtifactsRequest(artifact=header)
@@ -341,7 +369,9 @@ class Client:
         """Writes every artifact to ``folder/{kind}/{artifact}``; returns the count."""
         count = 0
         current = None
-        stream = self.environments.ExportArtifacts(env_pb.ExportArtifactsRequest(parent=environment_name(env)))
+        stream = self.environments.ExportArtifacts(
+            env_pb.ExportArtifactsRequest(parent=environment_name(env))
+        )
         try:
             for resp in stream:
                 if resp.HasField("artifact"):
@@ -349,7 +379,9 @@ class Client:
                         current.close()
                     kind = KIND_NAMES[resp.artifact.kind]
                     os.makedirs(os.path.join(folder, kind), exist_ok=True)
-                    current = open(os.path.join(folder, kind, resp.artifact.name.rsplit("/", 1)[1]), "wb")  # noqa: SIM115
+                    current = open(
+                        os.path.join(folder, kind, resp.artifact.name.rsplit("/", 1)[1]), "wb"
+                    )  # noqa: SIM115
                     count += 1
                 if resp.data and current is not None:
                     current.write(resp.data)
@@ -360,15 +392,66 @@ class Client:
                 current.close()
         return count
 
+    # -- runtime state --------------------------------------------------------
+
+    def issue_control_numbers(
+        self, env: str, agreement_id: str, *, transaction_sets: int = 1
+    ) -> env_pb.ControlNumbers:
+        return self._unary(
+            self.environments.IssueControlNumbers,
+            env_pb.IssueControlNumbersRequest(
+                agreement=artifact_name(env, "agreement", agreement_id),
+                transaction_sets=transaction_sets,
+            ),
+        )
+
+    def list_control_numbers(self, env: str) -> list[env_pb.ControlNumbers]:
+        return list(
+            self._unary(
+                self.environments.ListControlNumbers,
+                env_pb.ListControlNumbersRequest(parent=environment_name(env)),
+            ).control_numbers
+        )
+
+    def record_as2_message(
+        self, env: str, message_id: str, mic: str = ""
+    ) -> env_pb.RecordAs2MessageResponse:
+        return self._unary(
+            self.environments.RecordAs2Message,
+            env_pb.RecordAs2MessageRequest(
+                parent=environment_name(env), message_id=message_id, mic=mic
+            ),
+        )
+
+    def create_hybrid_connection(
+        self, env: str, connection_id: str, endpoint: str
+    ) -> env_pb.HybridConnection:
+        return self._unary(
+            self.environments.CreateHybridConnection,
+            env_pb.CreateHybridConnectionRequest(
+                parent=environment_name(env),
+                hybrid_connection_id=connection_id,
+                hybrid_connection=env_pb.HybridConnection(endpoint=endpoint),
+            ),
+        )
+
     # -- backups --------------------------------------------------------------
 
     def create_backup(
-        self, env: str, *, allow_batch_loss: bool = False, quiesce: bool = False, request_id: str = ""
+        self,
+        env: str,
+        *,
+        allow_batch_loss: bool = False,
+        quiesce: bool = False,
+        request_id: str = "",
     ) -> Operation:
         op = self._unary(
             self.backups.CreateBackup,
             bk_pb.CreateBackupRequest(
-                parent=environment_name(env), allow_batch_loss=allow_batch_loss, quiesce=quiesce, request_id=request_id
+                parent=environment_name(env),
+                allow_batch_loss=allow_batch_loss,
+                quiesce=quiesce,
+                request_id=request_id,
             ),
         )
         return Operation(self, op)
@@ -381,7 +464,8 @@ class Client:
         parent = environment_name(env) if env else "environments/-"
         while True:
             page = self._unary(
-                self.backups.ListBackups, bk_pb.ListBackupsRequest(parent=parent, page_token=token, page_size=1000)
+                self.backups.ListBackups,
+                bk_pb.ListBackupsRequest(parent=parent, page_token=token, page_size=1000),
             )
             yield from page.backups
             token = page.next_page_token
@@ -421,7 +505,11 @@ class Client:
 
     def backup_status(self, env: str | None = None) -> list[bk_pb.BackupStatus]:
         parent = environment_name(env) if env else "environments/-"
-        return list(self._unary(self.backups.GetBackupStatus, bk_pb.GetBackupStatusRequest(parent=parent)).statuses)
+        return list(
+            self._unary(
+                self.backups.GetBackupStatus, bk_pb.GetBackupStatusRequest(parent=parent)
+            ).statuses
+        )
 
     # -- operations -----------------------------------------------------------
 
@@ -436,7 +524,9 @@ class Client:
         while True:
             page = self._unary(
                 self.operations.ListOperations,
-                ops_pb.ListOperationsRequest(target=target, kind=kind, page_token=token, page_size=500),
+                ops_pb.ListOperationsRequest(
+                    target=target, kind=kind, page_token=token, page_size=500
+                ),
             )
             yield from page.operations
             token = page.next_page_token
