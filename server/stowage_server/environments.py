@@ -14,7 +14,7 @@ from stowage.v1 import environments_pb2 as env_pb
 
 from . import names
 from . import settings as settings_mod
-from .errors import Collected, InvalidArgument
+from .errors import Collected, FailedPrecondition, InvalidArgument, Violation
 from .registry import ACTIVE, SUSPENDED, EnvRecord, Registry
 
 T = TypeVar("T")
@@ -109,8 +109,38 @@ class EnvironmentEngine:
         return await self.run(lambda: self.registry.set_state(env_id, (ACTIVE,), SUSPENDED))
 
     async def resume(self, name: str, force: bool) -> EnvRecord:
+        """R7 and R9: an environment may not start pulling a source FTP folder that
+        an active environment already pulls, unless forced."""
         env_id = names.parse_environment(name)
+        if not force:
+            conflicts = await self.run(lambda: self._folder_conflicts(env_id))
+            if conflicts:
+                raise FailedPrecondition(
+                    "RESUME_BLOCKED",
+                    f"{env_id} would pull source folders that active environments already pull: "
+                    + "; ".join(v.description for v in conflicts)
+                    + "; change the folders or resume with force",
+                    metadata={
+                        "conflicts": str(len(conflicts)),
+                        "environment": names.environment_name(env_id),
+                    },
+                    violations=conflicts,
+                )
         return await self.run(lambda: self.registry.set_state(env_id, (SUSPENDED,), ACTIVE))
+
+    def _folder_conflicts(self, env_id: str) -> list[Violation]:
+        users = self.registry.ftp_folder_users(exclude_env=env_id, active_only=True)
+        out = []
+        for agreement, folder in self.registry.agreement_folders(env_id):
+            for other_env, other_agreement in users.get(folder, []):
+                out.append(
+                    Violation(
+                        f"environments/{env_id}/agreements/{agreement}",
+                        f"agreement {agreement} pulls {folder}, as does {other_agreement} of {other_env}",
+                        "FTP_FOLDER_CONFLICT",
+                    )
+                )
+        return out
 
     def settings_view(self, env: EnvRecord, reveal: bool) -> env_pb.EnvironmentSettings:
         return settings_mod.open_all(self.registry.box, env.uid, env.settings, reveal)

@@ -31,6 +31,7 @@ from .errors import (
 )
 from .settings import SecretBox
 
+FTP_FOLDER = "source-ftp-folder"
 ACTIVE = env_pb.Environment.STATE_ACTIVE
 SUSPENDED = env_pb.Environment.STATE_SUSPENDED
 
@@ -331,6 +332,35 @@ class Registry:
                 (to, self.clock.now(), env.uid),
             )
         return self.get(env_id)
+
+    def ftp_folder_users(
+        self, exclude_env: str = "", active_only: bool = False
+    ) -> dict[str, list[tuple[str, str]]]:
+        """Source FTP folders of live agreements: folder -> [(environment, agreement)]."""
+        out: dict[str, list[tuple[str, str]]] = {}
+        query = (
+            "SELECT e.name, a.id, a.metadata FROM artifacts a JOIN environments e ON e.uid = a.env_uid "
+            "WHERE e.deleted_time IS NULL AND a.kind = ? AND e.name != ?"
+        )
+        args: list = [env_pb.ARTIFACT_KIND_AGREEMENT, exclude_env]
+        if active_only:
+            query += " AND e.state = ?"
+            args.append(ACTIVE)
+        with self.db.read() as conn:
+            for env_name, agreement, metadata in conn.execute(query, args):
+                folder = json.loads(metadata).get(FTP_FOLDER)
+                if folder:
+                    out.setdefault(folder, []).append((env_name, agreement))
+        return out
+
+    def agreement_folders(self, env_id: str) -> list[tuple[str, str]]:
+        """(agreement, source FTP folder) of an environment's agreements that pull one."""
+        out = []
+        for a in self.list_artifacts(env_id, env_pb.ARTIFACT_KIND_AGREEMENT, (0, ""), 1_000_000):
+            folder = a.metadata.get(FTP_FOLDER)
+            if folder:
+                out.append((a.artifact_id, folder))
+        return out
 
     def set_quiesce(self, env_uid: str, op_id: str) -> None:
         with self.db.write() as conn:

@@ -61,10 +61,9 @@ from .errors import (
     from_storage,
 )
 from .operations import OperationContext, OperationManager, request_hash
-from .registry import ControlNumberRecord, Registry, RestorePlanData
+from .registry import FTP_FOLDER, ControlNumberRecord, Registry, RestorePlanData
 
 T = TypeVar("T")
-FTP_FOLDER = "source-ftp-folder"
 W = bk_pb.RestoreWarning
 
 
@@ -343,7 +342,7 @@ class RestoreEngine:
                             f"past the backup's {c.interchange}: restored numbers may duplicate"
                         ),
                     )
-        folders = await self._run(self._live_ftp_folders)
+        folders = await self._run(self.registry.ftp_folder_users)
         for item in plan.items:
             folder = item.metadata.get(FTP_FOLDER)
             if item.kind == env_pb.ARTIFACT_KIND_AGREEMENT and folder:
@@ -361,19 +360,6 @@ class RestoreEngine:
             subject=names.environment_name(plan.target),
             message="the restored environment has no automatic backups; set a backup policy",
         )
-
-    def _live_ftp_folders(self) -> dict[str, list[tuple[str, str]]]:
-        out: dict[str, list[tuple[str, str]]] = {}
-        with self.registry.db.read() as conn:
-            for env_name, agreement, metadata in conn.execute(
-                "SELECT e.name, a.id, a.metadata FROM artifacts a JOIN environments e ON e.uid = a.env_uid "
-                "WHERE e.deleted_time IS NULL AND a.kind = ?",
-                (env_pb.ARTIFACT_KIND_AGREEMENT,),
-            ):
-                folder = json.loads(metadata).get(FTP_FOLDER)
-                if folder:
-                    out.setdefault(folder, []).append((env_name, agreement))
-        return out
 
     # -- run ------------------------------------------------------------------
 

@@ -196,3 +196,29 @@ def test_a_corrupt_manifest_or_missing_pack_fails_with_data_loss(
         client.restore(backup, "brittle-copy").result()
     assert err.value.code == grpc.StatusCode.DATA_LOSS
     assert "environments/brittle-copy" not in _env_names(client)
+
+
+def test_resume_refuses_while_an_active_environment_pulls_the_same_ftp_folder(
+    client: Client,
+) -> None:
+    backup = _backup(client, "puller")
+    client.restore(backup, "puller-twin").result()
+    with pytest.raises(StowageError) as err:
+        client.resume("puller-twin")
+    assert err.value.code == grpc.StatusCode.FAILED_PRECONDITION
+    assert err.value.reason == "RESUME_BLOCKED"
+    assert [v.subject for v in err.value.violations] == [
+        "environments/puller-twin/agreements/Contoso-Fabrikam-X12"
+    ]
+    # Changing the folder resolves it...
+    client.put_artifact(
+        "puller-twin",
+        "agreement",
+        "Contoso-Fabrikam-X12",
+        b"<Agreement/>",
+        metadata={"source-ftp-folder": "/ftp/twin/inbound"},
+    )
+    assert client.resume("puller-twin").state == env_pb.Environment.STATE_ACTIVE
+    # ...and force overrides it.
+    client.restore(backup, "puller-forced").result()
+    assert client.resume("puller-forced", force=True).state == env_pb.Environment.STATE_ACTIVE
