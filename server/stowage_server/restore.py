@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
