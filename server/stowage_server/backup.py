@@ -29,7 +29,7 @@ from stowage.v1 import (
     operations_pb2 as ops_pb,
 )
 from stowage_storage.crypto import MasterKey, new_data_key
-from stowage_storage.repository import RecordRef, Repository, RepositoryError
+from stowage_storage.repository import RecordRef, Repository, RepositoryError, WriteSession
 from stowage_storage.store import StorageError
 
 from . import manifest as mf
@@ -220,100 +220,10 @@ class BackupEngine:
         ctx: OperationContext,
         snap: Snapshot,
         chunks: dict[bytes, list[tuple[bytes, int]]],
-        session,
+        session: WriteSession,
     ) -> None:
-        window = asyncio.Semaphore(_WINDOW)
-        tasks: set[asyncio.Task[None]] = set()
-        failures: list[BaseException] = []
-        scheduled: set[bytes] = set()
-
-        async def store(digest: bytes, load: Callable[[], Awaitable[bytes]]) -> None:
-            try:
-                await session.add(digest, await load())
-            except BaseException as e:
-                failures.append(e)
-                raise
-            finally:
-                window.release()
-
-        def file_loader(
-            info: ContentInfo, offset: int, length: int
-        ) -> Callable[[], Awaitable[bytes]]:
-            return lambda: self._run(
-                lambda: self.registry.content.read_range(info.sha256, offset, length)
-            )
-
-        try:
-            for start in range(0, len(snap.artifacts), _INLINE_BATCH):
-                batch = snap.artifacts[start : start + _INLINE_BATCH]
-                wanted_inline = [
-                    a.sha256
-                    for a in batch
-                    if snap.contents[a.sha256].is_inline
-                    and a.sha256 not in scheduled
-                    and session.needs(a.sha256)
-                ]
-                inline = (
-                    await self._run(lambda w=wanted_inline: self.registry.inline_contents(w))
-                    if wanted_inline
-                    else {}
-                )
-                for art in batch:
-                    await self._schedule(
-                        art,
-                        snap,
-                        chunks,
-                        session,
-                        scheduled,
-                        inline,
-                        window,
-                        tasks,
-                        store,
-                        file_loader,
-                    )
-                    if failures:
-                        raise failures[0]
-                    await ctx.advance(items=1, nbytes=art.size, current=_item_label(art))
-            await asyncio.gather(*tasks)
-        finally:
-            for t in tasks:
-                t.cancel()
-            if tasks:
-                await asyncio.gather(*tasks, return_exceptions=True)
+        await _Upload(self, ctx, snap, chunks, session).run()
         await ctx.flush(force=True)
-
-    async def _schedule(
-        self,
-        art: ArtifactRecord,
-        snap,
-        chunks,
-        session,
-        scheduled,
-        inline,
-        window,
-        tasks,
-        store,
-        file_loader,
-    ) -> None:
-        info = snap.contents[art.sha256]
-        offset = 0
-        for digest, length in chunks[art.sha256]:
-            blob_offset = offset
-            offset += length
-            if digest in scheduled or not session.needs(digest):
-                continue
-            scheduled.add(digest)
-            if info.is_inline:
-                data = inline[art.sha256]
-
-                async def load(d=data) -> bytes:
-                    return d
-            else:
-                load = file_loader(info, blob_offset, length)
-            await window.acquire()
-            task = asyncio.ensure_future(store(digest, load))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
 
     def _manifest(
         self, snap: Snapshot, backup_name: str, chunks: dict[bytes, list[tuple[bytes, int]]]
@@ -372,6 +282,119 @@ class BackupEngine:
             reason="tracking data is not part of a backup; only the tracking database connection string is",
         )
         return m
+
+
+class _Upload:
+    """Stores the blobs of a snapshot that the repository lacks, a bounded window
+    of blobs at a time, so both cores hash and compress while memory stays flat.
+    Progress counts bytes as they are stored, and an artifact once all its blobs are."""
+
+    def __init__(
+        self,
+        engine: BackupEngine,
+        ctx: OperationContext,
+        snap: Snapshot,
+        chunks: dict[bytes, list[tuple[bytes, int]]],
+        session: WriteSession,
+    ) -> None:
+        self.engine = engine
+        self.ctx = ctx
+        self.snap = snap
+        self.chunks = chunks
+        self.session = session
+        self.window = asyncio.Semaphore(_WINDOW)
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.scheduled: set[bytes] = set()
+        self.failure: BaseException | None = None
+
+    async def run(self) -> None:
+        artifacts = self.snap.artifacts
+        try:
+            for start in range(0, len(artifacts), _INLINE_BATCH):
+                batch = artifacts[start : start + _INLINE_BATCH]
+                inline = await self._inline(batch)
+                for art in batch:
+                    await self._artifact(art, inline)
+            await asyncio.gather(*self.tasks)
+        finally:
+            for t in self.tasks:
+                t.cancel()
+            if self.tasks:
+                await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    async def _inline(self, batch: list[ArtifactRecord]) -> dict[bytes, bytes]:
+        """Small contents of a batch in one query, only those still to store."""
+        wanted = [
+            a.sha256
+            for a in batch
+            if self.snap.contents[a.sha256].is_inline
+            and a.sha256 not in self.scheduled
+            and self.session.needs(a.sha256)
+        ]
+        if not wanted:
+            return {}
+        return await self.engine._run(lambda: self.engine.registry.inline_contents(wanted))
+
+    async def _artifact(self, art: ArtifactRecord, inline: dict[bytes, bytes]) -> None:
+        info = self.snap.contents[art.sha256]
+        label = _item_label(art)
+        # One hold for the scheduling itself, one per blob in flight; whoever
+        # drops the last counts the artifact done.
+        holds = [1]
+        stored_already = 0
+        offset = 0
+        for digest, length in self.chunks[art.sha256]:
+            blob_offset = offset
+            offset += length
+            if digest in self.scheduled or not self.session.needs(digest):
+                stored_already += length
+                continue
+            self.scheduled.add(digest)
+            await self.window.acquire()
+            if self.failure is not None:
+                self.window.release()
+                raise self.failure
+            holds[0] += 1
+            if info.is_inline:
+                load = _ready(inline[art.sha256])
+            else:
+                load = self._file_range(info, blob_offset, length)
+            task = asyncio.ensure_future(self._store(digest, length, load, holds, label))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        holds[0] -= 1
+        await self.ctx.advance(items=0 if holds[0] else 1, nbytes=stored_already, current=label)
+
+    def _file_range(
+        self, info: ContentInfo, offset: int, length: int
+    ) -> Callable[[], Awaitable[bytes]]:
+        content = self.engine.registry.content
+        return lambda: self.engine._run(lambda: content.read_range(info.sha256, offset, length))
+
+    async def _store(
+        self,
+        digest: bytes,
+        length: int,
+        load: Callable[[], Awaitable[bytes]],
+        holds: list[int],
+        label: str,
+    ) -> None:
+        try:
+            await self.session.add(digest, await load())
+        except BaseException as e:
+            self.failure = self.failure or e
+            raise
+        finally:
+            self.window.release()
+        holds[0] -= 1
+        await self.ctx.advance(items=0 if holds[0] else 1, nbytes=length, current=label)
+
+
+def _ready(data: bytes) -> Callable[[], Awaitable[bytes]]:
+    async def load() -> bytes:
+        return data
+
+    return load
 
 
 def _item_label(a: ArtifactRecord) -> str:

@@ -10,7 +10,13 @@ from .errors import FailedPrecondition
 
 
 def edition_name(edition: int) -> str:
+    """The API name, EDITION_PREMIUM: what ErrorInfo metadata carries."""
     return common_pb2.Edition.Name(edition)
+
+
+def edition_word(edition: int) -> str:
+    """The word people use, premium: what messages say."""
+    return EDITION_NAMES.get(edition, "unspecified")
 
 
 class EditionPolicy:
@@ -25,7 +31,7 @@ class EditionPolicy:
             offered = ", ".join(EDITION_NAMES[e] for e in sorted(self.allowed)) or "none"
             raise FailedPrecondition(
                 "EDITION_NOT_SUPPORTED",
-                f"{feature} is not available for {edition_name(edition)} environments "
+                f"{feature} is not available for {edition_word(edition)} environments "
                 f"(offered for: {offered})",
                 metadata={
                     "edition": edition_name(edition),

@@ -254,6 +254,7 @@ class OperationContext:
         self._events: list[ops_pb.OperationEvent] = []
         self._last_flush = 0.0
         self._dirty = False
+        self._flushing = asyncio.Lock()
         self.cancel_reason: str | None = None
 
     @property
@@ -305,14 +306,16 @@ class OperationContext:
         now = time.monotonic()
         if not force and now - self._last_flush < EVENT_INTERVAL:
             return
-        if self._dirty:
-            self._event()
-        self._last_flush = now
-        self._dirty = False
-        events, self._events = self._events, []
-        snapshot = Op()
-        snapshot.CopyFrom(self.op)
-        await self._m.run(lambda: self._m.store.save(snapshot, events))
+        # Concurrent blob tasks report progress; saves must land in event order.
+        async with self._flushing:
+            if self._dirty:
+                self._event()
+            self._last_flush = now
+            self._dirty = False
+            events, self._events = self._events, []
+            snapshot = Op()
+            snapshot.CopyFrom(self.op)
+            await self._m.run(lambda: self._m.store.save(snapshot, events))
         self._m._notify(self.op_id)
         if await self._m.run(lambda: self._m.store.cancel_requested(self.op_id)):
             self.cancel_reason = self.cancel_reason or "cancelled by request"

@@ -50,7 +50,7 @@ from . import names
 from . import settings as settings_mod
 from .clock import Clock, rfc3339
 from .content import StagedContent
-from .editions import EditionPolicy, edition_name
+from .editions import EditionPolicy, edition_name, edition_word
 from .errors import (
     Collected,
     DataLoss,
@@ -235,9 +235,9 @@ class RestoreEngine:
             check="edition-offered",
             rule="R1",
             passed=self.editions.allows(plan.edition),
-            detail=f"restore is offered for {edition_name(plan.edition)}"
+            detail=f"restore is offered for {edition_word(plan.edition)}"
             if self.editions.allows(plan.edition)
-            else f"restore is not offered for {edition_name(plan.edition)} environments",
+            else f"restore is not offered for {edition_word(plan.edition)} environments",
             reason=0 if self.editions.allows(plan.edition) else _reason("EDITION_NOT_SUPPORTED"),
         )
         plan.check_metadata["edition-offered"] = {
@@ -253,7 +253,7 @@ class RestoreEngine:
             check="edition",
             rule="R5",
             passed=higher,
-            detail=f"backup edition {edition_name(m.edition)}, target {edition_name(plan.edition)}"
+            detail=f"backup edition {edition_word(m.edition)}, target {edition_word(plan.edition)}"
             + ("" if higher else ": a restore cannot lower the edition"),
             reason=0 if higher else _reason("RESTORE_EDITION_TOO_LOW"),
         )
@@ -309,7 +309,7 @@ class RestoreEngine:
             if ex.kind == Excluded.KIND_HYBRID_CONNECTION:
                 add(
                     kind=W.KIND_HYBRID_CONNECTION,
-                    subject=ex.name,
+                    subject=_in_target(ex.name, plan.target),
                     message=f"must be recreated: {ex.reason}",
                 )
             elif ex.kind == Excluded.KIND_BATCH_MESSAGES:
@@ -539,6 +539,14 @@ def _item_of(items: list[mf_pb.ManifestItem], blob: bytes) -> mf_pb.ManifestItem
 
 def _label(item: mf_pb.ManifestItem) -> str:
     return f"{names.COLLECTIONS.get(item.kind, 'artifacts')}/{item.id}"
+
+
+def _in_target(name: str, target: str) -> str:
+    """The same object's name in the restored environment."""
+    parts = name.split("/")
+    if len(parts) >= 3 and parts[0] == "environments":
+        parts[1] = target
+    return "/".join(parts)
 
 
 def _reason(name: str) -> int:

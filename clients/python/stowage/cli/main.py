@@ -1,0 +1,119 @@
+"""The ``stowage`` command: the parser, dispatch, and the exit-status rules.
+
+Exit status 0 on success, 1 when a call or an operation failed, 2 for usage
+errors, 130 when interrupted. A failure prints exactly one line on stderr,
+``error: <GRPC_CODE> <REASON>: <message>`` for server errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+import grpc
+
+from stowage.client import DEFAULT_SERVER, Client
+from stowage.errors import StowageError, from_rpc_error
+
+from . import artifacts, backups, demo, environments, operations, restore, serve
+from .output import CommandError, error_line
+
+
+class Parser(argparse.ArgumentParser):
+    """Usage errors as one ``error:`` line and exit status 2, like every other failure."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
+
+
+def global_options(*, top: bool) -> Parser:
+    """--server and --json, accepted before and after the subcommand.
+
+    The copies on subcommands default to SUPPRESS: when the flag is not
+    repeated after the subcommand, the value parsed before it survives.
+    """
+    p = Parser(add_help=False)
+    p.add_argument(
+        "--server",
+        metavar="ADDR",
+        default=(os.environ.get("STOWAGE_SERVER") or DEFAULT_SERVER) if top else argparse.SUPPRESS,
+        help=f"the server's host:port (default: $STOWAGE_SERVER, else {DEFAULT_SERVER})",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="print responses as JSON (streams: one object per line)",
+    )
+    return p
+
+
+def wants_server_options(argv: Sequence[str]) -> bool:
+    # The server's option list lives in the server package, which client
+    # commands should neither import nor depend on: only a command line that
+    # mentions `serve` or `config` builds those flags.
+    return any(a in ("serve", "config") for a in argv)
+
+
+def build_parser(*, server_options: bool = True) -> Parser:
+    parser = Parser(
+        prog="stowage",
+        description="Back up and restore integration environments with a Stowage server.",
+        parents=[global_options(top=True)],
+    )
+    common: list[argparse.ArgumentParser] = [global_options(top=False)]
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    serve.register(commands, common, server_options)
+    environments.register(commands, common)
+    artifacts.register(commands, common)
+    backups.register(commands, common)
+    restore.register(commands, common)
+    operations.register(commands, common)
+    demo.register(commands, common)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    if not getattr(args, "uses_server", True):
+        return args.handler(args)
+    with Client(args.server) as client:
+        return args.handler(args, client)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(server_options=wants_server_options(argv)).parse_args(argv)
+    try:
+        return run(args)
+    except StowageError as e:
+        error_line(str(e))
+        return 1
+    except grpc.RpcError as e:  # a stream the client did not wrap
+        error_line(str(from_rpc_error(e)))
+        return 1
+    except CommandError as e:
+        error_line(e.message)
+        return e.status
+    except KeyboardInterrupt:
+        error_line("interrupted")
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`| head`); not an error worth a traceback.
+        _silence_stdout()
+        return 1
+    except OSError as e:
+        error_line(f"{e.filename}: {e.strerror}" if e.filename else str(e))
+        return 1
+
+
+def _silence_stdout() -> None:
+    # Python flushes stdout at exit and would report the broken pipe again.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""``stowage op ...``: list, inspect, watch and cancel long-running operations,
+and how every command that waits prints an operation's outcome."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from stowage.client import Client, Operation
+from stowage.v1 import backups_pb2 as bk_pb
+from stowage.v1 import operations_pb2 as ops_pb
+
+from .environments import environment_id
+from .output import (
+    edition_text,
+    enum_text,
+    human_bytes,
+    human_duration,
+    print_fields,
+    print_json,
+    print_json_items,
+    print_table,
+    short_id,
+    utc,
+)
+from .progress import ProgressView, operation_error, watch
+
+KIND_CHOICES = {"backup": ops_pb.Operation.KIND_BACKUP, "restore": ops_pb.Operation.KIND_RESTORE}
+
+
+def operation_name(text: str) -> str:
+    return text if text.startswith("operations/") else f"operations/{text}"
+
+
+def kind_text(kind: int) -> str:
+    return enum_text(ops_pb.Operation.Kind, kind, "KIND_").lower()
+
+
+def state_text(state: int) -> str:
+    return enum_text(ops_pb.Operation.State, state, "STATE_")
+
+
+def warning_text(w: bk_pb.RestoreWarning) -> str:
+    kind = enum_text(bk_pb.RestoreWarning.Kind, w.kind, "KIND_")
+    subject = f" {w.subject}" if w.subject else ""
+    return f"warning: {kind}{subject}: {w.message}"
+
+
+def progress_text(p: ops_pb.Progress) -> str:
+    if p.bytes_total:
+        return f"{p.phase} {100 * p.bytes_done // p.bytes_total}%"
+    if p.items_total:
+        return f"{p.phase} {p.items_done}/{p.items_total}"
+    return p.phase or "-"
+
+
+def register(commands: Any, common: list[argparse.ArgumentParser]) -> None:
+    op = commands.add_parser(
+        "op", parents=common, help="watch and control operations",
+        description="Watch and control long-running operations (backups and restores).",
+    )
+    sub = op.add_subparsers(dest="op_command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("list", parents=common, help="list operations, newest first")
+    p.add_argument("--target", metavar="NAME",
+                   help="only those acting on this environment or backup")
+    p.add_argument("--kind", choices=list(KIND_CHOICES))
+    p.set_defaults(handler=list_operations)
+
+    p = sub.add_parser("get", parents=common, help="show one operation")
+    p.add_argument("operation", metavar="OPERATION")
+    p.set_defaults(handler=get)
+
+    p = sub.add_parser("watch", parents=common, help="follow an operation to its end")
+    p.add_argument("operation", metavar="OPERATION")
+    p.set_defaults(handler=watch_operation)
+
+    p = sub.add_parser("cancel", parents=common, help="ask a running operation to stop")
+    p.add_argument("operation", metavar="OPERATION")
+    p.set_defaults(handler=cancel)
+
+
+def wait_and_report(handle: Operation, *, json_lines: bool) -> ops_pb.Operation:
+    """Shows progress to the end, then the outcome: the backup made, or the
+    restored environment and what to do about it. Raises if it did not succeed."""
+    op = handle.operation
+    view = ProgressView(json_lines=json_lines, show_warnings=op.kind != ops_pb.Operation.KIND_RESTORE)
+    # Restore warnings arrive as events too; they are printed once, typed, at the end.
+    view.start(f"{op.name}: {kind_text(op.kind)} of {op.target}")
+    op = watch(handle, view)
+    if not json_lines:
+        print_outcome(op)
+    return op
+
+
+def print_outcome(op: ops_pb.Operation) -> None:
+    if op.HasField("backup"):
+        print(op.backup.name)
+    elif op.HasField("restore"):
+        print(op.restore.environment)
+        for w in op.restore.warnings:
+            print(warning_text(w))
+
+
+def list_operations(args: argparse.Namespace, client: Client) -> int:
+    target = args.target or ""
+    if target and "/" not in target:
+        target = f"environments/{environment_id(target)}"
+    ops = list(client.list_operations(target, KIND_CHOICES.get(args.kind, 0)))
+    if args.json:
+        print_json_items(ops)
+        return 0
+    if not ops:
+        print("no operations")
+        return 0
+    print_table(
+        ["NAME", "KIND", "STATE", "PROGRESS", "TARGET", "CREATED", "DURATION"],
+        [
+            (o.name, kind_text(o.kind), state_text(o.state), progress_text(o.progress), o.target,
+             utc(o.create_time), human_duration(o.start_time, o.end_time))
+            for o in ops
+        ],
+    )
+    return 0
+
+
+def get(args: argparse.Namespace, client: Client) -> int:
+    op = client.get_operation(operation_name(args.operation))
+    if args.json:
+        print_json(op)
+        return 0
+    p = op.progress
+    fields = [
+        ("name", op.name),
+        ("kind", kind_text(op.kind)),
+        ("target", op.target),
+        ("state", state_text(op.state)),
+        ("progress", f"{progress_text(p)}, {p.items_done}/{p.items_total or '?'} items, "
+                     f"{human_bytes(p.bytes_done)}/{human_bytes(p.bytes_total) if p.bytes_total else '?'}"),
+        ("current item", p.current_item),
+        ("created", utc(op.create_time)),
+        ("started", utc(op.start_time)),
+        ("ended", utc(op.end_time)),
+        ("duration", human_duration(op.start_time, op.end_time)),
+        ("request id", op.request_id),
+        ("last event", op.last_sequence),
+    ]
+    if op.error.code:
+        fields.append(("error", str(operation_error(op))))
+    if op.HasField("backup"):
+        b = op.backup
+        fields += [("backup", b.name),
+                   ("backed up", f"{b.artifact_count} artifact(s), {human_bytes(b.size_bytes)}, "
+                                 f"added {human_bytes(b.added_bytes)}")]
+    if op.HasField("restore"):
+        r = op.restore
+        fields += [("environment", r.environment), ("from backup", r.backup),
+                   ("restored", f"{r.artifact_count} artifact(s), {human_bytes(r.size_bytes)}, "
+                                f"{edition_text(r.edition)}"),
+                   ("dry run", "yes" if r.validate_only else "no")]
+    print_fields(fields)
+    for w in op.warnings:
+        print(f"warning: {w}")
+    return 0
+
+
+def watch_operation(args: argparse.Namespace, client: Client) -> int:
+    handle = client.operation(operation_name(args.operation))
+    wait_and_report(handle, json_lines=args.json)
+    return 0
+
+
+def cancel(args: argparse.Namespace, client: Client) -> int:
+    handle = Operation(client, ops_pb.Operation(name=operation_name(args.operation)))
+    op = handle.cancel()
+    if args.json:
+        print_json(op)
+    else:
+        print(f"cancel requested: {op.name} is {state_text(op.state)}; "
+              f"'stowage op watch {short_id(op.name)}' shows its end")
+    return 0
