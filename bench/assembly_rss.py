@@ -78,8 +78,9 @@ def make_assembly(path: Path, size: int, seed: int = 42) -> None:
     """Like a real assembly: a third random code, a third tables that compress, a
     third repeated segments."""
     rng = random.Random(seed)
+    prefix = b"%08d" % seed
     segment = rng.randbytes(256 * 1024)
-    table_row = b"".join(b"%08d|ITEM-%06d|%s\n" % (i, i * 7, b"X" * 40) for i in range(64))
+    table_row = b"".join(b"%s%08d|ITEM-%06d|%s\n" % (prefix, i, i * 7, b"X" * 40) for i in range(64))
     with open(path, "wb") as f:
         written = 0
         while written < size:
@@ -111,62 +112,38 @@ def start_server(data: Path) -> tuple[subprocess.Popen[str], str]:
     raise RuntimeError("server did not start")
 
 
-def measure_stowage(work: Path, assembly: Path, runs: int) -> dict[str, list[float]]:
-    data = work / "stowage-data"
-    proc, address = start_server(data)
-    out: dict[str, list[float]] = {"idle_rss": [], "backup_rss": [], "backup_s": [], "restore_rss": [], "restore_s": []}
-    try:
-        with Client(address, timeout=600) as client:
-            out["idle_rss"].append(psutil.Process(proc.pid).memory_info().rss)
-            for run in range(runs):
-                env = f"bench-{run}"
-                client.provision(env, "basic")
-                client.put_artifact(env, "assembly", "Big.dll", str(assembly))
-                with PeakSampler(proc.pid) as s:
-                    t = time.perf_counter()
-                    backup = client.create_backup(env).result().backup
-                    out["backup_s"].append(time.perf_counter() - t)
-                out["backup_rss"].append(s.peak)
-                with PeakSampler(proc.pid) as s:
-                    t = time.perf_counter()
-                    client.restore(backup.name, f"{env}-restored").result()
-                    out["restore_s"].append(time.perf_counter() - t)
-                out["restore_rss"].append(s.peak)
-                # Fresh content each run: the next backup must store it all again.
-                client.delete_environment(env)
-                client.delete_environment(f"{env}-restored")
-                with open(assembly, "r+b") as f:
-                    f.write(os.urandom(64))
-    finally:
-        proc.terminate()
-        proc.wait(60)
-    return out
+def measure_stowage(client: Client, pid: int, assembly: Path, run: int, out: dict[str, list[float]]) -> None:
+    env = f"bench-{run}"
+    client.provision(env, "basic")
+    client.put_artifact(env, "assembly", "Big.dll", str(assembly))
+    with PeakSampler(pid) as s:
+        t = time.perf_counter()
+        backup = client.create_backup(env).result().backup
+        out["backup_s"].append(time.perf_counter() - t)
+    out["backup_rss"].append(s.peak)
+    with PeakSampler(pid) as s:
+        t = time.perf_counter()
+        client.restore(backup.name, f"{env}-restored").result()
+        out["restore_s"].append(time.perf_counter() - t)
+    out["restore_rss"].append(s.peak)
 
 
-def measure_restic(work: Path, assembly: Path, runs: int) -> dict[str, list[float]] | None:
-    restic = shutil.which("restic")
-    if restic is None:
-        return None
-    repo = work / "restic-repo"
-    env = {**os.environ, "RESTIC_PASSWORD": "bench", "RESTIC_REPOSITORY": str(repo)}
-    subprocess.run([restic, "init", "--quiet"], env=env, check=True, capture_output=True)
-    out: dict[str, list[float]] = {"backup_rss": [], "backup_s": [], "restore_rss": [], "restore_s": []}
-    for run in range(runs):
-        with open(assembly, "r+b") as f:
-            f.write(os.urandom(64))
-        for phase, args in (
-            ("backup", [restic, "backup", "--quiet", str(assembly)]),
-            ("restore", [restic, "restore", "latest", "--quiet", "--target", str(work / f"restic-out-{run}")]),
-        ):
-            t = time.perf_counter()
-            p = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            with PeakSampler(p.pid, 0.005) as s:
-                p.wait()
-            out[f"{phase}_s"].append(time.perf_counter() - t)
-            out[f"{phase}_rss"].append(s.peak)
-            if p.returncode != 0:
-                raise RuntimeError(f"restic {phase} failed")
-    return out
+def measure_restic(restic: str, work: Path, assembly: Path, run: int, out: dict[str, list[float]]) -> None:
+    env = {**os.environ, "RESTIC_PASSWORD": "bench", "RESTIC_REPOSITORY": str(work / "restic-repo")}
+    if run == 0:
+        subprocess.run([restic, "init", "--quiet"], env=env, check=True, capture_output=True)
+    for phase, args in (
+        ("backup", [restic, "backup", "--quiet", str(assembly)]),
+        ("restore", [restic, "restore", "latest", "--quiet", "--target", str(work / f"restic-out-{run}")]),
+    ):
+        t = time.perf_counter()
+        p = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        with PeakSampler(p.pid, 0.005) as s:
+            p.wait()
+        out[f"{phase}_s"].append(time.perf_counter() - t)
+        out[f"{phase}_rss"].append(s.peak)
+        if p.returncode != 0:
+            raise RuntimeError(f"restic {phase} failed")
 
 
 def main() -> int:
@@ -174,12 +151,28 @@ def main() -> int:
     parser.add_argument("--size-mb", type=int, default=200)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
+    keys = ("backup_rss", "backup_s", "restore_rss", "restore_s")
+    stowage: dict[str, list[float]] = {k: [] for k in (*keys, "idle_rss")}
+    restic_bin = shutil.which("restic")
+    restic: dict[str, list[float]] | None = {k: [] for k in keys} if restic_bin else None
     with tempfile.TemporaryDirectory(prefix="stowage-bench-") as tmp:
         work = Path(tmp)
-        assembly = work / "Big.dll"
-        make_assembly(assembly, args.size_mb * MB)
-        stowage = measure_stowage(work, assembly, args.runs)
-        restic = measure_restic(work, assembly, args.runs)
+        proc, address = start_server(work / "stowage-data")
+        try:
+            with Client(address, timeout=600) as client:
+                stowage["idle_rss"].append(psutil.Process(proc.pid).memory_info().rss)
+                for run in range(args.runs):
+                    # New content every run (a full backup each time), in a fresh
+                    # file; the two tools alternate so machine noise hits both.
+                    assembly = work / f"Big-{run}.dll"
+                    make_assembly(assembly, args.size_mb * MB, seed=run)
+                    measure_stowage(client, proc.pid, assembly, run, stowage)
+                    if restic is not None and restic_bin is not None:
+                        measure_restic(restic_bin, work, assembly, run, restic)
+                    assembly.unlink()
+        finally:
+            proc.terminate()
+            proc.wait(60)
 
     def med(values: list[float]) -> float:
         return statistics.median(values)

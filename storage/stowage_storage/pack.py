@@ -16,7 +16,7 @@ from stowage.v1 import repository_pb2
 
 from .codec import Codec
 
-TARGET_PACK_BYTES = 16 * 1024 * 1024
+TARGET_PACK_BYTES = 8 * 1024 * 1024
 _LEN = struct.Struct(">I")
 _TRAILER_AAD = b"pack-trailer"
 

@@ -16,6 +16,7 @@ and returns bytes by digest and commits documents atomically.
 from __future__ import annotations
 
 import asyncio
+import collections
 import hashlib
 import hmac
 import secrets
@@ -163,17 +164,21 @@ class Repository:
         ahead of the consumer. Raises CorruptObject for a missing or bad blob.
         """
         runs = self._plan_reads(digests)
-        tasks: list[asyncio.Task[list[tuple[bytes, bytes]]]] = []
+        # Finished reads are dropped as soon as they are consumed: a task keeps
+        # its result, and holding every task would hold every blob.
+        ahead: collections.deque[asyncio.Task[list[tuple[bytes, bytes]]]] = collections.deque()
         try:
             next_run = 0
-            for i in range(len(runs)):
-                while next_run < len(runs) and next_run < i + depth:
-                    tasks.append(asyncio.ensure_future(self._read_run(runs[next_run])))
+            while next_run < len(runs) or ahead:
+                while next_run < len(runs) and len(ahead) < depth:
+                    ahead.append(asyncio.ensure_future(self._read_run(runs[next_run])))
                     next_run += 1
-                for item in await tasks[i]:
+                task = ahead.popleft()
+                for item in await task:
                     yield item
+                del task
         finally:
-            for t in tasks:
+            for t in ahead:
                 t.cancel()
 
     def _plan_reads(self, digests: Sequence[bytes]) -> list[list[tuple[bytes, Location]]]:
