@@ -106,7 +106,8 @@ class Engines:
     restores: RestoreEngine
     catalog: BackupCatalog
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        await self.repo.store.close()
         self.db.close()
         self.owner.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
@@ -118,9 +119,11 @@ async def assemble(cfg: Config, clock: Clock) -> Engines:
     master = load_master_key(cfg)
     executor = ThreadPoolExecutor(max_workers=max(2, cfg.workers), thread_name_prefix="stowage")
     try:
-        store = open_store(cfg.repository_url, executor)
+        store = await open_store(cfg.repository_url, executor)
     except UnsupportedRepository as e:
         raise StartupError(str(e)) from e
+    except StorageError as e:
+        raise StartupError(f"repository {cfg.repository_url}: {e}") from e
     try:
         repo = await Repository.open(store, master, executor=executor)
     except (RepositoryError, StorageError) as e:
@@ -204,7 +207,7 @@ class StowageServer:
         try:
             self.port = server.add_insecure_port(cfg.listen)
         except RuntimeError as err:
-            e.close()
+            await e.close()
             raise StartupError(f"cannot listen on {cfg.listen}: {err}") from err
         await server.start()
         self._server = server
@@ -243,7 +246,7 @@ class StowageServer:
             t.cancel()
         await self.engines.operations.shutdown(grace)
         await server.stop(1.0)
-        self.engines.close()
+        await self.engines.close()
         self._stopped.set()
 
     async def wait(self) -> None:
