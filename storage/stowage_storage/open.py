@@ -22,13 +22,17 @@ class UnsupportedRepository(ValueError):
     pass
 
 
+def _local_path(path: str) -> str:
+    return os.path.abspath(os.path.expanduser(path))
+
+
 async def open_store(url: str, executor: Executor | None = None) -> ObjectStore:
     parsed = urlparse(url)
     if parsed.scheme in ("", "file"):
         path = parsed.path if parsed.scheme == "file" else url
         if parsed.scheme == "file" and parsed.netloc not in ("", "localhost"):
             raise UnsupportedRepository(f"file URLs name a local path, not host {parsed.netloc!r}")
-        return RetryingStore(LocalStore(os.path.abspath(os.path.expanduser(path)), executor))
+        return RetryingStore(LocalStore(_local_path(path), executor))
     if parsed.scheme in ("abfs", "az"):
         from .azure import AzureStore  # the Azure SDK loads only when asked for
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from ..azurite import new_container
-
 from stowage_storage.local import LocalStore
 from stowage_storage.open import open_store
 from stowage_storage.store import ObjectExists, ObjectNotFound, ObjectStore
+
+from ..azurite import new_container
 
 
 @pytest.fixture(params=["local", "azure"])
