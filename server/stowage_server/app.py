@@ -21,6 +21,8 @@ from stowage.v1 import (
     environments_pb2_grpc,
     operations_pb2,
     operations_pb2_grpc,
+    repository_service_pb2,
+    repository_service_pb2_grpc,
 )
 from stowage_storage.crypto import MasterKey
 from stowage_storage.open import UnsupportedRepository, open_store
@@ -30,6 +32,7 @@ from stowage_storage.store import StorageError
 
 from .artifacts import ArtifactEngine
 from .backup import BackupEngine
+from .backup_copy import CopyEngine
 from .catalog import BackupCatalog
 from .clock import Clock, SystemClock
 from .config import Config
@@ -38,13 +41,16 @@ from .database import Database
 from .editions import EditionPolicy
 from .environments import EnvironmentEngine
 from .operations import OperationManager, OperationStore, OwnerLock
+from .prune import PruneEngine
 from .registry import Registry
 from .restore import RestoreEngine
 from .runtime import RuntimeEngine
 from .servicers.backups import BackupServicer
 from .servicers.environments import EnvironmentServicer
 from .servicers.operations import OperationServicer
+from .servicers.repository import RepositoryServicer
 from .settings import SecretBox
+from .verify import VerifyEngine
 
 log = logging.getLogger("stowage.server")
 MAX_MESSAGE = 8 * 1024 * 1024
@@ -52,6 +58,7 @@ SERVICE_NAMES = (
     environments_pb2.DESCRIPTOR.services_by_name["EnvironmentService"].full_name,
     backup_service_pb2.DESCRIPTOR.services_by_name["BackupService"].full_name,
     operations_pb2.DESCRIPTOR.services_by_name["OperationService"].full_name,
+    repository_service_pb2.DESCRIPTOR.services_by_name["RepositoryService"].full_name,
 )
 
 
@@ -105,6 +112,9 @@ class Engines:
     backups: BackupEngine
     restores: RestoreEngine
     catalog: BackupCatalog
+    verify: VerifyEngine
+    prune: PruneEngine
+    copies: CopyEngine
 
     async def close(self) -> None:
         await self.repo.store.close()
@@ -163,6 +173,11 @@ async def assemble(cfg: Config, clock: Clock) -> Engines:
             cfg.max_artifact_size,
         ),
         catalog=BackupCatalog(repo, registry, operations.store, executor),
+        verify=VerifyEngine(repo, operations, master),
+        prune=PruneEngine(repo, operations),
+        copies=CopyEngine(
+            repo, operations, master, executor, cfg.copy_destinations, cfg.repository_url
+        ),
     )
 
 
@@ -190,7 +205,10 @@ class StowageServer:
             EnvironmentServicer(e.environments, e.artifacts, e.runtime), server
         )
         backup_service_pb2_grpc.add_BackupServiceServicer_to_server(
-            BackupServicer(e.backups, e.restores, e.catalog), server
+            BackupServicer(e.backups, e.restores, e.catalog, e.copies), server
+        )
+        repository_service_pb2_grpc.add_RepositoryServiceServicer_to_server(
+            RepositoryServicer(e.verify, e.prune), server
         )
         operations_pb2_grpc.add_OperationServiceServicer_to_server(
             OperationServicer(e.operations), server

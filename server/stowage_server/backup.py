@@ -29,6 +29,7 @@ from stowage.v1 import (
     operations_pb2 as ops_pb,
 )
 from stowage_storage.crypto import MasterKey, new_data_key
+from stowage_storage.locks import SHARED, Lock, LockConflict, LockLost
 from stowage_storage.repository import RecordRef, Repository, RepositoryError, WriteSession
 from stowage_storage.store import StorageError
 
@@ -43,6 +44,8 @@ from .registry import ArtifactRecord, ContentInfo, Registry, Snapshot
 T = TypeVar("T")
 # Blobs read and stored concurrently; bounded so memory stays flat.
 _WINDOW = 8
+# How long a backup waits for a running prune to release the repository.
+LOCK_WAIT = 120.0
 # Small artifacts whose inline content is fetched per database query.
 _INLINE_BATCH = 256
 
@@ -137,15 +140,16 @@ class BackupEngine:
             if lost and not req.allow_batch_loss:
                 raise refuse_batch_loss(lost, env_id)
             try:
-                return await self._store(ctx, snap, trigger, started)
-            except (StorageError, RepositoryError) as e:
+                async with self.repo.locks.held(SHARED, f"backup {ctx.op.name}", LOCK_WAIT) as lock:
+                    return await self._store(ctx, snap, trigger, started, lock)
+            except (StorageError, RepositoryError, LockConflict, LockLost) as e:
                 raise from_storage(e) from e
         finally:
             if req.quiesce:
                 await asyncio.shield(self._run(lambda: self.registry.set_quiesce(env.uid, "")))
 
     async def _store(
-        self, ctx: OperationContext, snap: Snapshot, trigger: int, started: float
+        self, ctx: OperationContext, snap: Snapshot, trigger: int, started: float, lock: Lock
     ) -> bk_pb.Backup:
         env = snap.env
         backup_id = new_backup_id(snap.time)
@@ -191,7 +195,9 @@ class BackupEngine:
             operation=ctx.op.name,
         )
         backup.complete_time.CopyFrom(timestamp(self.clock.now()))
-        # The record makes the backup visible: written last, never replaced.
+        # The record makes the backup visible: written last, never replaced, and
+        # only while the lock that keeps prune away is surely still ours.
+        lock.check()
         await self.repo.put_record(ref, backup.SerializeToString(deterministic=True))
         for w in manifest.warnings:
             await ctx.warn(w)

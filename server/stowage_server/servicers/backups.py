@@ -7,10 +7,12 @@ from google.protobuf import empty_pb2
 
 from stowage.v1 import backup_service_pb2_grpc
 from stowage.v1 import backups_pb2 as bk_pb
+from stowage.v1 import maintenance_pb2 as mt_pb
 from stowage.v1 import operations_pb2 as ops_pb
 
 from .. import names
 from ..backup import BackupEngine
+from ..backup_copy import CopyEngine
 from ..catalog import BackupCatalog
 from ..pagination import decode_token, encode_token, page_size
 from ..restore import RestoreEngine
@@ -21,11 +23,16 @@ Ctx = grpc.aio.ServicerContext
 
 class BackupServicer(backup_service_pb2_grpc.BackupServiceServicer):
     def __init__(
-        self, backups: BackupEngine, restores: RestoreEngine, catalog: BackupCatalog
+        self,
+        backups: BackupEngine,
+        restores: RestoreEngine,
+        catalog: BackupCatalog,
+        copies: CopyEngine,
     ) -> None:
         self.backups = backups
         self.restores = restores
         self.catalog = catalog
+        self.copies = copies
 
     @unary
     async def CreateBackup(
@@ -70,3 +77,7 @@ class BackupServicer(backup_service_pb2_grpc.BackupServiceServicer):
     ) -> bk_pb.GetBackupStatusResponse:
         env_id = names.parse_environment_or_all(request.parent)
         return bk_pb.GetBackupStatusResponse(statuses=await self.catalog.status(env_id))
+
+    @unary
+    async def CopyBackup(self, request: mt_pb.CopyBackupRequest, context: Ctx) -> ops_pb.Operation:
+        return await self.copies.start(request)
