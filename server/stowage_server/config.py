@@ -60,6 +60,15 @@ def parse_editions(text: str) -> frozenset[int]:
     return frozenset(EDITIONS[n] for n in names)
 
 
+def _sidecar_address(text: str) -> str:
+    text = str(text).strip()
+    if text and not text.startswith(("grpc+unix:", "grpc://")):
+        raise ConfigError(
+            f"invalid storage address {text!r}: use grpc+unix:PATH or grpc://HOST:PORT"
+        )
+    return text
+
+
 def parse_bool(text: str) -> bool:
     value = str(text).strip().lower()
     if value in ("1", "true", "yes", "on"):
@@ -95,6 +104,13 @@ OPTIONS: list[Option] = [
         "repository",
         "",
         "where backups are stored: a path or file:// URL (default: DATA_DIR/repository)",
+    ),
+    Option(
+        "storage",
+        "",
+        "keep the repository through the storage sidecar instead: grpc+unix:PATH or "
+        "grpc://HOST:PORT (the sidecar holds the repository URL and its credentials)",
+        _sidecar_address,
     ),
     Option("key", "", "master key (64 hex digits or base64 of 32 bytes)", secret=True),
     Option(
@@ -159,7 +175,12 @@ class Config:
 
     @property
     def repository_url(self) -> str:
-        return self.values["repository"] or os.path.join(self.data_path, "repository")
+        """Where the repository is reached: the sidecar when one is named."""
+        return (
+            self.values["storage"]
+            or self.values["repository"]
+            or os.path.join(self.data_path, "repository")
+        )
 
     @property
     def key_path(self) -> str:

@@ -2,6 +2,8 @@
 
     PATH or file://PATH       local disk
     abfs://CONTAINER/PREFIX   Azure Blob Storage (credentials from AZURE_STORAGE_*)
+    grpc+unix:PATH            the storage sidecar on a Unix socket
+    grpc://HOST:PORT          the storage sidecar on a (loopback) port
 
 Every store is wrapped in the retry policy; opening proves the store answers,
 so bad credentials fail at start rather than at the first backup.
@@ -41,6 +43,13 @@ async def open_store(url: str, executor: Executor | None = None) -> ObjectStore:
         azure = AzureStore(parsed.netloc, parsed.path)
         await azure.open()
         return RetryingStore(azure)
+    if parsed.scheme in ("grpc+unix", "grpc"):
+        from .sidecar_client import SidecarStore
+
+        sidecar = SidecarStore(url)
+        await sidecar.open()
+        return RetryingStore(sidecar)
     raise UnsupportedRepository(
-        f"repository scheme {parsed.scheme!r} is not supported; use a path, file:// or abfs://"
+        f"repository scheme {parsed.scheme!r} is not supported; "
+        "use a path, file://, abfs://, grpc+unix: or grpc://"
     )
