@@ -17,6 +17,8 @@ from grpc_reflection.v1alpha import reflection
 from stowage.v1 import (
     backup_service_pb2,
     backup_service_pb2_grpc,
+    blobs_pb2,
+    blobs_pb2_grpc,
     environments_pb2,
     environments_pb2_grpc,
     operations_pb2,
@@ -24,6 +26,7 @@ from stowage.v1 import (
     repository_service_pb2,
     repository_service_pb2_grpc,
 )
+from stowage_storage.blob_service import BlobServicer
 from stowage_storage.crypto import MasterKey
 from stowage_storage.open import UnsupportedRepository, open_store
 from stowage_storage.ratelimit import RateLimiter
@@ -50,6 +53,7 @@ from .servicers.environments import EnvironmentServicer
 from .servicers.operations import OperationServicer
 from .servicers.repository import RepositoryServicer
 from .settings import SecretBox
+from .uploads import RegistryBlobs
 from .verify import VerifyEngine
 
 log = logging.getLogger("stowage.server")
@@ -59,6 +63,7 @@ SERVICE_NAMES = (
     backup_service_pb2.DESCRIPTOR.services_by_name["BackupService"].full_name,
     operations_pb2.DESCRIPTOR.services_by_name["OperationService"].full_name,
     repository_service_pb2.DESCRIPTOR.services_by_name["RepositoryService"].full_name,
+    blobs_pb2.DESCRIPTOR.services_by_name["BlobService"].full_name,
 )
 
 
@@ -213,6 +218,9 @@ class StowageServer:
         operations_pb2_grpc.add_OperationServiceServicer_to_server(
             OperationServicer(e.operations), server
         )
+        blobs_pb2_grpc.add_BlobServiceServicer_to_server(
+            BlobServicer(RegistryBlobs(e.registry, e.executor, cfg.max_artifact_size)), server
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection(
             (
@@ -249,11 +257,14 @@ class StowageServer:
             try:
                 ops = self.engines.operations
                 await ops.mark_interrupted()
-                swept = await ops.run(self.engines.registry.sweep_contents)
+                swept = await ops.run(self._sweep)
                 if swept:
                     log.info("deleted %d unreferenced content object(s)", swept)
             except Exception:
                 log.exception("maintenance failed")
+
+    def _sweep(self) -> int:
+        return self.engines.registry.sweep_contents(self.config.upload_grace)
 
     async def stop(self, grace: float = 5.0) -> None:
         if self._server is None:

@@ -134,6 +134,12 @@ OPTIONS: list[Option] = [
     Option("workers", "4", "threads for hashing, compression and disk I/O", int),
     Option("max_artifact_size", "1GiB", "largest artifact accepted", parse_size),
     Option(
+        "upload_grace",
+        "24h",
+        "how long content uploaded with BlobService.WriteBlob waits for a PutArtifact",
+        parse_duration,
+    ),
+    Option(
         "sweep_interval",
         "10m",
         "how often unreferenced artifact content is deleted from DATA_DIR",

@@ -441,7 +441,7 @@ class RestoreEngine:
         unique: dict[bytes, mf_pb.ManifestItem] = {}
         for item in items:
             unique.setdefault(bytes(item.sha256), item)
-        known = await self._run(lambda: self._known_contents(list(unique)))
+        known = await self._run(lambda: self.registry.known_contents(list(unique)))
         order = list(unique.values())
         digests = [d for item in order for d, _ in mf.blob_refs(item)]
         blobs = self.repo.read_blobs(digests)
@@ -507,20 +507,6 @@ class RestoreEngine:
         finally:
             await blobs.aclose()
         return staged
-
-    def _known_contents(self, digests: list[bytes]) -> set[bytes]:
-        known: set[bytes] = set()
-        with self.registry.db.read() as conn:
-            for i in range(0, len(digests), 500):
-                part = digests[i : i + 500]
-                known.update(
-                    r[0]
-                    for r in conn.execute(
-                        f"SELECT sha256 FROM contents WHERE sha256 IN ({','.join('?' * len(part))})",
-                        part,
-                    )
-                )
-        return known
 
 
 def _known_chunks(item: mf_pb.ManifestItem) -> list[Chunk] | None:
