@@ -7,6 +7,7 @@ import ctypes
 import logging
 import os
 import signal
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -31,7 +32,7 @@ from stowage_storage.crypto import MasterKey
 from stowage_storage.open import UnsupportedRepository, open_store
 from stowage_storage.ratelimit import RateLimiter
 from stowage_storage.repository import Repository, RepositoryError
-from stowage_storage.store import StorageError
+from stowage_storage.store import ObjectStore, StorageError
 
 from .artifacts import ArtifactEngine
 from .backup import BackupEngine
@@ -128,8 +129,11 @@ class Engines:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
-async def assemble(cfg: Config, clock: Clock) -> Engines:
-    """Opens the key, the repository and the registry, and builds the engines."""
+async def assemble(
+    cfg: Config, clock: Clock, wrap_store: Callable[[ObjectStore], ObjectStore] | None = None
+) -> Engines:
+    """Opens the key, the repository and the registry, and builds the engines.
+    ``wrap_store`` puts a layer around the store (tests count and fail calls)."""
     os.makedirs(cfg.data_path, mode=0o700, exist_ok=True)
     master = load_master_key(cfg)
     executor = ThreadPoolExecutor(max_workers=max(2, cfg.workers), thread_name_prefix="stowage")
@@ -139,6 +143,8 @@ async def assemble(cfg: Config, clock: Clock) -> Engines:
         raise StartupError(str(e)) from e
     except StorageError as e:
         raise StartupError(f"repository {cfg.repository_url}: {e}") from e
+    if wrap_store is not None:
+        store = wrap_store(store)
     try:
         repo = await Repository.open(store, master, executor=executor)
     except (RepositoryError, StorageError) as e:
