@@ -32,6 +32,7 @@ from stowage_storage.crypto import MasterKey
 from stowage_storage.open import UnsupportedRepository, open_store
 from stowage_storage.ratelimit import RateLimiter
 from stowage_storage.repository import Repository, RepositoryError
+from stowage_storage.retry import RetryPolicy
 from stowage_storage.store import ObjectStore, StorageError
 
 from .artifacts import ArtifactEngine
@@ -138,7 +139,9 @@ async def assemble(
     master = load_master_key(cfg)
     executor = ThreadPoolExecutor(max_workers=max(2, cfg.workers), thread_name_prefix="stowage")
     try:
-        store = await open_store(cfg.repository_url, executor)
+        store = await open_store(
+            cfg.repository_url, executor, RetryPolicy(budget=cfg.storage_retry_budget)
+        )
     except UnsupportedRepository as e:
         raise StartupError(str(e)) from e
     except StorageError as e:
@@ -187,7 +190,13 @@ async def assemble(
         verify=VerifyEngine(repo, operations, master),
         prune=PruneEngine(repo, operations),
         copies=CopyEngine(
-            repo, operations, master, executor, cfg.copy_destinations, cfg.repository_url
+            repo,
+            operations,
+            master,
+            executor,
+            cfg.copy_destinations,
+            cfg.repository_url,
+            RetryPolicy(budget=cfg.storage_retry_budget),
         ),
     )
 

@@ -153,6 +153,12 @@ OPTIONS: list[Option] = [
         lambda text: [p.strip() for p in str(text).split(",") if p.strip()],
     ),
     Option(
+        "storage_retry_budget",
+        "30s",
+        "how long a storage call keeps retrying transient failures before it fails UNAVAILABLE",
+        parse_duration,
+    ),
+    Option(
         "upload_limit",
         "0",
         "most bytes per second a backup sends to the repository (0: no limit), as in 20MiB",

@@ -22,7 +22,9 @@ class CountingStore(ObjectStore):
         self.written.append(key)
         await self.inner.write(key, data, exclusive=exclusive)
 
-    async def write_stream(self, key: str, pieces: AsyncIterable[bytes], *, exclusive: bool = False) -> int:
+    async def write_stream(
+        self, key: str, pieces: AsyncIterable[bytes], *, exclusive: bool = False
+    ) -> int:
         self.calls["write"] += 1
         self.written.append(key)
         return await self.inner.write_stream(key, pieces, exclusive=exclusive)

@@ -25,7 +25,9 @@ def artifact_text(rng: random.Random, i: int) -> bytes:
     return body[:size]
 
 
-async def test_backup_of_20000_small_artifacts_writes_fewer_than_500_objects(tmp_path: Path) -> None:
+async def test_backup_of_20000_small_artifacts_writes_fewer_than_500_objects(
+    tmp_path: Path,
+) -> None:
     counter: list[CountingStore] = []
 
     def wrap(store):  # type: ignore[no-untyped-def]
@@ -37,7 +39,8 @@ async def test_backup_of_20000_small_artifacts_writes_fewer_than_500_objects(tmp
     try:
         await engines.environments.provision(
             env_pb.ProvisionEnvironmentRequest(
-                environment_id="many", environment=env_pb.Environment(edition=common_pb2.EDITION_BASIC)
+                environment_id="many",
+                environment=env_pb.Environment(edition=common_pb2.EDITION_BASIC),
             )
         )
         rng = random.Random(3)
