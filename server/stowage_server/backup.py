@@ -51,6 +51,11 @@ def new_backup_id(at: float) -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime(at)) + "-" + secrets.token_hex(3)
 
 
+def trigger_word(trigger: int) -> str:
+    """'manual' or 'scheduled', for logs and metrics."""
+    return bk_pb.Backup.Trigger.Name(trigger).removeprefix("TRIGGER_").lower()
+
+
 def batch_loss_violations(batches: list[tuple[str, int]], env_id: str) -> list[Violation]:
     return [
         Violation(
@@ -118,7 +123,11 @@ class BackupEngine:
                 raise refuse_batch_loss(active, env_id)
         op, created = await self.operations.create(op, req_hash)  # R11: one at a time
         if created:
-            self.operations.launch(op, lambda ctx: self._backup(ctx, env_id, req, trigger))
+            self.operations.launch(
+                op,
+                lambda ctx: self._backup(ctx, env_id, req, trigger),
+                {"environment": env_id, "trigger": trigger_word(trigger)},
+            )
         return op
 
     async def _backup(
@@ -190,6 +199,7 @@ class BackupEngine:
         )
         backup.complete_time.CopyFrom(timestamp(self.clock.now()))
         # The record makes the backup visible: written last, never replaced.
+        ctx.commit()
         await self.repo.put_record(ref, backup.SerializeToString(deterministic=True))
         for w in manifest.warnings:
             await ctx.warn(w)
