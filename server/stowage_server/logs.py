@@ -107,5 +107,8 @@ def configure(level: str, fmt: str) -> None:
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(getattr(logging, str(level).upper(), logging.INFO))
+    wanted = getattr(logging, str(level).upper(), logging.INFO)
+    # Debug lines are the server's own; grpc's and asyncio's would drown them.
+    root.setLevel(max(wanted, logging.INFO))
+    logging.getLogger("stowage").setLevel(wanted)
     logging.captureWarnings(True)

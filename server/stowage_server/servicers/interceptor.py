@@ -77,7 +77,7 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):
         error: BaseException | None,
     ) -> None:
         code = status_name(context, error)
-        seconds = time.perf_counter() - started
+        seconds = round(time.perf_counter() - started, 6)
         self.metrics.rpc_finished(method, code, seconds)
         log.debug(
             "%s %s", method, code, extra={"fields": {"code": code, "duration_seconds": seconds}}
