@@ -264,10 +264,11 @@ class StowageServer:
             return
         server, self._server = self._server, None
         grace = self.config.shutdown_grace if grace is None else grace
+        ops = self.engines.operations
+        ops.refuse_new()
         await self._health.enter_graceful_shutdown()
         for t in self._tasks:
             t.cancel()
-        ops = self.engines.operations
         await ops.shutdown(grace)
         await server.stop(1.0)
         # A create that was past its check when shutdown began may have launched since.

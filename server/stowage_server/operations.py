@@ -375,7 +375,22 @@ class OperationManager:
     async def run(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
+    def refuse_new(self) -> None:
+        """From now on, requests for new operations get UNAVAILABLE SHUTTING_DOWN."""
+        self.accepting = False
+
+    def _check_accepting(self) -> None:
+        if not self.accepting:
+            raise Unavailable(
+                "SHUTTING_DOWN",
+                "the server is shutting down and starts no new operation; "
+                "retry against another server or after the restart",
+            )
+
     def new(self, kind: int, target: str, request_id: str) -> Op:
+        """A new operation, not yet created; engines call this first, so a
+        server that is shutting down refuses before any other check."""
+        self._check_accepting()
         return Op(
             name=f"operations/{uuid.uuid4().hex}",
             kind=kind,
@@ -394,12 +409,7 @@ class OperationManager:
         return op
 
     async def create(self, op: Op, req_hash: str) -> tuple[Op, bool]:
-        if not self.accepting:
-            raise Unavailable(
-                "SHUTTING_DOWN",
-                "the server is shutting down and starts no new operation; "
-                "retry against another server or after the restart",
-            )
+        self._check_accepting()
         now = self.clock.now()
         return await self.run(lambda: self.store.create(op, req_hash, self.owner.owner, now))
 
@@ -594,7 +604,7 @@ class OperationManager:
         """Refuses new operations, lets running ones finish for ``grace`` seconds
         (or until ``hurry``), then stops the rest: they read FAILED, "server shut
         down", with nothing of theirs visible."""
-        self.accepting = False
+        self.refuse_new()
         tasks = [r.task for r in self._running.values()]
         if tasks and grace > 0 and not self._hurry.is_set():
             all_done = asyncio.ensure_future(asyncio.wait(tasks))
