@@ -277,6 +277,7 @@ class OperationContext:
         self.cancel_reason: str | None = None
         self.started = False
         self.committed = False
+        self._saving: asyncio.Future[None] | None = None
 
     @property
     def op_id(self) -> str:
@@ -323,6 +324,23 @@ class OperationContext:
         self._event(warning=message)
         await self.flush(force=True)
 
+    async def save(self, snapshot: Op, events: list[ops_pb.OperationEvent]) -> None:
+        """Saves in call order. A caller cancelled mid-save (an upload task, when
+        its backup is cancelled) leaves its save running in a worker thread; the
+        next save, the terminal one above all, waits for it, or a stale RUNNING
+        record could land last."""
+        previous = self._saving
+
+        async def save() -> None:
+            if previous is not None:
+                await asyncio.wait([previous])
+            await self._m.run(lambda: self._m.store.save(snapshot, events))
+
+        current = self._saving = asyncio.ensure_future(save())
+        # Consumed here too, so a save whose caller went away logs no stray error.
+        current.add_done_callback(lambda f: f.cancelled() or f.exception())
+        await asyncio.shield(current)
+
     def commit(self) -> None:
         """Marks the commit point: the next write makes the result visible, and
         it cannot be undone halfway, so from here on the operation finishes and
@@ -344,7 +362,7 @@ class OperationContext:
             events, self._events = self._events, []
             snapshot = Op()
             snapshot.CopyFrom(self.op)
-            await self._m.run(lambda: self._m.store.save(snapshot, events))
+            await self.save(snapshot, events)
         self._m._notify(self.op_id)
         if self.committed:
             return
@@ -511,7 +529,7 @@ class OperationManager:
         events, ctx._events = ctx._events, []
         snapshot = Op()
         snapshot.CopyFrom(ctx.op)
-        await self.run(lambda: self.store.save(snapshot, events))
+        await ctx.save(snapshot, events)
         self._notify(ctx.op_id)
 
     def _notify(self, op_id: str) -> None:
