@@ -35,6 +35,7 @@ from stowage_storage.repository import Repository, RepositoryError
 from stowage_storage.retry import RetryPolicy
 from stowage_storage.store import ObjectStore, StorageError
 
+from . import logs
 from .artifacts import ArtifactEngine
 from .backup import BackupEngine
 from .backup_copy import CopyEngine
@@ -45,6 +46,7 @@ from .content import ContentStore
 from .database import Database
 from .editions import EditionPolicy
 from .environments import EnvironmentEngine
+from .metrics import Metrics, MetricsListener
 from .operations import OperationManager, OperationStore, OwnerLock
 from .prune import PruneEngine
 from .registry import Registry
@@ -52,6 +54,7 @@ from .restore import RestoreEngine
 from .runtime import RuntimeEngine
 from .servicers.backups import BackupServicer
 from .servicers.environments import EnvironmentServicer
+from .servicers.interceptor import RequestInterceptor
 from .servicers.operations import OperationServicer
 from .servicers.repository import RepositoryServicer
 from .settings import SecretBox
@@ -210,16 +213,29 @@ class StowageServer:
         self._health = health.aio.HealthServicer()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
+        self.metrics = Metrics()
+        self._metrics_listener = MetricsListener(self.metrics.registry)
+        self.metrics_port = 0
 
     async def start(self) -> int:
         cfg = self.config
         e = self.engines = await assemble(cfg, self.clock)
+        e.operations.observers.append(self.metrics)
+        await self.metrics.start(e.repo.store, e.catalog)
+        if cfg.metrics_listen:
+            try:
+                self.metrics_port = self._metrics_listener.start(cfg.metrics_listen)
+            except (OSError, ValueError) as err:
+                await self.metrics.close()
+                await e.close()
+                raise StartupError(f"cannot serve metrics on {cfg.metrics_listen}: {err}") from err
         server = grpc.aio.server(
+            interceptors=[RequestInterceptor(self.metrics)],
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE),
                 ("grpc.max_send_message_length", MAX_MESSAGE),
                 ("grpc.so_reuseport", 0),
-            ]
+            ],
         )
         environments_pb2_grpc.add_EnvironmentServiceServicer_to_server(
             EnvironmentServicer(e.environments, e.artifacts, e.runtime), server
@@ -248,6 +264,8 @@ class StowageServer:
         try:
             self.port = server.add_insecure_port(cfg.listen)
         except RuntimeError as err:
+            await self._metrics_listener.stop()
+            await self.metrics.close()
             await e.close()
             raise StartupError(f"cannot listen on {cfg.listen}: {err}") from err
         await server.start()
@@ -263,6 +281,9 @@ class StowageServer:
             cfg.data_path,
             e.repo.store.describe(),
         )
+        if self.metrics_port:
+            metrics_host = cfg.metrics_listen.rsplit(":", 1)[0]
+            log.info("metrics on http://%s:%d/metrics", metrics_host, self.metrics_port)
         return self.port
 
     async def _maintenance(self) -> None:
@@ -281,32 +302,63 @@ class StowageServer:
     def _sweep(self) -> int:
         return self.engines.registry.sweep_contents(self.config.upload_grace)
 
-    async def stop(self, grace: float = 5.0) -> None:
+    async def stop(self, grace: float | None = None) -> None:
+        """Stops taking new operations at once (health NOT_SERVING, creates refused
+        with SHUTTING_DOWN), lets running ones finish for ``grace`` seconds
+        (default: --shutdown-grace) while every other call is still answered,
+        then stops the rest and closes."""
         if self._server is None:
             return
         server, self._server = self._server, None
+        grace = self.config.shutdown_grace if grace is None else grace
+        ops = self.engines.operations
+        ops.refuse_new()
         await self._health.enter_graceful_shutdown()
         for t in self._tasks:
             t.cancel()
-        await self.engines.operations.shutdown(grace)
+        await ops.shutdown(grace)
         await server.stop(1.0)
+        # A create that was past its check when shutdown began may have launched since.
+        await ops.shutdown(0)
+        await self._metrics_listener.stop()
+        await self.metrics.close()
         await self.engines.close()
         self._stopped.set()
+
+    def hurry(self) -> None:
+        """Cuts a shutdown's grace period short."""
+        self.engines.operations.hurry()
 
     async def wait(self) -> None:
         await self._stopped.wait()
 
 
 async def serve(config: Config) -> None:
+    """Serves until SIGTERM or SIGINT, then stops gracefully; a second signal
+    stops the running operations at once, just as safely."""
     server = StowageServer(config)
     await server.start()
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
+
+    def on_signal(sig: signal.Signals) -> None:
+        if not stopping.is_set():
+            log.info(
+                "%s: shutting down; running operations have %gs to finish "
+                "(a second signal stops them now)",
+                sig.name,
+                config.shutdown_grace,
+            )
+            stopping.set()
+        else:
+            log.warning("%s again: stopping running operations now", sig.name)
+            server.hurry()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stopping.set)
+        loop.add_signal_handler(sig, on_signal, sig)
     await stopping.wait()
-    log.info("shutting down")
     await server.stop()
+    log.info("stopped")
 
 
 def tune_malloc() -> None:
@@ -328,10 +380,7 @@ def tune_malloc() -> None:
 
 def main(config: Config) -> int:
     tune_malloc()
-    logging.basicConfig(
-        level=getattr(logging, str(config.log_level).upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure(config.log_level, config.log_format)
     try:
         asyncio.run(serve(config))
     except StartupError as e:

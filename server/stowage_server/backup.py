@@ -56,6 +56,11 @@ def new_backup_id(at: float) -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime(at))}-{fraction:03x}{secrets.token_hex(2)[:3]}"
 
 
+def trigger_word(trigger: int) -> str:
+    """'manual' or 'scheduled', for logs and metrics."""
+    return bk_pb.Backup.Trigger.Name(trigger).removeprefix("TRIGGER_").lower()
+
+
 def batch_loss_violations(batches: list[tuple[str, int]], env_id: str) -> list[Violation]:
     return [
         Violation(
@@ -123,7 +128,11 @@ class BackupEngine:
                 raise refuse_batch_loss(active, env_id)
         op, created = await self.operations.create(op, req_hash)  # R11: one at a time
         if created:
-            self.operations.launch(op, lambda ctx: self._backup(ctx, env_id, req, trigger))
+            self.operations.launch(
+                op,
+                lambda ctx: self._backup(ctx, env_id, req, trigger),
+                {"environment": env_id, "trigger": trigger_word(trigger)},
+            )
         return op
 
     async def _backup(
@@ -198,6 +207,7 @@ class BackupEngine:
         # The record makes the backup visible: written last, never replaced, and
         # only while the lock that keeps prune away is surely still ours.
         lock.check()
+        ctx.commit()
         await self.repo.put_record(ref, backup.SerializeToString(deterministic=True))
         for w in manifest.warnings:
             await ctx.warn(w)

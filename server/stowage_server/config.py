@@ -69,6 +69,13 @@ def _sidecar_address(text: str) -> str:
     return text
 
 
+def parse_log_format(text: str) -> str:
+    value = str(text).strip().lower()
+    if value not in ("text", "json"):
+        raise ConfigError(f"invalid log format {text!r}: use text or json")
+    return value
+
+
 def parse_bool(text: str) -> bool:
     value = str(text).strip().lower()
     if value in ("1", "true", "yes", "on"):
@@ -165,6 +172,24 @@ OPTIONS: list[Option] = [
         parse_size,
     ),
     Option("log_level", "info", "debug, info, warning or error"),
+    Option(
+        "log_format",
+        "text",
+        "text (human-readable) or json (one JSON object per line)",
+        parse_log_format,
+    ),
+    Option(
+        "metrics_listen",
+        "",
+        "address (host:port; port 0 picks one) of the Prometheus metrics listener "
+        "(default: none, no listener)",
+    ),
+    Option(
+        "shutdown_grace",
+        "30s",
+        "on SIGTERM, how long running backups and restores may finish before they are stopped",
+        parse_duration,
+    ),
 ]
 OPTIONS_BY_NAME = {o.name: o for o in OPTIONS}
 

@@ -138,7 +138,9 @@ class RestoreEngine:
         _raise_failed_checks(plan)
         op, created = await self.operations.create(op, req_hash)
         if created:
-            self.operations.launch(op, lambda ctx: self._restore(ctx, plan))
+            self.operations.launch(
+                op, lambda ctx: self._restore(ctx, plan), {"environment": plan.target}
+            )
         return op
 
     def _validate(self, req: bk_pb.RestoreBackupRequest) -> None:
@@ -422,6 +424,7 @@ class RestoreEngine:
                 ),
             )
             # The one transaction that makes the environment exist (R6), SUSPENDED (R7).
+            ctx.commit()
             await asyncio.shield(self._run(lambda: self.registry.create_restored(data)))
             staged = []
         finally:
