@@ -7,6 +7,7 @@ import argparse
 from typing import Any
 
 from stowage.client import Client, Operation
+from stowage.operation import operation_error
 from stowage.v1 import backups_pb2 as bk_pb
 from stowage.v1 import operations_pb2 as ops_pb
 
@@ -23,7 +24,7 @@ from .output import (
     short_id,
     utc,
 )
-from .progress import ProgressView, operation_error, watch
+from .progress import ProgressView, watch
 
 KIND_CHOICES = {"backup": ops_pb.Operation.KIND_BACKUP, "restore": ops_pb.Operation.KIND_RESTORE}
 

@@ -69,7 +69,8 @@ def run_serve(args: argparse.Namespace) -> int:
     config = load_config(args)
     from stowage_server import app
 
-    return app.main(config)
+    status: int = app.main(config)
+    return status
 
 
 def run_config_show(args: argparse.Namespace) -> int:
