@@ -64,6 +64,12 @@ def operation_error(op: ops_pb.Operation) -> StowageError:
     return StowageError(grpc.StatusCode.UNKNOWN, "", f"{op.name} ended {state} without an error")
 
 
+def unreachable(name: str, budget: float) -> StowageError:
+    return StowageError(
+        grpc.StatusCode.UNAVAILABLE, "", f"{name}: no answer from the server for {budget:g} s"
+    )
+
+
 def is_transient(error: grpc.RpcError) -> bool:
     code = error.code() if isinstance(error, grpc.Call) else None
     return code in TRANSIENT_CODES
@@ -172,14 +178,15 @@ class Operation:
                     return
             except grpc.RpcError as e:
                 if watchdog.expired:
+                    # Silent, not broken: ask whether the server is there at all.
                     if self._reachable():
                         give_up = time.monotonic() + budget
                         if self._nothing_left():
                             return
                         continue
-                elif not is_transient(e):
-                    raise from_rpc_error(e) from None
-                if time.monotonic() > give_up:
+                    if time.monotonic() > give_up:
+                        raise unreachable(self.name, budget) from None
+                elif not is_transient(e) or time.monotonic() > give_up:
                     raise from_rpc_error(e) from None
             finally:
                 watchdog.close()
