@@ -4,7 +4,10 @@ replies after the server has acted on them."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -84,3 +87,25 @@ def test_a_lost_reply_to_a_write_without_request_id_is_not_retried(
     assert lossy.calls("EnvironmentService/DeleteEnvironment") == 1
     # The server did delete it: a silent retry would have answered NOT_FOUND.
     assert [e.name for e in client.list_environments()] == []
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.skipif(
+    shutil.which("node") is None or not (ROOT / "node_modules" / "@grpc" / "grpc-js").exists(),
+    reason="Node.js client dependencies not installed (npm install)",
+)
+@pytest.mark.skipif(
+    not (ROOT / "third_party" / "protos" / "google" / "rpc").exists(),
+    reason="google.rpc protos not staged (python scripts/protos.py deps third_party/protos)",
+)
+def test_the_node_client_retries_the_same_methods() -> None:
+    script = (
+        "const lib = require('./clients/node/lib');"
+        "console.log(JSON.stringify(lib.idempotentMethods().map(m => `${m.service}/${m.method}`)))"
+    )
+    out = subprocess.run(
+        ["node", "-e", script], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    assert sorted(json.loads(out)) == sorted(channel.idempotent_methods())
