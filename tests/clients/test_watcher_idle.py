@@ -24,7 +24,9 @@ def backup_env(tmp_path: Path, client: Client) -> None:
     provision_full(client, "idle", "basic", big)
 
 
-def assert_complete(events: list[ops_pb.OperationEvent], replay: list[ops_pb.OperationEvent]) -> None:
+def assert_complete(
+    events: list[ops_pb.OperationEvent], replay: list[ops_pb.OperationEvent]
+) -> None:
     assert [e.sequence for e in events] == list(range(1, len(events) + 1))
     assert [e.SerializeToString() for e in events] == [e.SerializeToString() for e in replay]
     assert events[-1].operation.state == ops_pb.Operation.STATE_SUCCEEDED

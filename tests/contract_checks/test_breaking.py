@@ -26,7 +26,9 @@ def scratch(tmp_path: Path) -> Path:
     shutil.copytree(ROOT / "protos", tmp_path / "protos")
     shutil.copy(ROOT / "buf.yaml", tmp_path / "buf.yaml")
     staged = tmp_path / "third_party" / "protos"
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "protos.py"), "deps", str(staged)], check=True)
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "protos.py"), "deps", str(staged)], check=True
+    )
     return tmp_path
 
 

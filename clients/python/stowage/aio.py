@@ -172,9 +172,7 @@ class AsyncClient:
         self.transfer_timeout = transfer_timeout
         self.watch_idle_timeout = watch_idle_timeout
         self.reconnect_for = reconnect_for
-        self.channel = channel or grpc.aio.insecure_channel(
-            self.target, options=channel_options()
-        )
+        self.channel = channel or grpc.aio.insecure_channel(self.target, options=channel_options())
         self.environments = environments_pb2_grpc.EnvironmentServiceStub(self.channel)
         self.backups = backup_service_pb2_grpc.BackupServiceStub(self.channel)
         self.operations = operations_pb2_grpc.OperationServiceStub(self.channel)
@@ -419,9 +417,7 @@ class AsyncClient:
 
     def list_backups(self, env: str | None = None) -> AsyncIterator[bk_pb.Backup]:
         return self._pages(
-            lambda token: self._unary(
-                self.backups.ListBackups, messages.list_backups(env, token)
-            ),
+            lambda token: self._unary(self.backups.ListBackups, messages.list_backups(env, token)),
             lambda page: page.backups,
         )
 
@@ -444,7 +440,13 @@ class AsyncClient:
         op = await self._unary(
             self.backups.RestoreBackup,
             messages.restore(
-                backup, to, edition, region, settings, source_ftp_folders, validate_only,
+                backup,
+                to,
+                edition,
+                region,
+                settings,
+                source_ftp_folders,
+                validate_only,
                 request_id,
             ),
         )
@@ -465,9 +467,7 @@ class AsyncClient:
         """A handle on an existing operation, to watch or wait for it."""
         return AsyncOperation(self, await self.get_operation(name))
 
-    def list_operations(
-        self, target: str = "", kind: int = 0
-    ) -> AsyncIterator[ops_pb.Operation]:
+    def list_operations(self, target: str = "", kind: int = 0) -> AsyncIterator[ops_pb.Operation]:
         return self._pages(
             lambda token: self._unary(
                 self.operations.ListOperations, messages.list_operations(target, kind, token)

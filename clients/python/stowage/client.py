@@ -129,9 +129,7 @@ class Client:
         )
 
     def get_environment(self, env: str, *, full: bool = False) -> env_pb.Environment:
-        return self._unary(
-            self.environments.GetEnvironment, messages.get_environment(env, full)
-        )
+        return self._unary(self.environments.GetEnvironment, messages.get_environment(env, full))
 
     def list_environments(self) -> Iterator[env_pb.Environment]:
         return self._pages(
@@ -316,9 +314,7 @@ class Client:
 
     def list_backups(self, env: str | None = None) -> Iterator[bk_pb.Backup]:
         return self._pages(
-            lambda token: self._unary(
-                self.backups.ListBackups, messages.list_backups(env, token)
-            ),
+            lambda token: self._unary(self.backups.ListBackups, messages.list_backups(env, token)),
             lambda page: page.backups,
         )
 
@@ -345,16 +341,20 @@ class Client:
         op = self._unary(
             self.backups.RestoreBackup,
             messages.restore(
-                backup, to, edition, region, settings, source_ftp_folders, validate_only,
+                backup,
+                to,
+                edition,
+                region,
+                settings,
+                source_ftp_folders,
+                validate_only,
                 request_id,
             ),
         )
         return Operation(self, op)
 
     def backup_status(self, env: str | None = None) -> list[bk_pb.BackupStatus]:
-        return list(
-            self._unary(self.backups.GetBackupStatus, messages.backup_status(env)).statuses
-        )
+        return list(self._unary(self.backups.GetBackupStatus, messages.backup_status(env)).statuses)
 
     # -- operations -----------------------------------------------------------
 

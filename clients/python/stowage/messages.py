@@ -183,9 +183,7 @@ def restore(
 
 
 def backup_status(env: str | None) -> bk_pb.GetBackupStatusRequest:
-    return bk_pb.GetBackupStatusRequest(
-        parent=environment_name(env) if env else ALL_ENVIRONMENTS
-    )
+    return bk_pb.GetBackupStatusRequest(parent=environment_name(env) if env else ALL_ENVIRONMENTS)
 
 
 def list_operations(target: str, kind: int, page_token: str) -> ops_pb.ListOperationsRequest:

@@ -79,6 +79,7 @@ class BackupServiceServicer:
         edition does not offer backups (EDITION_NOT_SUPPORTED), a backup of the
         environment is running (BACKUP_IN_PROGRESS) or batches hold active messages
         (ACTIVE_BATCH_MESSAGES).
+        Errors: ENVIRONMENT_NOT_FOUND, EDITION_NOT_SUPPORTED, BACKUP_IN_PROGRESS, ACTIVE_BATCH_MESSAGES, REQUEST_ID_REUSED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -86,6 +87,7 @@ class BackupServiceServicer:
 
     def GetBackup(self, request, context):
         """Returns one backup.
+        Errors: BACKUP_NOT_FOUND, CORRUPT_DATA, STORAGE_UNAVAILABLE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -93,6 +95,7 @@ class BackupServiceServicer:
 
     def ListBackups(self, request, context):
         """Lists backups, newest first, paginated.
+        Errors: STORAGE_UNAVAILABLE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -101,6 +104,7 @@ class BackupServiceServicer:
     def DeleteBackup(self, request, context):
         """Deletes a backup: it is no longer listed or restorable. Its stored data is
         reclaimed by a later prune.
+        Errors: BACKUP_NOT_FOUND, STORAGE_UNAVAILABLE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -111,6 +115,7 @@ class BackupServiceServicer:
         operation at once. Every check (edition, name, blobs) runs first; a failed
         check fails the call with FAILED_PRECONDITION and changes nothing. With
         validate_only the returned operation is already done and holds the plan.
+        Errors: BACKUP_NOT_FOUND, EDITION_NOT_SUPPORTED, RESTORE_EDITION_TOO_LOW, NAME_NOT_AVAILABLE, CORRUPT_DATA, WRONG_KEY, STORAGE_UNAVAILABLE, REQUEST_ID_REUSED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -118,6 +123,7 @@ class BackupServiceServicer:
 
     def GetBackupStatus(self, request, context):
         """Reports, per environment, the last backup attempt and the last success.
+        Errors: ENVIRONMENT_NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -41,23 +41,32 @@ class BackupServiceStub:
     edition does not offer backups (EDITION_NOT_SUPPORTED), a backup of the
     environment is running (BACKUP_IN_PROGRESS) or batches hold active messages
     (ACTIVE_BATCH_MESSAGES).
+    Errors: ENVIRONMENT_NOT_FOUND, EDITION_NOT_SUPPORTED, BACKUP_IN_PROGRESS, ACTIVE_BATCH_MESSAGES, REQUEST_ID_REUSED.
     """
     GetBackup: _grpc.UnaryUnaryMultiCallable[_backups_pb2.GetBackupRequest, _backups_pb2.Backup]
-    """Returns one backup."""
+    """Returns one backup.
+    Errors: BACKUP_NOT_FOUND, CORRUPT_DATA, STORAGE_UNAVAILABLE.
+    """
     ListBackups: _grpc.UnaryUnaryMultiCallable[_backups_pb2.ListBackupsRequest, _backups_pb2.ListBackupsResponse]
-    """Lists backups, newest first, paginated."""
+    """Lists backups, newest first, paginated.
+    Errors: STORAGE_UNAVAILABLE.
+    """
     DeleteBackup: _grpc.UnaryUnaryMultiCallable[_backups_pb2.DeleteBackupRequest, _empty_pb2.Empty]
     """Deletes a backup: it is no longer listed or restorable. Its stored data is
     reclaimed by a later prune.
+    Errors: BACKUP_NOT_FOUND, STORAGE_UNAVAILABLE.
     """
     RestoreBackup: _grpc.UnaryUnaryMultiCallable[_backups_pb2.RestoreBackupRequest, _operations_pb2.Operation]
     """Starts a restore into a new SUSPENDED environment and returns its
     operation at once. Every check (edition, name, blobs) runs first; a failed
     check fails the call with FAILED_PRECONDITION and changes nothing. With
     validate_only the returned operation is already done and holds the plan.
+    Errors: BACKUP_NOT_FOUND, EDITION_NOT_SUPPORTED, RESTORE_EDITION_TOO_LOW, NAME_NOT_AVAILABLE, CORRUPT_DATA, WRONG_KEY, STORAGE_UNAVAILABLE, REQUEST_ID_REUSED.
     """
     GetBackupStatus: _grpc.UnaryUnaryMultiCallable[_backups_pb2.GetBackupStatusRequest, _backups_pb2.GetBackupStatusResponse]
-    """Reports, per environment, the last backup attempt and the last success."""
+    """Reports, per environment, the last backup attempt and the last success.
+    Errors: ENVIRONMENT_NOT_FOUND.
+    """
 
 @_typing.type_check_only
 class BackupServiceAsyncStub(BackupServiceStub):
@@ -70,23 +79,32 @@ class BackupServiceAsyncStub(BackupServiceStub):
     edition does not offer backups (EDITION_NOT_SUPPORTED), a backup of the
     environment is running (BACKUP_IN_PROGRESS) or batches hold active messages
     (ACTIVE_BATCH_MESSAGES).
+    Errors: ENVIRONMENT_NOT_FOUND, EDITION_NOT_SUPPORTED, BACKUP_IN_PROGRESS, ACTIVE_BATCH_MESSAGES, REQUEST_ID_REUSED.
     """
     GetBackup: _aio.UnaryUnaryMultiCallable[_backups_pb2.GetBackupRequest, _backups_pb2.Backup]  # type: ignore[assignment]
-    """Returns one backup."""
+    """Returns one backup.
+    Errors: BACKUP_NOT_FOUND, CORRUPT_DATA, STORAGE_UNAVAILABLE.
+    """
     ListBackups: _aio.UnaryUnaryMultiCallable[_backups_pb2.ListBackupsRequest, _backups_pb2.ListBackupsResponse]  # type: ignore[assignment]
-    """Lists backups, newest first, paginated."""
+    """Lists backups, newest first, paginated.
+    Errors: STORAGE_UNAVAILABLE.
+    """
     DeleteBackup: _aio.UnaryUnaryMultiCallable[_backups_pb2.DeleteBackupRequest, _empty_pb2.Empty]  # type: ignore[assignment]
     """Deletes a backup: it is no longer listed or restorable. Its stored data is
     reclaimed by a later prune.
+    Errors: BACKUP_NOT_FOUND, STORAGE_UNAVAILABLE.
     """
     RestoreBackup: _aio.UnaryUnaryMultiCallable[_backups_pb2.RestoreBackupRequest, _operations_pb2.Operation]  # type: ignore[assignment]
     """Starts a restore into a new SUSPENDED environment and returns its
     operation at once. Every check (edition, name, blobs) runs first; a failed
     check fails the call with FAILED_PRECONDITION and changes nothing. With
     validate_only the returned operation is already done and holds the plan.
+    Errors: BACKUP_NOT_FOUND, EDITION_NOT_SUPPORTED, RESTORE_EDITION_TOO_LOW, NAME_NOT_AVAILABLE, CORRUPT_DATA, WRONG_KEY, STORAGE_UNAVAILABLE, REQUEST_ID_REUSED.
     """
     GetBackupStatus: _aio.UnaryUnaryMultiCallable[_backups_pb2.GetBackupStatusRequest, _backups_pb2.GetBackupStatusResponse]  # type: ignore[assignment]
-    """Reports, per environment, the last backup attempt and the last success."""
+    """Reports, per environment, the last backup attempt and the last success.
+    Errors: ENVIRONMENT_NOT_FOUND.
+    """
 
 class BackupServiceServicer(metaclass=_abc_1.ABCMeta):
     """Takes, lists, deletes and restores backups of environments."""
@@ -102,6 +120,7 @@ class BackupServiceServicer(metaclass=_abc_1.ABCMeta):
         edition does not offer backups (EDITION_NOT_SUPPORTED), a backup of the
         environment is running (BACKUP_IN_PROGRESS) or batches hold active messages
         (ACTIVE_BATCH_MESSAGES).
+        Errors: ENVIRONMENT_NOT_FOUND, EDITION_NOT_SUPPORTED, BACKUP_IN_PROGRESS, ACTIVE_BATCH_MESSAGES, REQUEST_ID_REUSED.
         """
 
     @_abc_1.abstractmethod
@@ -110,7 +129,9 @@ class BackupServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _backups_pb2.GetBackupRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_backups_pb2.Backup, _abc.Awaitable[_backups_pb2.Backup]]:
-        """Returns one backup."""
+        """Returns one backup.
+        Errors: BACKUP_NOT_FOUND, CORRUPT_DATA, STORAGE_UNAVAILABLE.
+        """
 
     @_abc_1.abstractmethod
     def ListBackups(
@@ -118,7 +139,9 @@ class BackupServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _backups_pb2.ListBackupsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_backups_pb2.ListBackupsResponse, _abc.Awaitable[_backups_pb2.ListBackupsResponse]]:
-        """Lists backups, newest first, paginated."""
+        """Lists backups, newest first, paginated.
+        Errors: STORAGE_UNAVAILABLE.
+        """
 
     @_abc_1.abstractmethod
     def DeleteBackup(
@@ -128,6 +151,7 @@ class BackupServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
         """Deletes a backup: it is no longer listed or restorable. Its stored data is
         reclaimed by a later prune.
+        Errors: BACKUP_NOT_FOUND, STORAGE_UNAVAILABLE.
         """
 
     @_abc_1.abstractmethod
@@ -140,6 +164,7 @@ class BackupServiceServicer(metaclass=_abc_1.ABCMeta):
         operation at once. Every check (edition, name, blobs) runs first; a failed
         check fails the call with FAILED_PRECONDITION and changes nothing. With
         validate_only the returned operation is already done and holds the plan.
+        Errors: BACKUP_NOT_FOUND, EDITION_NOT_SUPPORTED, RESTORE_EDITION_TOO_LOW, NAME_NOT_AVAILABLE, CORRUPT_DATA, WRONG_KEY, STORAGE_UNAVAILABLE, REQUEST_ID_REUSED.
         """
 
     @_abc_1.abstractmethod
@@ -148,6 +173,8 @@ class BackupServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _backups_pb2.GetBackupStatusRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_backups_pb2.GetBackupStatusResponse, _abc.Awaitable[_backups_pb2.GetBackupStatusResponse]]:
-        """Reports, per environment, the last backup attempt and the last success."""
+        """Reports, per environment, the last backup attempt and the last success.
+        Errors: ENVIRONMENT_NOT_FOUND.
+        """
 
 def add_BackupServiceServicer_to_server(servicer: BackupServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -41,63 +41,100 @@ class EnvironmentServiceStub:
     """Creates an environment, ACTIVE at once. Fails ALREADY_EXISTS when a live
     environment holds the name and FAILED_PRECONDITION (NAME_NOT_AVAILABLE) when
     the name is in its release period after a deletion.
+    Errors: ENVIRONMENT_EXISTS, NAME_NOT_AVAILABLE, REQUEST_ID_REUSED.
     """
     GetEnvironment: _grpc.UnaryUnaryMultiCallable[_environments_pb2.GetEnvironmentRequest, _environments_pb2.Environment]
-    """Returns one environment; secrets are redacted unless view is FULL."""
+    """Returns one environment; secrets are redacted unless view is FULL.
+    Errors: ENVIRONMENT_NOT_FOUND.
+    """
     ListEnvironments: _grpc.UnaryUnaryMultiCallable[_environments_pb2.ListEnvironmentsRequest, _environments_pb2.ListEnvironmentsResponse]
     """Lists live environments in name order, paginated."""
     UpdateEnvironment: _grpc.UnaryUnaryMultiCallable[_environments_pb2.UpdateEnvironmentRequest, _environments_pb2.Environment]
-    """Changes the fields named in update_mask (edition, region and settings)."""
+    """Changes the fields named in update_mask (edition, region and settings).
+    Errors: ENVIRONMENT_NOT_FOUND, ENVIRONMENT_QUIESCED.
+    """
     DeleteEnvironment: _grpc.UnaryUnaryMultiCallable[_environments_pb2.DeleteEnvironmentRequest, _empty_pb2.Empty]
     """Deletes an environment with its artifacts and runtime state. Its name frees
     up after the server's release period. Backups of it are kept.
+    Errors: ENVIRONMENT_NOT_FOUND, ENVIRONMENT_QUIESCED.
     """
     SuspendEnvironment: _grpc.UnaryUnaryMultiCallable[_environments_pb2.SuspendEnvironmentRequest, _environments_pb2.Environment]
     """Moves an ACTIVE environment to SUSPENDED; runtime calls are refused while
     suspended, management calls are not.
+    Errors: ENVIRONMENT_NOT_FOUND, INVALID_STATE.
     """
     ResumeEnvironment: _grpc.UnaryUnaryMultiCallable[_environments_pb2.ResumeEnvironmentRequest, _environments_pb2.Environment]
-    """Moves a SUSPENDED environment to ACTIVE."""
+    """Moves a SUSPENDED environment to ACTIVE.
+    Errors: ENVIRONMENT_NOT_FOUND, INVALID_STATE, RESUME_BLOCKED.
+    """
     PutArtifact: _grpc.StreamUnaryMultiCallable[_environments_pb2.PutArtifactRequest, _environments_pb2.Artifact]
     """Writes one artifact, creating or replacing it. Client streaming: the first
     message carries the artifact header, every message may carry content.
+    Errors: ENVIRONMENT_NOT_FOUND, ENVIRONMENT_QUIESCED, LIMIT_EXCEEDED.
     """
     GetArtifact: _grpc.UnaryUnaryMultiCallable[_environments_pb2.GetArtifactRequest, _environments_pb2.Artifact]
-    """Returns an artifact's header (no content)."""
+    """Returns an artifact's header (no content).
+    Errors: ENVIRONMENT_NOT_FOUND, ARTIFACT_NOT_FOUND.
+    """
     ReadArtifact: _grpc.UnaryStreamMultiCallable[_environments_pb2.ReadArtifactRequest, _environments_pb2.ReadArtifactResponse]
-    """Streams an artifact's content in chunks of at most 1 MiB."""
+    """Streams an artifact's content in chunks of at most 1 MiB.
+    Errors: ENVIRONMENT_NOT_FOUND, ARTIFACT_NOT_FOUND, CONCURRENT_CHANGE.
+    """
     ListArtifacts: _grpc.UnaryUnaryMultiCallable[_environments_pb2.ListArtifactsRequest, _environments_pb2.ListArtifactsResponse]
-    """Lists artifact headers in (kind, id) order, paginated."""
+    """Lists artifact headers in (kind, id) order, paginated.
+    Errors: ENVIRONMENT_NOT_FOUND.
+    """
     DeleteArtifact: _grpc.UnaryUnaryMultiCallable[_environments_pb2.DeleteArtifactRequest, _empty_pb2.Empty]
-    """Deletes one artifact."""
+    """Deletes one artifact.
+    Errors: ENVIRONMENT_NOT_FOUND, ARTIFACT_NOT_FOUND, ENVIRONMENT_QUIESCED.
+    """
     ImportArtifacts: _grpc.StreamUnaryMultiCallable[_environments_pb2.ImportArtifactsRequest, _environments_pb2.ImportArtifactsResponse]
     """Writes many artifacts in one stream (same message shape as PutArtifact;
     each header starts a new artifact). Committed together at the end.
+    Errors: ENVIRONMENT_NOT_FOUND, ENVIRONMENT_QUIESCED, LIMIT_EXCEEDED.
     """
     ExportArtifacts: _grpc.UnaryStreamMultiCallable[_environments_pb2.ExportArtifactsRequest, _environments_pb2.ExportArtifactsResponse]
-    """Streams every artifact (header then content) of an environment."""
+    """Streams every artifact (header then content) of an environment.
+    Errors: ENVIRONMENT_NOT_FOUND, CONCURRENT_CHANGE.
+    """
     IssueControlNumbers: _grpc.UnaryUnaryMultiCallable[_environments_pb2.IssueControlNumbersRequest, _environments_pb2.ControlNumbers]
     """Issues the next EDI control numbers of an agreement: interchange and group
     advance by one, transaction set by the number of sets requested.
+    Errors: ENVIRONMENT_NOT_FOUND, ARTIFACT_NOT_FOUND, INVALID_STATE.
     """
     ListControlNumbers: _grpc.UnaryUnaryMultiCallable[_environments_pb2.ListControlNumbersRequest, _environments_pb2.ListControlNumbersResponse]
-    """Lists the control-number counters of an environment's agreements."""
+    """Lists the control-number counters of an environment's agreements.
+    Errors: ENVIRONMENT_NOT_FOUND.
+    """
     RecordAs2Message: _grpc.UnaryUnaryMultiCallable[_environments_pb2.RecordAs2MessageRequest, _environments_pb2.RecordAs2MessageResponse]
     """Records an AS2 message's MIC value; reports whether the message id was
     already seen (a duplicate).
+    Errors: ENVIRONMENT_NOT_FOUND, INVALID_STATE.
     """
     AddBatchMessage: _grpc.UnaryUnaryMultiCallable[_environments_pb2.AddBatchMessageRequest, _environments_pb2.Batch]
-    """Adds a message to a batch, creating the batch when needed."""
+    """Adds a message to a batch, creating the batch when needed.
+    Errors: ENVIRONMENT_NOT_FOUND, INVALID_STATE.
+    """
     ReleaseBatch: _grpc.UnaryUnaryMultiCallable[_environments_pb2.ReleaseBatchRequest, _environments_pb2.Batch]
-    """Releases a batch: its messages leave the environment and the count is zero."""
+    """Releases a batch: its messages leave the environment and the count is zero.
+    Errors: ENVIRONMENT_NOT_FOUND, OBJECT_NOT_FOUND.
+    """
     ListBatches: _grpc.UnaryUnaryMultiCallable[_environments_pb2.ListBatchesRequest, _environments_pb2.ListBatchesResponse]
-    """Lists the batches of an environment with their active message counts."""
+    """Lists the batches of an environment with their active message counts.
+    Errors: ENVIRONMENT_NOT_FOUND.
+    """
     CreateHybridConnection: _grpc.UnaryUnaryMultiCallable[_environments_pb2.CreateHybridConnectionRequest, _environments_pb2.HybridConnection]
-    """Adds a hybrid connection (never backed up; recreated by hand after restore)."""
+    """Adds a hybrid connection (never backed up; recreated by hand after restore).
+    Errors: ENVIRONMENT_NOT_FOUND, ENVIRONMENT_QUIESCED, OBJECT_EXISTS.
+    """
     DeleteHybridConnection: _grpc.UnaryUnaryMultiCallable[_environments_pb2.DeleteHybridConnectionRequest, _empty_pb2.Empty]
-    """Removes a hybrid connection."""
+    """Removes a hybrid connection.
+    Errors: ENVIRONMENT_NOT_FOUND, ENVIRONMENT_QUIESCED, OBJECT_NOT_FOUND.
+    """
     ListHybridConnections: _grpc.UnaryUnaryMultiCallable[_environments_pb2.ListHybridConnectionsRequest, _environments_pb2.ListHybridConnectionsResponse]
-    """Lists the hybrid connections of an environment."""
+    """Lists the hybrid connections of an environment.
+    Errors: ENVIRONMENT_NOT_FOUND.
+    """
 
 @_typing.type_check_only
 class EnvironmentServiceAsyncStub(EnvironmentServiceStub):
@@ -111,63 +148,100 @@ class EnvironmentServiceAsyncStub(EnvironmentServiceStub):
     """Creates an environment, ACTIVE at once. Fails ALREADY_EXISTS when a live
     environment holds the name and FAILED_PRECONDITION (NAME_NOT_AVAILABLE) when
     the name is in its release period after a deletion.
+    Errors: ENVIRONMENT_EXISTS, NAME_NOT_AVAILABLE, REQUEST_ID_REUSED.
     """
     GetEnvironment: _aio.UnaryUnaryMultiCallable[_environments_pb2.GetEnvironmentRequest, _environments_pb2.Environment]  # type: ignore[assignment]
-    """Returns one environment; secrets are redacted unless view is FULL."""
+    """Returns one environment; secrets are redacted unless view is FULL.
+    Errors: ENVIRONMENT_NOT_FOUND.
+    """
     ListEnvironments: _aio.UnaryUnaryMultiCallable[_environments_pb2.ListEnvironmentsRequest, _environments_pb2.ListEnvironmentsResponse]  # type: ignore[assignment]
     """Lists live environments in name order, paginated."""
     UpdateEnvironment: _aio.UnaryUnaryMultiCallable[_environments_pb2.UpdateEnvironmentRequest, _environments_pb2.Environment]  # type: ignore[assignment]
-    """Changes the fields named in update_mask (edition, region and settings)."""
+    """Changes the fields named in update_mask (edition, region and settings).
+    Errors: ENVIRONMENT_NOT_FOUND, ENVIRONMENT_QUIESCED.
+    """
     DeleteEnvironment: _aio.UnaryUnaryMultiCallable[_environments_pb2.DeleteEnvironmentRequest, _empty_pb2.Empty]  # type: ignore[assignment]
     """Deletes an environment with its artifacts and runtime state. Its name frees
     up after the server's release period. Backups of it are kept.
+    Errors: ENVIRONMENT_NOT_FOUND, ENVIRONMENT_QUIESCED.
     """
     SuspendEnvironment: _aio.UnaryUnaryMultiCallable[_environments_pb2.SuspendEnvironmentRequest, _environments_pb2.Environment]  # type: ignore[assignment]
     """Moves an ACTIVE environment to SUSPENDED; runtime calls are refused while
     suspended, management calls are not.
+    Errors: ENVIRONMENT_NOT_FOUND, INVALID_STATE.
     """
     ResumeEnvironment: _aio.UnaryUnaryMultiCallable[_environments_pb2.ResumeEnvironmentRequest, _environments_pb2.Environment]  # type: ignore[assignment]
-    """Moves a SUSPENDED environment to ACTIVE."""
+    """Moves a SUSPENDED environment to ACTIVE.
+    Errors: ENVIRONMENT_NOT_FOUND, INVALID_STATE, RESUME_BLOCKED.
+    """
     PutArtifact: _aio.StreamUnaryMultiCallable[_environments_pb2.PutArtifactRequest, _environments_pb2.Artifact]  # type: ignore[assignment]
     """Writes one artifact, creating or replacing it. Client streaming: the first
     message carries the artifact header, every message may carry content.
+    Errors: ENVIRONMENT_NOT_FOUND, ENVIRONMENT_QUIESCED, LIMIT_EXCEEDED.
     """
     GetArtifact: _aio.UnaryUnaryMultiCallable[_environments_pb2.GetArtifactRequest, _environments_pb2.Artifact]  # type: ignore[assignment]
-    """Returns an artifact's header (no content)."""
+    """Returns an artifact's header (no content).
+    Errors: ENVIRONMENT_NOT_FOUND, ARTIFACT_NOT_FOUND.
+    """
     ReadArtifact: _aio.UnaryStreamMultiCallable[_environments_pb2.ReadArtifactRequest, _environments_pb2.ReadArtifactResponse]  # type: ignore[assignment]
-    """Streams an artifact's content in chunks of at most 1 MiB."""
+    """Streams an artifact's content in chunks of at most 1 MiB.
+    Errors: ENVIRONMENT_NOT_FOUND, ARTIFACT_NOT_FOUND, CONCURRENT_CHANGE.
+    """
     ListArtifacts: _aio.UnaryUnaryMultiCallable[_environments_pb2.ListArtifactsRequest, _environments_pb2.ListArtifactsResponse]  # type: ignore[assignment]
-    """Lists artifact headers in (kind, id) order, paginated."""
+    """Lists artifact headers in (kind, id) order, paginated.
+    Errors: ENVIRONMENT_NOT_FOUND.
+    """
     DeleteArtifact: _aio.UnaryUnaryMultiCallable[_environments_pb2.DeleteArtifactRequest, _empty_pb2.Empty]  # type: ignore[assignment]
-    """Deletes one artifact."""
+    """Deletes one artifact.
+    Errors: ENVIRONMENT_NOT_FOUND, ARTIFACT_NOT_FOUND, ENVIRONMENT_QUIESCED.
+    """
     ImportArtifacts: _aio.StreamUnaryMultiCallable[_environments_pb2.ImportArtifactsRequest, _environments_pb2.ImportArtifactsResponse]  # type: ignore[assignment]
     """Writes many artifacts in one stream (same message shape as PutArtifact;
     each header starts a new artifact). Committed together at the end.
+    Errors: ENVIRONMENT_NOT_FOUND, ENVIRONMENT_QUIESCED, LIMIT_EXCEEDED.
     """
     ExportArtifacts: _aio.UnaryStreamMultiCallable[_environments_pb2.ExportArtifactsRequest, _environments_pb2.ExportArtifactsResponse]  # type: ignore[assignment]
-    """Streams every artifact (header then content) of an environment."""
+    """Streams every artifact (header then content) of an environment.
+    Errors: ENVIRONMENT_NOT_FOUND, CONCURRENT_CHANGE.
+    """
     IssueControlNumbers: _aio.UnaryUnaryMultiCallable[_environments_pb2.IssueControlNumbersRequest, _environments_pb2.ControlNumbers]  # type: ignore[assignment]
     """Issues the next EDI control numbers of an agreement: interchange and group
     advance by one, transaction set by the number of sets requested.
+    Errors: ENVIRONMENT_NOT_FOUND, ARTIFACT_NOT_FOUND, INVALID_STATE.
     """
     ListControlNumbers: _aio.UnaryUnaryMultiCallable[_environments_pb2.ListControlNumbersRequest, _environments_pb2.ListControlNumbersResponse]  # type: ignore[assignment]
-    """Lists the control-number counters of an environment's agreements."""
+    """Lists the control-number counters of an environment's agreements.
+    Errors: ENVIRONMENT_NOT_FOUND.
+    """
     RecordAs2Message: _aio.UnaryUnaryMultiCallable[_environments_pb2.RecordAs2MessageRequest, _environments_pb2.RecordAs2MessageResponse]  # type: ignore[assignment]
     """Records an AS2 message's MIC value; reports whether the message id was
     already seen (a duplicate).
+    Errors: ENVIRONMENT_NOT_FOUND, INVALID_STATE.
     """
     AddBatchMessage: _aio.UnaryUnaryMultiCallable[_environments_pb2.AddBatchMessageRequest, _environments_pb2.Batch]  # type: ignore[assignment]
-    """Adds a message to a batch, creating the batch when needed."""
+    """Adds a message to a batch, creating the batch when needed.
+    Errors: ENVIRONMENT_NOT_FOUND, INVALID_STATE.
+    """
     ReleaseBatch: _aio.UnaryUnaryMultiCallable[_environments_pb2.ReleaseBatchRequest, _environments_pb2.Batch]  # type: ignore[assignment]
-    """Releases a batch: its messages leave the environment and the count is zero."""
+    """Releases a batch: its messages leave the environment and the count is zero.
+    Errors: ENVIRONMENT_NOT_FOUND, OBJECT_NOT_FOUND.
+    """
     ListBatches: _aio.UnaryUnaryMultiCallable[_environments_pb2.ListBatchesRequest, _environments_pb2.ListBatchesResponse]  # type: ignore[assignment]
-    """Lists the batches of an environment with their active message counts."""
+    """Lists the batches of an environment with their active message counts.
+    Errors: ENVIRONMENT_NOT_FOUND.
+    """
     CreateHybridConnection: _aio.UnaryUnaryMultiCallable[_environments_pb2.CreateHybridConnectionRequest, _environments_pb2.HybridConnection]  # type: ignore[assignment]
-    """Adds a hybrid connection (never backed up; recreated by hand after restore)."""
+    """Adds a hybrid connection (never backed up; recreated by hand after restore).
+    Errors: ENVIRONMENT_NOT_FOUND, ENVIRONMENT_QUIESCED, OBJECT_EXISTS.
+    """
     DeleteHybridConnection: _aio.UnaryUnaryMultiCallable[_environments_pb2.DeleteHybridConnectionRequest, _empty_pb2.Empty]  # type: ignore[assignment]
-    """Removes a hybrid connection."""
+    """Removes a hybrid connection.
+    Errors: ENVIRONMENT_NOT_FOUND, ENVIRONMENT_QUIESCED, OBJECT_NOT_FOUND.
+    """
     ListHybridConnections: _aio.UnaryUnaryMultiCallable[_environments_pb2.ListHybridConnectionsRequest, _environments_pb2.ListHybridConnectionsResponse]  # type: ignore[assignment]
-    """Lists the hybrid connections of an environment."""
+    """Lists the hybrid connections of an environment.
+    Errors: ENVIRONMENT_NOT_FOUND.
+    """
 
 class EnvironmentServiceServicer(metaclass=_abc_1.ABCMeta):
     """Manages the integration environments that Stowage protects: their settings,
@@ -184,6 +258,7 @@ class EnvironmentServiceServicer(metaclass=_abc_1.ABCMeta):
         """Creates an environment, ACTIVE at once. Fails ALREADY_EXISTS when a live
         environment holds the name and FAILED_PRECONDITION (NAME_NOT_AVAILABLE) when
         the name is in its release period after a deletion.
+        Errors: ENVIRONMENT_EXISTS, NAME_NOT_AVAILABLE, REQUEST_ID_REUSED.
         """
 
     @_abc_1.abstractmethod
@@ -192,7 +267,9 @@ class EnvironmentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _environments_pb2.GetEnvironmentRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_environments_pb2.Environment, _abc.Awaitable[_environments_pb2.Environment]]:
-        """Returns one environment; secrets are redacted unless view is FULL."""
+        """Returns one environment; secrets are redacted unless view is FULL.
+        Errors: ENVIRONMENT_NOT_FOUND.
+        """
 
     @_abc_1.abstractmethod
     def ListEnvironments(
@@ -208,7 +285,9 @@ class EnvironmentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _environments_pb2.UpdateEnvironmentRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_environments_pb2.Environment, _abc.Awaitable[_environments_pb2.Environment]]:
-        """Changes the fields named in update_mask (edition, region and settings)."""
+        """Changes the fields named in update_mask (edition, region and settings).
+        Errors: ENVIRONMENT_NOT_FOUND, ENVIRONMENT_QUIESCED.
+        """
 
     @_abc_1.abstractmethod
     def DeleteEnvironment(
@@ -218,6 +297,7 @@ class EnvironmentServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
         """Deletes an environment with its artifacts and runtime state. Its name frees
         up after the server's release period. Backups of it are kept.
+        Errors: ENVIRONMENT_NOT_FOUND, ENVIRONMENT_QUIESCED.
         """
 
     @_abc_1.abstractmethod
@@ -228,6 +308,7 @@ class EnvironmentServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_environments_pb2.Environment, _abc.Awaitable[_environments_pb2.Environment]]:
         """Moves an ACTIVE environment to SUSPENDED; runtime calls are refused while
         suspended, management calls are not.
+        Errors: ENVIRONMENT_NOT_FOUND, INVALID_STATE.
         """
 
     @_abc_1.abstractmethod
@@ -236,7 +317,9 @@ class EnvironmentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _environments_pb2.ResumeEnvironmentRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_environments_pb2.Environment, _abc.Awaitable[_environments_pb2.Environment]]:
-        """Moves a SUSPENDED environment to ACTIVE."""
+        """Moves a SUSPENDED environment to ACTIVE.
+        Errors: ENVIRONMENT_NOT_FOUND, INVALID_STATE, RESUME_BLOCKED.
+        """
 
     @_abc_1.abstractmethod
     def PutArtifact(
@@ -246,6 +329,7 @@ class EnvironmentServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_environments_pb2.Artifact, _abc.Awaitable[_environments_pb2.Artifact]]:
         """Writes one artifact, creating or replacing it. Client streaming: the first
         message carries the artifact header, every message may carry content.
+        Errors: ENVIRONMENT_NOT_FOUND, ENVIRONMENT_QUIESCED, LIMIT_EXCEEDED.
         """
 
     @_abc_1.abstractmethod
@@ -254,7 +338,9 @@ class EnvironmentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _environments_pb2.GetArtifactRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_environments_pb2.Artifact, _abc.Awaitable[_environments_pb2.Artifact]]:
-        """Returns an artifact's header (no content)."""
+        """Returns an artifact's header (no content).
+        Errors: ENVIRONMENT_NOT_FOUND, ARTIFACT_NOT_FOUND.
+        """
 
     @_abc_1.abstractmethod
     def ReadArtifact(
@@ -262,7 +348,9 @@ class EnvironmentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _environments_pb2.ReadArtifactRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_environments_pb2.ReadArtifactResponse], _abc.AsyncIterator[_environments_pb2.ReadArtifactResponse]]:
-        """Streams an artifact's content in chunks of at most 1 MiB."""
+        """Streams an artifact's content in chunks of at most 1 MiB.
+        Errors: ENVIRONMENT_NOT_FOUND, ARTIFACT_NOT_FOUND, CONCURRENT_CHANGE.
+        """
 
     @_abc_1.abstractmethod
     def ListArtifacts(
@@ -270,7 +358,9 @@ class EnvironmentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _environments_pb2.ListArtifactsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_environments_pb2.ListArtifactsResponse, _abc.Awaitable[_environments_pb2.ListArtifactsResponse]]:
-        """Lists artifact headers in (kind, id) order, paginated."""
+        """Lists artifact headers in (kind, id) order, paginated.
+        Errors: ENVIRONMENT_NOT_FOUND.
+        """
 
     @_abc_1.abstractmethod
     def DeleteArtifact(
@@ -278,7 +368,9 @@ class EnvironmentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _environments_pb2.DeleteArtifactRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
-        """Deletes one artifact."""
+        """Deletes one artifact.
+        Errors: ENVIRONMENT_NOT_FOUND, ARTIFACT_NOT_FOUND, ENVIRONMENT_QUIESCED.
+        """
 
     @_abc_1.abstractmethod
     def ImportArtifacts(
@@ -288,6 +380,7 @@ class EnvironmentServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_environments_pb2.ImportArtifactsResponse, _abc.Awaitable[_environments_pb2.ImportArtifactsResponse]]:
         """Writes many artifacts in one stream (same message shape as PutArtifact;
         each header starts a new artifact). Committed together at the end.
+        Errors: ENVIRONMENT_NOT_FOUND, ENVIRONMENT_QUIESCED, LIMIT_EXCEEDED.
         """
 
     @_abc_1.abstractmethod
@@ -296,7 +389,9 @@ class EnvironmentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _environments_pb2.ExportArtifactsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_environments_pb2.ExportArtifactsResponse], _abc.AsyncIterator[_environments_pb2.ExportArtifactsResponse]]:
-        """Streams every artifact (header then content) of an environment."""
+        """Streams every artifact (header then content) of an environment.
+        Errors: ENVIRONMENT_NOT_FOUND, CONCURRENT_CHANGE.
+        """
 
     @_abc_1.abstractmethod
     def IssueControlNumbers(
@@ -306,6 +401,7 @@ class EnvironmentServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_environments_pb2.ControlNumbers, _abc.Awaitable[_environments_pb2.ControlNumbers]]:
         """Issues the next EDI control numbers of an agreement: interchange and group
         advance by one, transaction set by the number of sets requested.
+        Errors: ENVIRONMENT_NOT_FOUND, ARTIFACT_NOT_FOUND, INVALID_STATE.
         """
 
     @_abc_1.abstractmethod
@@ -314,7 +410,9 @@ class EnvironmentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _environments_pb2.ListControlNumbersRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_environments_pb2.ListControlNumbersResponse, _abc.Awaitable[_environments_pb2.ListControlNumbersResponse]]:
-        """Lists the control-number counters of an environment's agreements."""
+        """Lists the control-number counters of an environment's agreements.
+        Errors: ENVIRONMENT_NOT_FOUND.
+        """
 
     @_abc_1.abstractmethod
     def RecordAs2Message(
@@ -324,6 +422,7 @@ class EnvironmentServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_environments_pb2.RecordAs2MessageResponse, _abc.Awaitable[_environments_pb2.RecordAs2MessageResponse]]:
         """Records an AS2 message's MIC value; reports whether the message id was
         already seen (a duplicate).
+        Errors: ENVIRONMENT_NOT_FOUND, INVALID_STATE.
         """
 
     @_abc_1.abstractmethod
@@ -332,7 +431,9 @@ class EnvironmentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _environments_pb2.AddBatchMessageRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_environments_pb2.Batch, _abc.Awaitable[_environments_pb2.Batch]]:
-        """Adds a message to a batch, creating the batch when needed."""
+        """Adds a message to a batch, creating the batch when needed.
+        Errors: ENVIRONMENT_NOT_FOUND, INVALID_STATE.
+        """
 
     @_abc_1.abstractmethod
     def ReleaseBatch(
@@ -340,7 +441,9 @@ class EnvironmentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _environments_pb2.ReleaseBatchRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_environments_pb2.Batch, _abc.Awaitable[_environments_pb2.Batch]]:
-        """Releases a batch: its messages leave the environment and the count is zero."""
+        """Releases a batch: its messages leave the environment and the count is zero.
+        Errors: ENVIRONMENT_NOT_FOUND, OBJECT_NOT_FOUND.
+        """
 
     @_abc_1.abstractmethod
     def ListBatches(
@@ -348,7 +451,9 @@ class EnvironmentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _environments_pb2.ListBatchesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_environments_pb2.ListBatchesResponse, _abc.Awaitable[_environments_pb2.ListBatchesResponse]]:
-        """Lists the batches of an environment with their active message counts."""
+        """Lists the batches of an environment with their active message counts.
+        Errors: ENVIRONMENT_NOT_FOUND.
+        """
 
     @_abc_1.abstractmethod
     def CreateHybridConnection(
@@ -356,7 +461,9 @@ class EnvironmentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _environments_pb2.CreateHybridConnectionRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_environments_pb2.HybridConnection, _abc.Awaitable[_environments_pb2.HybridConnection]]:
-        """Adds a hybrid connection (never backed up; recreated by hand after restore)."""
+        """Adds a hybrid connection (never backed up; recreated by hand after restore).
+        Errors: ENVIRONMENT_NOT_FOUND, ENVIRONMENT_QUIESCED, OBJECT_EXISTS.
+        """
 
     @_abc_1.abstractmethod
     def DeleteHybridConnection(
@@ -364,7 +471,9 @@ class EnvironmentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _environments_pb2.DeleteHybridConnectionRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
-        """Removes a hybrid connection."""
+        """Removes a hybrid connection.
+        Errors: ENVIRONMENT_NOT_FOUND, ENVIRONMENT_QUIESCED, OBJECT_NOT_FOUND.
+        """
 
     @_abc_1.abstractmethod
     def ListHybridConnections(
@@ -372,6 +481,8 @@ class EnvironmentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _environments_pb2.ListHybridConnectionsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_environments_pb2.ListHybridConnectionsResponse, _abc.Awaitable[_environments_pb2.ListHybridConnectionsResponse]]:
-        """Lists the hybrid connections of an environment."""
+        """Lists the hybrid connections of an environment.
+        Errors: ENVIRONMENT_NOT_FOUND.
+        """
 
 def add_EnvironmentServiceServicer_to_server(servicer: EnvironmentServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -116,7 +116,7 @@ class Operation(_message.Message):
     request_id: _builtins.str
     """The request_id it was created with, if any."""
     last_sequence: _builtins.int
-    """The sequence number of its latest event."""
+    """The sequence number of its latest event (0 before the first)."""
     @_builtins.property
     def progress(self) -> Global___Progress:
         """The latest progress."""
@@ -195,13 +195,17 @@ class Progress(_message.Message):
     "write", "done".
     """
     items_done: _builtins.int
-    """Items (artifacts) finished."""
+    """Items (artifacts) finished in the current phase; the counters restart at 0
+    when the phase changes.
+    """
     items_total: _builtins.int
-    """Items in all; 0 while unknown."""
+    """Items in the current phase; 0 while unknown."""
     bytes_done: _builtins.int
-    """Bytes finished."""
+    """Bytes finished in the current phase (a backup's upload counts bytes sent
+    to the repository; a restore's verify counts bytes read back).
+    """
     bytes_total: _builtins.int
-    """Bytes in all; 0 while unknown."""
+    """Bytes in the current phase; 0 while unknown."""
     current_item: _builtins.str
     """The item being worked on, for example "assemblies/Contoso.Maps.dll"."""
     def __init__(
@@ -235,7 +239,9 @@ class OperationEvent(_message.Message):
     WARNING_FIELD_NUMBER: _builtins.int
     OPERATION_FIELD_NUMBER: _builtins.int
     sequence: _builtins.int
-    """The event's number."""
+    """The event's number: 1 for an operation's first event, one more for each
+    next one.
+    """
     state: Global___Operation.State.ValueType
     """The operation's state after the event."""
     warning: _builtins.str
@@ -365,7 +371,9 @@ class WatchOperationRequest(_message.Message):
     name: _builtins.str
     """`operations/{operation}`."""
     after_sequence: _builtins.int
-    """Send events after this sequence number; 0 sends every event."""
+    """Send events after this sequence number (the last one the watcher saw); 0
+    sends every event. Must not be negative.
+    """
     def __init__(
         self,
         *,

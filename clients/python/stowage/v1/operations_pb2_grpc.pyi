@@ -37,17 +37,21 @@ class OperationServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> OperationServiceAsyncStub: ...
     GetOperation: _grpc.UnaryUnaryMultiCallable[_operations_pb2.GetOperationRequest, _operations_pb2.Operation]
-    """Returns one operation."""
+    """Returns one operation.
+    Errors: OPERATION_NOT_FOUND.
+    """
     ListOperations: _grpc.UnaryUnaryMultiCallable[_operations_pb2.ListOperationsRequest, _operations_pb2.ListOperationsResponse]
     """Lists operations, newest first, paginated."""
     WatchOperation: _grpc.UnaryStreamMultiCallable[_operations_pb2.WatchOperationRequest, _operations_pb2.OperationEvent]
     """Streams an operation's events from after_sequence on, and ends after the
     terminal event. A watcher that reconnects with the last sequence it saw
     misses nothing and sees nothing twice.
+    Errors: OPERATION_NOT_FOUND.
     """
     CancelOperation: _grpc.UnaryUnaryMultiCallable[_operations_pb2.CancelOperationRequest, _operations_pb2.Operation]
     """Asks a running operation to stop. It ends CANCELLED with nothing half
     visible. Fails FAILED_PRECONDITION when the operation already ended.
+    Errors: OPERATION_NOT_FOUND, OPERATION_FINISHED.
     """
 
 @_typing.type_check_only
@@ -59,17 +63,21 @@ class OperationServiceAsyncStub(OperationServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetOperation: _aio.UnaryUnaryMultiCallable[_operations_pb2.GetOperationRequest, _operations_pb2.Operation]  # type: ignore[assignment]
-    """Returns one operation."""
+    """Returns one operation.
+    Errors: OPERATION_NOT_FOUND.
+    """
     ListOperations: _aio.UnaryUnaryMultiCallable[_operations_pb2.ListOperationsRequest, _operations_pb2.ListOperationsResponse]  # type: ignore[assignment]
     """Lists operations, newest first, paginated."""
     WatchOperation: _aio.UnaryStreamMultiCallable[_operations_pb2.WatchOperationRequest, _operations_pb2.OperationEvent]  # type: ignore[assignment]
     """Streams an operation's events from after_sequence on, and ends after the
     terminal event. A watcher that reconnects with the last sequence it saw
     misses nothing and sees nothing twice.
+    Errors: OPERATION_NOT_FOUND.
     """
     CancelOperation: _aio.UnaryUnaryMultiCallable[_operations_pb2.CancelOperationRequest, _operations_pb2.Operation]  # type: ignore[assignment]
     """Asks a running operation to stop. It ends CANCELLED with nothing half
     visible. Fails FAILED_PRECONDITION when the operation already ended.
+    Errors: OPERATION_NOT_FOUND, OPERATION_FINISHED.
     """
 
 class OperationServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -84,7 +92,9 @@ class OperationServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _operations_pb2.GetOperationRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_operations_pb2.Operation, _abc.Awaitable[_operations_pb2.Operation]]:
-        """Returns one operation."""
+        """Returns one operation.
+        Errors: OPERATION_NOT_FOUND.
+        """
 
     @_abc_1.abstractmethod
     def ListOperations(
@@ -103,6 +113,7 @@ class OperationServiceServicer(metaclass=_abc_1.ABCMeta):
         """Streams an operation's events from after_sequence on, and ends after the
         terminal event. A watcher that reconnects with the last sequence it saw
         misses nothing and sees nothing twice.
+        Errors: OPERATION_NOT_FOUND.
         """
 
     @_abc_1.abstractmethod
@@ -113,6 +124,7 @@ class OperationServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_operations_pb2.Operation, _abc.Awaitable[_operations_pb2.Operation]]:
         """Asks a running operation to stop. It ends CANCELLED with nothing half
         visible. Fails FAILED_PRECONDITION when the operation already ended.
+        Errors: OPERATION_NOT_FOUND, OPERATION_FINISHED.
         """
 
 def add_OperationServiceServicer_to_server(servicer: OperationServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
