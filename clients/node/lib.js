@@ -16,11 +16,12 @@ const protobuf = require('protobufjs');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const INCLUDE_DIRS = [path.join(ROOT, 'protos'), path.join(ROOT, 'third_party', 'protos')];
-const SERVICE_FILES = [
-  'stowage/v1/environments.proto',
-  'stowage/v1/backup_service.proto',
-  'stowage/v1/operations.proto',
-];
+// Every file of the contract, so that every service is known.
+const SERVICE_FILES = fs
+  .readdirSync(path.join(ROOT, 'protos', 'stowage', 'v1'))
+  .filter((f) => f.endsWith('.proto'))
+  .sort()
+  .map((f) => `stowage/v1/${f}`);
 const STATUS_DETAILS_KEY = 'grpc-status-details-bin';
 const ERROR_INFO_TYPE = 'type.googleapis.com/google.rpc.ErrorInfo';
 // Deadline of every unary call, and how long a watch may stay silent before it
@@ -38,7 +39,7 @@ const TRANSIENT = new Set([
   grpc.status.INTERNAL,
   grpc.status.UNKNOWN,
 ]);
-const READ_PREFIXES = ['Get', 'List', 'Watch', 'Read', 'Export'];
+const READ_PREFIXES = ['Get', 'List', 'Watch', 'Read', 'Export', 'Find'];
 
 function requireStagedProtos() {
   const status = path.join(ROOT, 'third_party', 'protos', 'google', 'rpc', 'status.proto');

@@ -2,10 +2,11 @@
 which calls gRPC retries by itself.
 
 Only calls that are safe to repeat are retried: reads (Get*, List*, Watch*,
-Read*, Export*) and writes whose request carries a ``request_id`` (AIP-155: a
-repeated request with the same id returns the first result). The list is derived
-from the service descriptors, so a new RPC is classified by its name and request
-shape rather than by someone remembering to add it here.
+Read*, Export*, Find*) and writes whose request carries a ``request_id``
+(AIP-155: a repeated request with the same id returns the first result). The
+list is derived from the descriptors of every service in stowage.v1, so a new
+RPC or service is classified by its name and request shape rather than by
+someone remembering to add it here.
 
 The client fills ``request_id`` on every such write it sends. A caller that uses
 the raw stubs (``client.backups.CreateBackup``) on this channel must set it too:
@@ -14,13 +15,15 @@ the retry policy is per method, not per request.
 
 from __future__ import annotations
 
+import importlib
 import json
+import pkgutil
 from collections.abc import Iterable
 from typing import Any
 
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 
-from stowage.v1 import backup_service_pb2, environments_pb2, operations_pb2
+import stowage.v1
 
 # Calls answered UNAVAILABLE (server restarting, connection refused, shutting
 # down) are retried up to 5 attempts in all, waiting about 0.1, 0.2, 0.4, 0.8 s
@@ -32,17 +35,25 @@ RETRY_POLICY = {
     "backoffMultiplier": 2,
     "retryableStatusCodes": ["UNAVAILABLE"],
 }
-READ_PREFIXES = ("Get", "List", "Watch", "Read", "Export")
+READ_PREFIXES = ("Get", "List", "Watch", "Read", "Export", "Find")
 MAX_MESSAGE = 8 * 1024 * 1024
 # gRPC's default reconnect backoff grows to 120 s; a client waiting for a
 # restarted server should notice it within seconds.
 MAX_RECONNECT_BACKOFF_MS = 5_000
 
-SERVICES: tuple[ServiceDescriptor, ...] = (
-    environments_pb2.DESCRIPTOR.services_by_name["EnvironmentService"],
-    backup_service_pb2.DESCRIPTOR.services_by_name["BackupService"],
-    operations_pb2.DESCRIPTOR.services_by_name["OperationService"],
-)
+
+
+def contract_services() -> tuple[ServiceDescriptor, ...]:
+    """Every service declared in the generated stowage.v1 modules."""
+    services = []
+    for module in sorted(m.name for m in pkgutil.iter_modules(stowage.v1.__path__)):
+        if module.endswith("_pb2"):
+            descriptor = importlib.import_module(f"stowage.v1.{module}").DESCRIPTOR
+            services += descriptor.services_by_name.values()
+    return tuple(services)
+
+
+SERVICES = contract_services()
 
 
 def is_idempotent(method: MethodDescriptor) -> bool:

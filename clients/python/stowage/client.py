@@ -60,7 +60,8 @@ class Client:
     ``timeout`` is the deadline of every unary call, in seconds;
     ``transfer_timeout`` that of a whole artifact stream; a watcher reopens a
     stream silent for ``watch_idle_timeout`` seconds and gives up after
-    ``reconnect_for`` seconds without reaching the server.
+    ``reconnect_for`` seconds without reaching the server. A ``channel`` passed
+    in is used as it is: its own options, retry policy included.
     """
 
     def __init__(
