@@ -772,7 +772,9 @@ class ImportArtifactsRequest(_message.Message):
     ARTIFACT_FIELD_NUMBER: _builtins.int
     DATA_FIELD_NUMBER: _builtins.int
     data: _builtins.bytes
-    """The next piece of content of the current artifact."""
+    """The next piece of content of the current artifact (at most 4 MiB per
+    message; 1 MiB is a good size).
+    """
     @_builtins.property
     def artifact(self) -> Global___Artifact:
         """Starts a new artifact. Every artifact must belong to one environment."""
