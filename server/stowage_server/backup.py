@@ -10,10 +10,12 @@ crash or cancel at any earlier point leaves only unreferenced data for prune.
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import Executor
+from dataclasses import dataclass
 from typing import TypeVar
 
 from stowage.v1 import (
@@ -28,6 +30,7 @@ from stowage.v1 import (
 from stowage.v1 import (
     operations_pb2 as ops_pb,
 )
+from stowage_storage.chunker import Chunk
 from stowage_storage.crypto import MasterKey, new_data_key
 from stowage_storage.locks import SHARED, Lock, LockConflict, LockLost
 from stowage_storage.repository import RecordRef, Repository, RepositoryError, WriteSession
@@ -39,15 +42,14 @@ from .clock import Clock, timestamp
 from .editions import EditionPolicy
 from .errors import FailedPrecondition, Violation, from_storage
 from .operations import OperationContext, OperationManager, request_hash
-from .registry import ArtifactRecord, ContentInfo, Registry, Snapshot
+from .registry import ContentInfo, Registry, Snapshot
 
 T = TypeVar("T")
-# Blobs read and stored concurrently; bounded so memory stays flat.
-_WINDOW = 8
+# Batches of blobs read and encoded at once; bounded so memory stays flat.
+_PARALLEL = 3
+_BATCH_BYTES = 4 * 1024 * 1024
 # How long a backup waits for a running prune to release the repository.
 LOCK_WAIT = 120.0
-# Small artifacts whose inline content is fetched per database query.
-_INLINE_BATCH = 256
 
 
 def new_backup_id(at: float) -> str:
@@ -101,6 +103,7 @@ class BackupEngine:
         self.editions = editions
         self.clock = clock
         self._executor = executor
+        self._repo_chunker = f"fastcdc-{repo.chunker.average}-{repo.chunker.threshold}"
 
     async def _run(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
@@ -178,14 +181,15 @@ class BackupEngine:
             raise
 
         await ctx.phase("commit")
-        manifest = self._manifest(snap, backup_name, chunks)
+        manifest = self._manifest_header(snap, backup_name)
         key_id, data_key = new_data_key()
         manifest.data_key_id = key_id
         manifest.settings.CopyFrom(
             mf.seal_settings(data_key, backup_name, self.registry.settings_plain(env))
         )
         await self.repo.put_data_key(ref, mf.wrap(self.master, key_id, data_key))
-        manifest_bytes = manifest.SerializeToString(deterministic=True)
+        items = self._items(snap, chunks)
+        manifest_bytes = await self._run(lambda: mf.assemble(manifest, items))
         manifest_digest = await self.repo.put_manifest(manifest_bytes)
         backup = bk_pb.Backup(
             name=backup_name,
@@ -213,14 +217,17 @@ class BackupEngine:
             await ctx.warn(w)
         return backup
 
+    def _recut(self, info: ContentInfo) -> bool:
+        """Content chunked with other parameters than the repository's."""
+        return info.chunker != self._repo_chunker and info.size > self.repo.chunker.threshold
+
     async def _chunk_lists(self, snap: Snapshot) -> dict[bytes, list[tuple[bytes, int]]]:
         """The blobs of each content. Chunk lists come from the registry, computed
         when the content was written; only content chunked with other parameters
         than the repository's is read and cut again."""
-        repo_chunker = f"fastcdc-{self.repo.chunker.average}-{self.repo.chunker.threshold}"
         out: dict[bytes, list[tuple[bytes, int]]] = {}
         for digest, info in snap.contents.items():
-            if info.chunker == repo_chunker or info.size <= self.repo.chunker.threshold:
+            if not self._recut(info):
                 if info.chunks:
                     out[digest] = [(c.sha256, c.length) for c in info.chunks]
                 else:
@@ -243,9 +250,31 @@ class BackupEngine:
         await _Upload(self, ctx, snap, chunks, session).run()
         await ctx.flush(force=True)
 
-    def _manifest(
-        self, snap: Snapshot, backup_name: str, chunks: dict[bytes, list[tuple[bytes, int]]]
-    ) -> mf_pb.BackupManifest:
+    def _items(self, snap: Snapshot, chunks: dict[bytes, list[tuple[bytes, int]]]) -> list[bytes]:
+        """Every artifact's encoded ManifestItem: as stored when it was written,
+        or encoded now for older artifacts and re-cut content."""
+        out = []
+        for a in snap.artifacts:
+            if a.item and not self._recut(snap.contents[a.sha256]):
+                out.append(a.item)
+                continue
+            blobs = chunks[a.sha256]
+            cut = [Chunk(0, n, d) for d, n in blobs] if len(blobs) > 1 else None
+            out.append(
+                mf.encode_item(
+                    a.kind,
+                    a.artifact_id,
+                    a.sha256,
+                    a.size,
+                    json.loads(a.metadata_json),
+                    cut,
+                    a.update_time,
+                )
+            )
+        return out
+
+    def _manifest_header(self, snap: Snapshot, backup_name: str) -> mf_pb.BackupManifest:
+        """The manifest without its items (they are appended already encoded)."""
         env = snap.env
         m = mf_pb.BackupManifest(
             format_version=mf.FORMAT_VERSION,
@@ -255,18 +284,6 @@ class BackupEngine:
             region=env.region,
             snapshot_time=timestamp(snap.time),
         )
-        for a in snap.artifacts:
-            item = m.items.add(
-                kind=a.kind,
-                id=a.artifact_id,
-                sha256=a.sha256,
-                size_bytes=a.size,
-                metadata=a.metadata,
-                update_time=timestamp(a.update_time),
-            )
-            blobs = chunks[a.sha256]
-            if len(blobs) > 1:
-                item.chunks.extend(mf_pb.BlobRef(sha256=d, size_bytes=n) for d, n in blobs)
         for c in snap.control_numbers:
             m.control_numbers.add(
                 agreement=names.artifact_name(
@@ -303,9 +320,16 @@ class BackupEngine:
 
 
 class _Upload:
-    """Stores the blobs of a snapshot that the repository lacks, a bounded window
-    of blobs at a time, so both cores hash and compress while memory stays flat.
-    Progress counts bytes as they are stored, and an artifact once all its blobs are."""
+    """Stores the blobs of a snapshot that the repository lacks.
+
+    Work goes to the thread pool in batches, never a blob at a time: the small
+    contents of up to _BATCH_BYTES fetched in one query, or a contiguous run of
+    one file's chunks read in one call, then hashed (checked against the digest
+    computed when the artifact was written) and compressed there. At most
+    _PARALLEL batches are in flight, so both cores work while memory stays flat.
+    Progress counts bytes as they are stored, and an artifact once all its
+    blobs are.
+    """
 
     def __init__(
         self,
@@ -320,19 +344,42 @@ class _Upload:
         self.snap = snap
         self.chunks = chunks
         self.session = session
-        self.window = asyncio.Semaphore(_WINDOW)
+        self.slots = asyncio.Semaphore(_PARALLEL)
         self.tasks: set[asyncio.Task[None]] = set()
-        self.scheduled: set[bytes] = set()
         self.failure: BaseException | None = None
 
     async def run(self) -> None:
-        artifacts = self.snap.artifacts
+        stored_already = [0, 0]  # items, bytes
+        inline: list[tuple[bytes, list[int]]] = []
+        inline_bytes = 0
         try:
-            for start in range(0, len(artifacts), _INLINE_BATCH):
-                batch = artifacts[start : start + _INLINE_BATCH]
-                inline = await self._inline(batch)
-                for art in batch:
-                    await self._artifact(art, inline)
+            for art in self.snap.artifacts:
+                info = self.snap.contents[art.sha256]
+                needed: list[tuple[bytes, int, int]] = []
+                offset = 0
+                for digest, length in self.chunks[art.sha256]:
+                    if self.session.claim(digest):
+                        needed.append((digest, offset, length))
+                    offset += length
+                if not needed:
+                    stored_already[0] += 1
+                    stored_already[1] += art.size
+                    continue
+                holds = [len(needed)]
+                if info.is_inline:
+                    inline.append((art.sha256, holds))
+                    inline_bytes += art.size
+                    if inline_bytes >= _BATCH_BYTES:
+                        await self._launch(self._inline_job(inline))
+                        inline, inline_bytes = [], 0
+                    continue
+                for run in _runs(needed):
+                    await self._launch(self._file_job(info, run, holds))
+            if inline:
+                await self._launch(self._inline_job(inline))
+            # Everything already stored counts at once: a backup of unchanged
+            # content does no per-artifact work at all.
+            await self.ctx.advance(items=stored_already[0], nbytes=stored_already[1])
             await asyncio.gather(*self.tasks)
         finally:
             for t in self.tasks:
@@ -340,80 +387,79 @@ class _Upload:
             if self.tasks:
                 await asyncio.gather(*self.tasks, return_exceptions=True)
 
-    async def _inline(self, batch: list[ArtifactRecord]) -> dict[bytes, bytes]:
-        """Small contents of a batch in one query, only those still to store."""
-        wanted = [
-            a.sha256
-            for a in batch
-            if self.snap.contents[a.sha256].is_inline
-            and a.sha256 not in self.scheduled
-            and self.session.needs(a.sha256)
-        ]
-        if not wanted:
-            return {}
-        return await self.engine._run(lambda: self.engine.registry.inline_contents(wanted))
+    async def _launch(self, job: _Job) -> None:
+        await self.slots.acquire()
+        if self.failure is not None:
+            self.slots.release()
+            raise self.failure
+        task = asyncio.ensure_future(self._do(job))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
-    async def _artifact(self, art: ArtifactRecord, inline: dict[bytes, bytes]) -> None:
-        info = self.snap.contents[art.sha256]
-        label = _item_label(art)
-        # One hold for the scheduling itself, one per blob in flight; whoever
-        # drops the last counts the artifact done.
-        holds = [1]
-        stored_already = 0
-        offset = 0
-        for digest, length in self.chunks[art.sha256]:
-            blob_offset = offset
-            offset += length
-            if digest in self.scheduled or not self.session.needs(digest):
-                stored_already += length
-                continue
-            self.scheduled.add(digest)
-            await self.window.acquire()
-            if self.failure is not None:
-                self.window.release()
-                raise self.failure
-            holds[0] += 1
-            if info.is_inline:
-                load = _ready(inline[art.sha256])
-            else:
-                load = self._file_range(info, blob_offset, length)
-            task = asyncio.ensure_future(self._store(digest, length, load, holds, label))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
-        holds[0] -= 1
-        await self.ctx.advance(items=0 if holds[0] else 1, nbytes=stored_already, current=label)
-
-    def _file_range(
-        self, info: ContentInfo, offset: int, length: int
-    ) -> Callable[[], Awaitable[bytes]]:
-        content = self.engine.registry.content
-        return lambda: self.engine._run(lambda: content.read_range(info.sha256, offset, length))
-
-    async def _store(
-        self,
-        digest: bytes,
-        length: int,
-        load: Callable[[], Awaitable[bytes]],
-        holds: list[int],
-        label: str,
-    ) -> None:
+    async def _do(self, job: _Job) -> None:
         try:
-            await self.session.add(digest, await load())
+            encoded = await self.engine._run(job.work)
+            for digest, stored, raw in encoded:
+                await self.session.append(digest, stored, raw)
         except BaseException as e:
             self.failure = self.failure or e
             raise
         finally:
-            self.window.release()
-        holds[0] -= 1
-        await self.ctx.advance(items=0 if holds[0] else 1, nbytes=length, current=label)
+            self.slots.release()
+        items = 0
+        for holds in job.holds:
+            holds[0] -= 1
+            items += holds[0] == 0
+        await self.ctx.advance(items=items, nbytes=job.raw_bytes, current=job.label)
+
+    def _inline_job(self, batch: list[tuple[bytes, list[int]]]) -> _Job:
+        registry = self.engine.registry
+        session = self.session
+        digests = [d for d, _ in batch]
+
+        def work() -> list[tuple[bytes, bytes, int]]:
+            data = registry.inline_contents(digests)
+            return [(d, session.encode(d, data[d]), len(data[d])) for d in digests]
+
+        sizes = sum(self.snap.contents[d].size for d in digests)
+        return _Job(work, [h for _, h in batch], sizes, f"{len(digests)} small artifact(s)")
+
+    def _file_job(
+        self, info: ContentInfo, run: list[tuple[bytes, int, int]], holds: list[int]
+    ) -> _Job:
+        content = self.engine.registry.content
+        session = self.session
+        start = run[0][1]
+        end = run[-1][1] + run[-1][2]
+
+        def work() -> list[tuple[bytes, bytes, int]]:
+            data = memoryview(content.read_range(info.sha256, start, end - start))
+            return [
+                (d, session.encode(d, data[off - start : off - start + n]), n) for d, off, n in run
+            ]
+
+        return _Job(work, [holds] * len(run), end - start, info.sha256.hex()[:12])
 
 
-def _ready(data: bytes) -> Callable[[], Awaitable[bytes]]:
-    async def load() -> bytes:
-        return data
+@dataclass
+class _Job:
+    """A batch of blobs to read, check and encode in one worker-thread call."""
 
-    return load
+    work: Callable[[], list[tuple[bytes, bytes, int]]]
+    holds: list[list[int]]  # one entry per blob: the countdown of the artifact it belongs to
+    raw_bytes: int
+    label: str
 
 
-def _item_label(a: ArtifactRecord) -> str:
-    return f"{names.COLLECTIONS[a.kind]}/{a.artifact_id}"
+def _runs(needed: list[tuple[bytes, int, int]]) -> list[list[tuple[bytes, int, int]]]:
+    """Contiguous chunks of one file grouped up to _BATCH_BYTES, one read each."""
+    runs: list[list[tuple[bytes, int, int]]] = []
+    for digest, offset, length in needed:
+        if runs:
+            last = runs[-1]
+            end = last[-1][1] + last[-1][2]
+            if end == offset and end + length - last[0][1] <= _BATCH_BYTES:
+                last.append((digest, offset, length))
+                continue
+        runs.append([(digest, offset, length)])
+    return runs

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS environments (
@@ -35,13 +35,21 @@ CREATE UNIQUE INDEX IF NOT EXISTS live_environment_names
     ON environments(name) WHERE deleted_time IS NULL;
 CREATE INDEX IF NOT EXISTS environment_names ON environments(name, deleted_time);
 
+-- Every stored content, small or large. Kept narrow on purpose: a backup reads
+-- a row per artifact, and bytes stored inline would have to be stepped over.
 CREATE TABLE IF NOT EXISTS contents (
     sha256 BLOB PRIMARY KEY,
     size INTEGER NOT NULL,
-    inline BLOB,
+    is_inline INTEGER NOT NULL,
     chunks BLOB,
     chunker TEXT NOT NULL,
     create_time REAL NOT NULL
+);
+
+-- The bytes of small contents; larger ones are files under DATA_DIR/content.
+CREATE TABLE IF NOT EXISTS content_bytes (
+    sha256 BLOB PRIMARY KEY,
+    data BLOB NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS artifacts (
@@ -52,6 +60,9 @@ CREATE TABLE IF NOT EXISTS artifacts (
     size INTEGER NOT NULL,
     metadata TEXT NOT NULL,
     update_time REAL NOT NULL,
+    -- The artifact's stowage.v1.ManifestItem, encoded once when it is written,
+    -- so that a backup assembles its manifest without re-encoding anything.
+    item BLOB NOT NULL DEFAULT x'',
     PRIMARY KEY (env_uid, kind, id)
 );
 CREATE INDEX IF NOT EXISTS artifacts_by_content ON artifacts(sha256);
@@ -133,11 +144,32 @@ class Database:
         self._lock = threading.Lock()
         conn = self._connect()
         # executescript commits on its own; every statement is idempotent.
-        conn.executescript(
-            "BEGIN IMMEDIATE;" + _SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-        )
+        conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
+        self._migrate(conn)
         # The database holds sealed secrets only, but keep it private anyway.
         os.chmod(path, 0o600)
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version < 2:
+            columns = {r[1] for r in conn.execute("PRAGMA table_info(artifacts)")}
+            if "item" not in columns:
+                # Items of older artifacts are empty; backups encode those on the fly.
+                conn.execute("ALTER TABLE artifacts ADD COLUMN item BLOB NOT NULL DEFAULT x''")
+        if version < 3:
+            columns = {r[1] for r in conn.execute("PRAGMA table_info(contents)")}
+            if "inline" in columns:
+                # Inline bytes move to a table of their own (see the schema).
+                conn.executescript(
+                    "BEGIN IMMEDIATE;"
+                    "ALTER TABLE contents ADD COLUMN is_inline INTEGER NOT NULL DEFAULT 0;"
+                    "INSERT OR IGNORE INTO content_bytes SELECT sha256, inline FROM contents "
+                    "WHERE inline IS NOT NULL;"
+                    "UPDATE contents SET is_inline = 1 WHERE inline IS NOT NULL;"
+                    "ALTER TABLE contents DROP COLUMN inline;"
+                    "COMMIT;"
+                )
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _connect(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)

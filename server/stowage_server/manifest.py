@@ -11,6 +11,7 @@ from __future__ import annotations
 from stowage.v1 import environments_pb2 as env_pb
 from stowage.v1 import manifest_pb2 as mf_pb
 from stowage.v1 import repository_pb2
+from stowage_storage.chunker import Chunk
 from stowage_storage.crypto import MasterKey, Sealed, seal, unseal, unwrap_data_key, wrap_data_key
 
 from .settings import PLAIN_FIELDS, SECRET_FIELDS
@@ -59,6 +60,50 @@ def unwrap(master: MasterKey, raw: bytes, expected_key_id: str) -> bytes:
     if w.key_id != expected_key_id:
         raise ValueError(f"data key {w.key_id} is not the manifest's key {expected_key_id}")
     return unwrap_data_key(master, w.key_id, Sealed(w.nonce, w.ciphertext))
+
+
+def encode_item(
+    kind: int,
+    artifact_id: str,
+    sha256: bytes,
+    size: int,
+    metadata: dict[str, str],
+    chunks: list[Chunk] | None,
+    update_time: float,
+) -> bytes:
+    """One artifact's ManifestItem, encoded once, when the artifact is written."""
+    item = mf_pb.ManifestItem(
+        kind=kind, id=artifact_id, sha256=sha256, size_bytes=size, metadata=metadata
+    )
+    item.update_time.FromNanoseconds(int(update_time * 1e9))
+    if chunks and len(chunks) > 1:
+        item.chunks.extend(mf_pb.BlobRef(sha256=c.sha256, size_bytes=c.length) for c in chunks)
+    return item.SerializeToString(deterministic=True)
+
+
+# ManifestItem is field 8 of BackupManifest, length-delimited: tag (8 << 3) | 2.
+_ITEMS_TAG = bytes([(8 << 3) | 2])
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        low, n = n & 0x7F, n >> 7
+        if n:
+            out.append(low | 0x80)
+        else:
+            out.append(low)
+            return bytes(out)
+
+
+def assemble(header: mf_pb.BackupManifest, items: list[bytes]) -> bytes:
+    """The manifest's bytes: the header's fields, then every encoded item. The
+    wire format lets repeated fields follow the others, so this parses exactly
+    like a manifest built field by field."""
+    parts = [header.SerializeToString(deterministic=True)]
+    for item in items:
+        parts += (_ITEMS_TAG, _varint(len(item)), item)
+    return b"".join(parts)
 
 
 def blob_refs(item: mf_pb.ManifestItem) -> list[tuple[bytes, int]]:

@@ -12,6 +12,7 @@ import json
 import secrets
 import sqlite3
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from stowage.v1 import environments_pb2 as env_pb
 
@@ -29,6 +30,7 @@ from .errors import (
     environment_not_found,
     object_not_found,
 )
+from .manifest import encode_item
 from .settings import SecretBox
 
 FTP_FOLDER = "source-ftp-folder"
@@ -67,8 +69,7 @@ class ArtifactRecord:
         return names.artifact_name(self.environment, self.kind, self.artifact_id)
 
 
-@dataclass(frozen=True)
-class ContentInfo:
+class ContentInfo(NamedTuple):
     sha256: bytes
     size: int
     is_inline: bool  # in the database rather than a content file
@@ -86,12 +87,24 @@ class ControlNumberRecord:
     update_time: float
 
 
+class SnapshotItem(NamedTuple):
+    """An artifact as a backup needs it: its encoded ManifestItem is ready."""
+
+    kind: int
+    artifact_id: str
+    sha256: bytes
+    size: int
+    item: bytes  # empty for artifacts written before items were kept
+    metadata_json: str
+    update_time: float
+
+
 @dataclass
 class Snapshot:
     """Everything a backup holds, read in one transaction (R2)."""
 
     env: EnvRecord
-    artifacts: list[ArtifactRecord]
+    artifacts: list[SnapshotItem]
     contents: dict[bytes, ContentInfo]
     control_numbers: list[ControlNumberRecord]
     as2_messages: list[tuple[str, str, float]]
@@ -109,7 +122,8 @@ class RestorePlanData:
     region: str
     settings_plain: env_pb.EnvironmentSettings
     restored_from: str
-    artifacts: list[tuple[int, str, bytes, int, dict[str, str], float]]
+    # kind, id, sha256, size, metadata, update time, encoded ManifestItem
+    artifacts: list[tuple[int, str, bytes, int, dict[str, str], float, bytes]]
     contents: list[StagedContent]
     control_numbers: list[ControlNumberRecord]
     as2_messages: list[tuple[str, str, float]]
@@ -409,22 +423,26 @@ class Registry:
 
     def _install(self, conn: sqlite3.Connection, staged: StagedContent) -> None:
         """Makes content available; idempotent. Runs inside a write transaction."""
-        row = conn.execute(
-            "SELECT inline IS NULL FROM contents WHERE sha256 = ?", (staged.sha256,)
-        ).fetchone()
+        row = conn.execute("SELECT 1 FROM contents WHERE sha256 = ?", (staged.sha256,)).fetchone()
         if row is None:
             self.content.install(staged)
             conn.execute(
-                "INSERT INTO contents (sha256, size, inline, chunks, chunker, create_time) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO contents (sha256, size, is_inline, chunks, chunker, create_time) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     staged.sha256,
                     staged.size,
-                    staged.inline,
+                    staged.inline is not None,
                     encode_chunks(staged.chunks),
                     self.content.chunker_id,
                     self.clock.now(),
                 ),
             )
+            if staged.inline is not None:
+                conn.execute(
+                    "INSERT OR REPLACE INTO content_bytes (sha256, data) VALUES (?, ?)",
+                    (staged.sha256, staged.inline),
+                )
         elif staged.tmp_path is not None:
             # Known content: the file is already in place (or being re-staged by a restore).
             self.content.install(staged)
@@ -441,7 +459,9 @@ class Registry:
         """An artifact whose content was uploaded before (BlobService.WriteBlob)."""
         with self.db.write() as conn:
             env = self._writable(conn, env_id)
-            row = conn.execute("SELECT size FROM contents WHERE sha256 = ?", (sha256,)).fetchone()
+            row = conn.execute(
+                "SELECT size, chunks FROM contents WHERE sha256 = ?", (sha256,)
+            ).fetchone()
             if row is None or (size and row[0] != size):
                 err = object_not_found(f"blobs/sha256/{sha256.hex()}")
                 err.message = (
@@ -452,9 +472,12 @@ class Registry:
                 err.args = (err.message,)
                 raise err
             now = self.clock.now()
+            item = encode_item(
+                kind, artifact_id, sha256, row[0], metadata, decode_chunks(row[1]), now
+            )
             conn.execute(
-                "INSERT OR REPLACE INTO artifacts (env_uid, kind, id, sha256, size, metadata, update_time) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO artifacts (env_uid, kind, id, sha256, size, metadata, update_time, item) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     env.uid,
                     kind,
@@ -463,6 +486,7 @@ class Registry:
                     row[0],
                     json.dumps(metadata, sort_keys=True),
                     now,
+                    item,
                 ),
             )
             return ArtifactRecord(env_id, kind, artifact_id, sha256, row[0], metadata, now)
@@ -476,11 +500,13 @@ class Registry:
             env = self._writable(conn, env_id)
             now = self.clock.now()
             out = []
+            rows = []
             for kind, artifact_id, staged, metadata in items:
                 self._install(conn, staged)
-                conn.execute(
-                    "INSERT OR REPLACE INTO artifacts (env_uid, kind, id, sha256, size, metadata, update_time) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                item = encode_item(
+                    kind, artifact_id, staged.sha256, staged.size, metadata, staged.chunks, now
+                )
+                rows.append(
                     (
                         env.uid,
                         kind,
@@ -489,13 +515,19 @@ class Registry:
                         staged.size,
                         json.dumps(metadata, sort_keys=True),
                         now,
-                    ),
+                        item,
+                    )
                 )
                 out.append(
                     ArtifactRecord(
                         env_id, kind, artifact_id, staged.sha256, staged.size, metadata, now
                     )
                 )
+            conn.executemany(
+                "INSERT OR REPLACE INTO artifacts (env_uid, kind, id, sha256, size, metadata, update_time, item) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
             return out
 
     def get_artifact(
@@ -516,13 +548,13 @@ class Registry:
 
     def _content_info(self, conn: sqlite3.Connection, sha256: bytes) -> ContentInfo:
         row = conn.execute(
-            "SELECT size, inline, chunks, chunker FROM contents WHERE sha256 = ?", (sha256,)
+            "SELECT c.size, c.is_inline, c.chunks, c.chunker, b.data FROM contents c "
+            "LEFT JOIN content_bytes b ON b.sha256 = c.sha256 WHERE c.sha256 = ?",
+            (sha256,),
         ).fetchone()
         if row is None:
             raise ConcurrentChange(f"content {sha256.hex()} vanished")
-        return ContentInfo(
-            sha256, row[0], row[1] is not None, decode_chunks(row[2]), row[3], row[1]
-        )
+        return ContentInfo(sha256, row[0], bool(row[1]), decode_chunks(row[2]), row[3], row[4])
 
     def list_artifacts(
         self, env_id: str, kind: int, after: tuple[int, str], limit: int
@@ -586,12 +618,13 @@ class Registry:
             if busy:
                 return 0
             rows = conn.execute(
-                "SELECT sha256, inline IS NULL FROM contents c WHERE create_time <= ? AND NOT EXISTS "
+                "SELECT sha256, NOT is_inline FROM contents c WHERE create_time <= ? AND NOT EXISTS "
                 "(SELECT 1 FROM artifacts a WHERE a.sha256 = c.sha256)",
                 (self.clock.now() - grace,),
             ).fetchall()
             for sha256, is_file in rows:
                 conn.execute("DELETE FROM contents WHERE sha256 = ?", (sha256,))
+                conn.execute("DELETE FROM content_bytes WHERE sha256 = ?", (sha256,))
                 if is_file:
                     # Unlinked under the write lock: no writer can re-reference it meanwhile.
                     self.content.remove(sha256)
@@ -772,22 +805,20 @@ class Registry:
         with self.db.read() as conn:
             env = self._live(conn, env_id)
             now = self.clock.now()
-            artifacts = [
-                ArtifactRecord(env_id, r[0], r[1], r[2], r[3], json.loads(r[4]), r[5])
-                for r in conn.execute(
-                    "SELECT kind, id, sha256, size, metadata, update_time FROM artifacts "
-                    "WHERE env_uid = ? ORDER BY kind, id",
-                    (env.uid,),
-                )
-            ]
-            contents = {
-                r[0]: ContentInfo(r[0], r[1], bool(r[2]), decode_chunks(r[3]), r[4])
-                for r in conn.execute(
-                    "SELECT c.sha256, c.size, c.inline IS NOT NULL, c.chunks, c.chunker FROM contents c "
-                    "WHERE c.sha256 IN (SELECT sha256 FROM artifacts WHERE env_uid = ?)",
-                    (env.uid,),
-                )
-            }
+            # One pass over artifacts joined with their content: a backup of an
+            # environment with tens of thousands of artifacts starts from here.
+            artifacts: list[SnapshotItem] = []
+            contents: dict[bytes, ContentInfo] = {}
+            for r in conn.execute(
+                "SELECT a.kind, a.id, a.sha256, a.size, a.item, a.metadata, a.update_time, "
+                "c.is_inline, c.chunks, c.chunker, c.size FROM artifacts a "
+                "JOIN contents c ON c.sha256 = a.sha256 WHERE a.env_uid = ? ORDER BY a.kind, a.id",
+                (env.uid,),
+            ):
+                artifacts.append(SnapshotItem(*r[:7]))
+                if r[2] not in contents:
+                    chunks = decode_chunks(r[8]) if r[8] is not None else None
+                    contents[r[2]] = ContentInfo(r[2], r[10], bool(r[7]), chunks, r[9])
             batches: dict[str, list[str]] = {}
             for batch, message_id in conn.execute(
                 "SELECT batch, message_id FROM batch_messages WHERE env_uid = ? ORDER BY batch, message_id",
@@ -822,7 +853,7 @@ class Registry:
             for i in range(0, len(digests), 500):
                 part = digests[i : i + 500]
                 rows = conn.execute(
-                    f"SELECT sha256, inline FROM contents WHERE sha256 IN ({','.join('?' * len(part))})",
+                    f"SELECT sha256, data FROM content_bytes WHERE sha256 IN ({','.join('?' * len(part))})",
                     part,
                 ).fetchall()
                 out.update((r[0], bytes(r[1])) for r in rows if r[1] is not None)
@@ -863,10 +894,11 @@ class Registry:
                 ),
             )
             conn.executemany(
-                "INSERT INTO artifacts (env_uid, kind, id, sha256, size, metadata, update_time) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO artifacts (env_uid, kind, id, sha256, size, metadata, update_time, item) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (uid, k, i, d, s, json.dumps(m, sort_keys=True), t)
-                    for k, i, d, s, m, t in plan.artifacts
+                    (uid, k, i, d, size, json.dumps(m, sort_keys=True), t, item)
+                    for k, i, d, size, m, t, item in plan.artifacts
                 ],
             )
             conn.executemany(

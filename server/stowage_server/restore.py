@@ -396,6 +396,7 @@ class RestoreEngine:
                         i.size_bytes,
                         dict(i.metadata),
                         i.update_time.ToNanoseconds() / 1e9,
+                        i.SerializeToString(deterministic=True),
                     )
                     for i in items
                 ],

@@ -395,32 +395,42 @@ class WriteSession:
             return False
         return self._ignore_index or sha256 not in self._repo.index
 
-    async def add(self, sha256: bytes, data: bytes) -> int:
-        """Stores a blob unless the repository or this session has it; returns
-        the stored bytes added. Checks the data against its digest."""
+    def claim(self, sha256: bytes) -> bool:
+        """Marks a blob as this session's to store; False when it needs no storing."""
         if not self.needs(sha256):
-            return 0
-        self._raise_failed_upload()
+            return False
         self._claimed.add(sha256)
-        codec = self._repo.codec
+        return True
 
-        def encode() -> bytes:
-            if hashlib.sha256(data).digest() != sha256:
-                raise SourceChanged(f"content of blob {sha256.hex()} changed while reading it")
-            return codec.encode(data, sha256)
+    def encode(self, sha256: bytes, data: bytes | memoryview) -> bytes:
+        """The stored form of a claimed blob, after checking it against its digest.
+        Blocking: callers batch many blobs into one worker-thread call."""
+        if hashlib.sha256(data).digest() != sha256:
+            raise SourceChanged(f"content of blob {sha256.hex()} changed while reading it")
+        return self._repo.codec.encode(bytes(data), sha256)
 
-        try:
-            stored = await self._repo._run(encode)
-        except BaseException:
-            self._claimed.discard(sha256)
-            raise
+    async def append(self, sha256: bytes, stored: bytes, raw_length: int) -> int:
+        """Adds an encoded blob to the pack being built; writes full packs."""
+        self._raise_failed_upload()
         await self._repo.upload_limit.consume(len(stored))
-        self._builder.add(sha256, stored, len(data))
+        self._builder.add(sha256, stored, raw_length)
         self.stored_bytes += len(stored)
         self.blobs_added += 1
         if self._builder.size >= TARGET_PACK_BYTES:
             await self._seal()
         return len(stored)
+
+    async def add(self, sha256: bytes, data: bytes) -> int:
+        """Stores a blob unless the repository or this session has it; returns
+        the stored bytes added. Checks the data against its digest."""
+        if not self.claim(sha256):
+            return 0
+        try:
+            stored = await self._repo._run(lambda: self.encode(sha256, data))
+        except BaseException:
+            self._claimed.discard(sha256)
+            raise
+        return await self.append(sha256, stored, len(data))
 
     def _raise_failed_upload(self) -> None:
         for t in self._uploads:
