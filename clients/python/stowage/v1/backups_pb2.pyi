@@ -2,6 +2,7 @@ import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.rpc import status_pb2 as _status_pb2
+from stowage.v1 import backup_policy_pb2 as _backup_policy_pb2
 from stowage.v1 import common_pb2 as _common_pb2
 from stowage.v1 import environments_pb2 as _environments_pb2
 from stowage.v1 import error_reason_pb2 as _error_reason_pb2
@@ -15,7 +16,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Backup(_message.Message):
-    __slots__ = ("name", "environment_uid", "edition", "region", "product_version", "create_time", "complete_time", "trigger", "artifact_count", "size_bytes", "added_bytes", "manifest_sha256", "excluded", "warnings", "operation")
+    __slots__ = ("name", "environment_uid", "edition", "region", "product_version", "create_time", "complete_time", "trigger", "artifact_count", "size_bytes", "added_bytes", "manifest_sha256", "excluded", "warnings", "operation", "scheduled_time")
     class Trigger(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         TRIGGER_UNSPECIFIED: _ClassVar[Backup.Trigger]
@@ -39,6 +40,7 @@ class Backup(_message.Message):
     EXCLUDED_FIELD_NUMBER: _ClassVar[int]
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
     OPERATION_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULED_TIME_FIELD_NUMBER: _ClassVar[int]
     name: str
     environment_uid: str
     edition: _common_pb2.Edition
@@ -54,7 +56,8 @@ class Backup(_message.Message):
     excluded: _containers.RepeatedCompositeFieldContainer[ExcludedItem]
     warnings: _containers.RepeatedScalarFieldContainer[str]
     operation: str
-    def __init__(self, name: _Optional[str] = ..., environment_uid: _Optional[str] = ..., edition: _Optional[_Union[_common_pb2.Edition, str]] = ..., region: _Optional[str] = ..., product_version: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., complete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trigger: _Optional[_Union[Backup.Trigger, str]] = ..., artifact_count: _Optional[int] = ..., size_bytes: _Optional[int] = ..., added_bytes: _Optional[int] = ..., manifest_sha256: _Optional[str] = ..., excluded: _Optional[_Iterable[_Union[ExcludedItem, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ..., operation: _Optional[str] = ...) -> None: ...
+    scheduled_time: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., environment_uid: _Optional[str] = ..., edition: _Optional[_Union[_common_pb2.Edition, str]] = ..., region: _Optional[str] = ..., product_version: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., complete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trigger: _Optional[_Union[Backup.Trigger, str]] = ..., artifact_count: _Optional[int] = ..., size_bytes: _Optional[int] = ..., added_bytes: _Optional[int] = ..., manifest_sha256: _Optional[str] = ..., excluded: _Optional[_Iterable[_Union[ExcludedItem, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ..., operation: _Optional[str] = ..., scheduled_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ExcludedItem(_message.Message):
     __slots__ = ("kind", "name", "message_count", "reason")
@@ -121,7 +124,7 @@ class DeleteBackupRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class RestoreBackupRequest(_message.Message):
-    __slots__ = ("backup", "environment_id", "edition", "settings", "source_ftp_folders", "region", "validate_only", "request_id")
+    __slots__ = ("backup", "environment_id", "edition", "settings", "source_ftp_folders", "region", "validate_only", "request_id", "copy_backup_policy")
     class SourceFtpFoldersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -137,6 +140,7 @@ class RestoreBackupRequest(_message.Message):
     REGION_FIELD_NUMBER: _ClassVar[int]
     VALIDATE_ONLY_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    COPY_BACKUP_POLICY_FIELD_NUMBER: _ClassVar[int]
     backup: str
     environment_id: str
     edition: _common_pb2.Edition
@@ -145,7 +149,8 @@ class RestoreBackupRequest(_message.Message):
     region: str
     validate_only: bool
     request_id: str
-    def __init__(self, backup: _Optional[str] = ..., environment_id: _Optional[str] = ..., edition: _Optional[_Union[_common_pb2.Edition, str]] = ..., settings: _Optional[_Union[_environments_pb2.EnvironmentSettings, _Mapping]] = ..., source_ftp_folders: _Optional[_Mapping[str, str]] = ..., region: _Optional[str] = ..., validate_only: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
+    copy_backup_policy: bool
+    def __init__(self, backup: _Optional[str] = ..., environment_id: _Optional[str] = ..., edition: _Optional[_Union[_common_pb2.Edition, str]] = ..., settings: _Optional[_Union[_environments_pb2.EnvironmentSettings, _Mapping]] = ..., source_ftp_folders: _Optional[_Mapping[str, str]] = ..., region: _Optional[str] = ..., validate_only: _Optional[bool] = ..., request_id: _Optional[str] = ..., copy_backup_policy: _Optional[bool] = ...) -> None: ...
 
 class RestoreCheck(_message.Message):
     __slots__ = ("check", "rule", "passed", "detail", "reason")
@@ -188,7 +193,7 @@ class RestoreWarning(_message.Message):
     def __init__(self, kind: _Optional[_Union[RestoreWarning.Kind, str]] = ..., subject: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class RestoreResult(_message.Message):
-    __slots__ = ("environment", "backup", "validate_only", "checks", "warnings", "edition", "artifact_count", "size_bytes")
+    __slots__ = ("environment", "backup", "validate_only", "checks", "warnings", "edition", "artifact_count", "size_bytes", "backup_policy")
     ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
     BACKUP_FIELD_NUMBER: _ClassVar[int]
     VALIDATE_ONLY_FIELD_NUMBER: _ClassVar[int]
@@ -197,6 +202,7 @@ class RestoreResult(_message.Message):
     EDITION_FIELD_NUMBER: _ClassVar[int]
     ARTIFACT_COUNT_FIELD_NUMBER: _ClassVar[int]
     SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    BACKUP_POLICY_FIELD_NUMBER: _ClassVar[int]
     environment: str
     backup: str
     validate_only: bool
@@ -205,7 +211,8 @@ class RestoreResult(_message.Message):
     edition: _common_pb2.Edition
     artifact_count: int
     size_bytes: int
-    def __init__(self, environment: _Optional[str] = ..., backup: _Optional[str] = ..., validate_only: _Optional[bool] = ..., checks: _Optional[_Iterable[_Union[RestoreCheck, _Mapping]]] = ..., warnings: _Optional[_Iterable[_Union[RestoreWarning, _Mapping]]] = ..., edition: _Optional[_Union[_common_pb2.Edition, str]] = ..., artifact_count: _Optional[int] = ..., size_bytes: _Optional[int] = ...) -> None: ...
+    backup_policy: _backup_policy_pb2.BackupPolicy
+    def __init__(self, environment: _Optional[str] = ..., backup: _Optional[str] = ..., validate_only: _Optional[bool] = ..., checks: _Optional[_Iterable[_Union[RestoreCheck, _Mapping]]] = ..., warnings: _Optional[_Iterable[_Union[RestoreWarning, _Mapping]]] = ..., edition: _Optional[_Union[_common_pb2.Edition, str]] = ..., artifact_count: _Optional[int] = ..., size_bytes: _Optional[int] = ..., backup_policy: _Optional[_Union[_backup_policy_pb2.BackupPolicy, _Mapping]] = ...) -> None: ...
 
 class GetBackupStatusRequest(_message.Message):
     __slots__ = ("parent",)
@@ -214,7 +221,7 @@ class GetBackupStatusRequest(_message.Message):
     def __init__(self, parent: _Optional[str] = ...) -> None: ...
 
 class BackupAttempt(_message.Message):
-    __slots__ = ("operation", "state", "backup", "start_time", "end_time", "size_bytes", "error", "trigger")
+    __slots__ = ("operation", "state", "backup", "start_time", "end_time", "size_bytes", "error", "trigger", "scheduled_time")
     OPERATION_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     BACKUP_FIELD_NUMBER: _ClassVar[int]
@@ -223,6 +230,7 @@ class BackupAttempt(_message.Message):
     SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     TRIGGER_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULED_TIME_FIELD_NUMBER: _ClassVar[int]
     operation: str
     state: str
     backup: str
@@ -231,17 +239,24 @@ class BackupAttempt(_message.Message):
     size_bytes: int
     error: _status_pb2.Status
     trigger: Backup.Trigger
-    def __init__(self, operation: _Optional[str] = ..., state: _Optional[str] = ..., backup: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., size_bytes: _Optional[int] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., trigger: _Optional[_Union[Backup.Trigger, str]] = ...) -> None: ...
+    scheduled_time: _timestamp_pb2.Timestamp
+    def __init__(self, operation: _Optional[str] = ..., state: _Optional[str] = ..., backup: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., size_bytes: _Optional[int] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., trigger: _Optional[_Union[Backup.Trigger, str]] = ..., scheduled_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class BackupStatus(_message.Message):
-    __slots__ = ("environment", "last_backup", "last_successful_backup")
+    __slots__ = ("environment", "last_backup", "last_successful_backup", "last_scheduled_backup", "next_run_time", "backup_policy")
     ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
     LAST_BACKUP_FIELD_NUMBER: _ClassVar[int]
     LAST_SUCCESSFUL_BACKUP_FIELD_NUMBER: _ClassVar[int]
+    LAST_SCHEDULED_BACKUP_FIELD_NUMBER: _ClassVar[int]
+    NEXT_RUN_TIME_FIELD_NUMBER: _ClassVar[int]
+    BACKUP_POLICY_FIELD_NUMBER: _ClassVar[int]
     environment: str
     last_backup: BackupAttempt
     last_successful_backup: BackupAttempt
-    def __init__(self, environment: _Optional[str] = ..., last_backup: _Optional[_Union[BackupAttempt, _Mapping]] = ..., last_successful_backup: _Optional[_Union[BackupAttempt, _Mapping]] = ...) -> None: ...
+    last_scheduled_backup: BackupAttempt
+    next_run_time: _timestamp_pb2.Timestamp
+    backup_policy: _backup_policy_pb2.BackupPolicy
+    def __init__(self, environment: _Optional[str] = ..., last_backup: _Optional[_Union[BackupAttempt, _Mapping]] = ..., last_successful_backup: _Optional[_Union[BackupAttempt, _Mapping]] = ..., last_scheduled_backup: _Optional[_Union[BackupAttempt, _Mapping]] = ..., next_run_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., backup_policy: _Optional[_Union[_backup_policy_pb2.BackupPolicy, _Mapping]] = ...) -> None: ...
 
 class GetBackupStatusResponse(_message.Message):
     __slots__ = ("statuses",)

@@ -1,6 +1,7 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from stowage.v1 import backup_policy_pb2 as _backup_policy_pb2
 from stowage.v1 import backups_pb2 as _backups_pb2
 from stowage.v1 import common_pb2 as _common_pb2
 from stowage.v1 import environments_pb2 as _environments_pb2
@@ -13,7 +14,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class BackupManifest(_message.Message):
-    __slots__ = ("format_version", "backup", "environment_uid", "edition", "region", "snapshot_time", "settings", "items", "control_numbers", "as2_messages", "excluded", "warnings", "data_key_id")
+    __slots__ = ("format_version", "backup", "environment_uid", "edition", "region", "snapshot_time", "settings", "items", "control_numbers", "as2_messages", "excluded", "warnings", "data_key_id", "backup_policy")
     FORMAT_VERSION_FIELD_NUMBER: _ClassVar[int]
     BACKUP_FIELD_NUMBER: _ClassVar[int]
     ENVIRONMENT_UID_FIELD_NUMBER: _ClassVar[int]
@@ -27,6 +28,7 @@ class BackupManifest(_message.Message):
     EXCLUDED_FIELD_NUMBER: _ClassVar[int]
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
     DATA_KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    BACKUP_POLICY_FIELD_NUMBER: _ClassVar[int]
     format_version: int
     backup: str
     environment_uid: str
@@ -40,7 +42,8 @@ class BackupManifest(_message.Message):
     excluded: _containers.RepeatedCompositeFieldContainer[_backups_pb2.ExcludedItem]
     warnings: _containers.RepeatedScalarFieldContainer[str]
     data_key_id: str
-    def __init__(self, format_version: _Optional[int] = ..., backup: _Optional[str] = ..., environment_uid: _Optional[str] = ..., edition: _Optional[_Union[_common_pb2.Edition, str]] = ..., region: _Optional[str] = ..., snapshot_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., settings: _Optional[_Union[ManifestSettings, _Mapping]] = ..., items: _Optional[_Iterable[_Union[ManifestItem, _Mapping]]] = ..., control_numbers: _Optional[_Iterable[_Union[_environments_pb2.ControlNumbers, _Mapping]]] = ..., as2_messages: _Optional[_Iterable[_Union[As2MessageRecord, _Mapping]]] = ..., excluded: _Optional[_Iterable[_Union[_backups_pb2.ExcludedItem, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ..., data_key_id: _Optional[str] = ...) -> None: ...
+    backup_policy: _backup_policy_pb2.BackupPolicy
+    def __init__(self, format_version: _Optional[int] = ..., backup: _Optional[str] = ..., environment_uid: _Optional[str] = ..., edition: _Optional[_Union[_common_pb2.Edition, str]] = ..., region: _Optional[str] = ..., snapshot_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., settings: _Optional[_Union[ManifestSettings, _Mapping]] = ..., items: _Optional[_Iterable[_Union[ManifestItem, _Mapping]]] = ..., control_numbers: _Optional[_Iterable[_Union[_environments_pb2.ControlNumbers, _Mapping]]] = ..., as2_messages: _Optional[_Iterable[_Union[As2MessageRecord, _Mapping]]] = ..., excluded: _Optional[_Iterable[_Union[_backups_pb2.ExcludedItem, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ..., data_key_id: _Optional[str] = ..., backup_policy: _Optional[_Union[_backup_policy_pb2.BackupPolicy, _Mapping]] = ...) -> None: ...
 
 class ManifestItem(_message.Message):
     __slots__ = ("kind", "id", "sha256", "size_bytes", "metadata", "chunks", "update_time")
