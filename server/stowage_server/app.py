@@ -38,9 +38,12 @@ from .database import Database
 from .editions import EditionPolicy
 from .environments import EnvironmentEngine
 from .operations import OperationManager, OperationStore, OwnerLock
+from .policies import PolicyEngine, PolicyStore
 from .registry import Registry
 from .restore import RestoreEngine
 from .runtime import RuntimeEngine
+from .scheduled_runs import ScheduledRuns
+from .scheduler import Scheduler
 from .servicers.backups import BackupServicer
 from .servicers.environments import EnvironmentServicer
 from .servicers.operations import OperationServicer
@@ -105,6 +108,8 @@ class Engines:
     backups: BackupEngine
     restores: RestoreEngine
     catalog: BackupCatalog
+    policies: PolicyEngine
+    scheduler: Scheduler  # started by StowageServer, not by assembly
 
     def close(self) -> None:
         self.db.close()
@@ -136,6 +141,28 @@ async def assemble(cfg: Config, clock: Clock) -> Engines:
         log.warning("marked %d interrupted operation(s) FAILED", len(interrupted))
     await operations.run(registry.clear_stale_quiesce)
     editions = EditionPolicy(cfg.backup_editions)
+    policy_store = PolicyStore(db)
+    runs = ScheduledRuns(db, owner)
+    policies = PolicyEngine(
+        registry, policy_store, runs, editions, clock, executor, cfg.min_schedule_interval
+    )
+    backups = BackupEngine(
+        registry, repo, operations, master, editions, clock, executor, policy_store
+    )
+    catalog = BackupCatalog(repo, registry, operations.store, executor, policies)
+    scheduler = Scheduler(
+        policy_store,
+        runs,
+        backups,
+        catalog,
+        operations,
+        clock,
+        executor,
+        cfg.max_concurrent_backups,
+        # How soon another server's policy changes are seen.
+        poll=min(30.0, max(0.5, cfg.min_schedule_interval)),
+    )
+    policies.on_change.append(scheduler.wake)
     return Engines(
         config=cfg,
         executor=executor,
@@ -147,7 +174,7 @@ async def assemble(cfg: Config, clock: Clock) -> Engines:
         environments=EnvironmentEngine(registry, executor, cfg.name_release_period),
         artifacts=ArtifactEngine(registry, executor, cfg.max_artifact_size),
         runtime=RuntimeEngine(registry, executor),
-        backups=BackupEngine(registry, repo, operations, master, editions, clock, executor),
+        backups=backups,
         restores=RestoreEngine(
             registry,
             repo,
@@ -158,8 +185,11 @@ async def assemble(cfg: Config, clock: Clock) -> Engines:
             executor,
             cfg.name_release_period,
             cfg.max_artifact_size,
+            policy_store,
         ),
-        catalog=BackupCatalog(repo, registry, operations.store, executor),
+        catalog=catalog,
+        policies=policies,
+        scheduler=scheduler,
     )
 
 
@@ -187,7 +217,7 @@ class StowageServer:
             EnvironmentServicer(e.environments, e.artifacts, e.runtime), server
         )
         backup_service_pb2_grpc.add_BackupServiceServicer_to_server(
-            BackupServicer(e.backups, e.restores, e.catalog), server
+            BackupServicer(e.backups, e.restores, e.catalog, e.policies), server
         )
         operations_pb2_grpc.add_OperationServiceServicer_to_server(
             OperationServicer(e.operations), server
@@ -211,6 +241,7 @@ class StowageServer:
         for name in ("", *SERVICE_NAMES):
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._tasks.append(asyncio.ensure_future(self._maintenance()))
+        e.scheduler.start()
         host = cfg.listen.rsplit(":", 1)[0]
         log.info(
             "stowage serving on %s:%d (data %s, repository %s)",
@@ -241,6 +272,7 @@ class StowageServer:
         await self._health.enter_graceful_shutdown()
         for t in self._tasks:
             t.cancel()
+        await self.engines.scheduler.stop()
         await self.engines.operations.shutdown(grace)
         await server.stop(1.0)
         self.engines.close()

@@ -38,6 +38,7 @@ from .clock import Clock, timestamp
 from .editions import EditionPolicy
 from .errors import FailedPrecondition, Violation, from_storage
 from .operations import OperationContext, OperationManager, request_hash
+from .policies import PolicyStore
 from .registry import ArtifactRecord, ContentInfo, Registry, Snapshot
 
 T = TypeVar("T")
@@ -83,6 +84,7 @@ class BackupEngine:
         editions: EditionPolicy,
         clock: Clock,
         executor: Executor | None,
+        policies: PolicyStore | None = None,
     ) -> None:
         self.registry = registry
         self.repo = repo
@@ -91,14 +93,20 @@ class BackupEngine:
         self.editions = editions
         self.clock = clock
         self._executor = executor
+        self.policies = policies
 
     async def _run(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
     async def start(
-        self, req: bk_pb.CreateBackupRequest, trigger: int = bk_pb.Backup.TRIGGER_MANUAL
+        self,
+        req: bk_pb.CreateBackupRequest,
+        trigger: int = bk_pb.Backup.TRIGGER_MANUAL,
+        *,
+        scheduled_time: float | None = None,
     ) -> ops_pb.Operation:
-        """Checks the request and starts the backup; returns its operation at once."""
+        """Checks the request and starts the backup; returns its operation at once.
+        A scheduled backup names the policy's run time it is for."""
         env_id = names.parse_environment(req.parent, "parent")
         names.check_request_id(req.request_id)
         op = self.operations.new(ops_pb.Operation.KIND_BACKUP, req.parent, req.request_id)
@@ -118,11 +126,18 @@ class BackupEngine:
                 raise refuse_batch_loss(active, env_id)
         op, created = await self.operations.create(op, req_hash)  # R11: one at a time
         if created:
-            self.operations.launch(op, lambda ctx: self._backup(ctx, env_id, req, trigger))
+            self.operations.launch(
+                op, lambda ctx: self._backup(ctx, env_id, req, trigger, scheduled_time)
+            )
         return op
 
     async def _backup(
-        self, ctx: OperationContext, env_id: str, req: bk_pb.CreateBackupRequest, trigger: int
+        self,
+        ctx: OperationContext,
+        env_id: str,
+        req: bk_pb.CreateBackupRequest,
+        trigger: int,
+        scheduled_time: float | None,
     ) -> bk_pb.Backup:
         started = self.clock.now()
         await ctx.phase("snapshot")
@@ -135,7 +150,7 @@ class BackupEngine:
             if lost and not req.allow_batch_loss:
                 raise refuse_batch_loss(lost, env_id)
             try:
-                return await self._store(ctx, snap, trigger, started)
+                return await self._store(ctx, snap, trigger, started, scheduled_time)
             except (StorageError, RepositoryError) as e:
                 raise from_storage(e) from e
         finally:
@@ -143,7 +158,12 @@ class BackupEngine:
                 await asyncio.shield(self._run(lambda: self.registry.set_quiesce(env.uid, "")))
 
     async def _store(
-        self, ctx: OperationContext, snap: Snapshot, trigger: int, started: float
+        self,
+        ctx: OperationContext,
+        snap: Snapshot,
+        trigger: int,
+        started: float,
+        scheduled_time: float | None = None,
     ) -> bk_pb.Backup:
         env = snap.env
         backup_id = new_backup_id(snap.time)
@@ -164,6 +184,14 @@ class BackupEngine:
 
         await ctx.phase("commit")
         manifest = self._manifest(snap, backup_name, chunks)
+        policies = self.policies
+        if policies is not None:
+            # Recorded so that a restore can give it to the new environment (R10).
+            policy = await self._run(lambda: policies.get(env.uid))
+            if policy is not None:
+                manifest.backup_policy.CopyFrom(policy)
+                manifest.backup_policy.ClearField("update_time")
+                manifest.backup_policy.ClearField("next_run_time")
         key_id, data_key = new_data_key()
         manifest.data_key_id = key_id
         manifest.settings.CopyFrom(
@@ -187,6 +215,7 @@ class BackupEngine:
             excluded=manifest.excluded,
             warnings=manifest.warnings,
             operation=ctx.op.name,
+            scheduled_time=timestamp(scheduled_time),
         )
         backup.complete_time.CopyFrom(timestamp(self.clock.now()))
         # The record makes the backup visible: written last, never replaced.

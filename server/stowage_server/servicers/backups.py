@@ -5,6 +5,7 @@ from __future__ import annotations
 import grpc
 from google.protobuf import empty_pb2
 
+from stowage.v1 import backup_policy_pb2 as pol_pb
 from stowage.v1 import backup_service_pb2_grpc
 from stowage.v1 import backups_pb2 as bk_pb
 from stowage.v1 import operations_pb2 as ops_pb
@@ -13,6 +14,7 @@ from .. import names
 from ..backup import BackupEngine
 from ..catalog import BackupCatalog
 from ..pagination import decode_token, encode_token, page_size
+from ..policies import PolicyEngine
 from ..restore import RestoreEngine
 from .mapping import unary
 
@@ -21,11 +23,16 @@ Ctx = grpc.aio.ServicerContext
 
 class BackupServicer(backup_service_pb2_grpc.BackupServiceServicer):
     def __init__(
-        self, backups: BackupEngine, restores: RestoreEngine, catalog: BackupCatalog
+        self,
+        backups: BackupEngine,
+        restores: RestoreEngine,
+        catalog: BackupCatalog,
+        policies: PolicyEngine,
     ) -> None:
         self.backups = backups
         self.restores = restores
         self.catalog = catalog
+        self.policies = policies
 
     @unary
     async def CreateBackup(
@@ -70,3 +77,22 @@ class BackupServicer(backup_service_pb2_grpc.BackupServiceServicer):
     ) -> bk_pb.GetBackupStatusResponse:
         env_id = names.parse_environment_or_all(request.parent)
         return bk_pb.GetBackupStatusResponse(statuses=await self.catalog.status(env_id))
+
+    @unary
+    async def GetBackupPolicy(
+        self, request: pol_pb.GetBackupPolicyRequest, context: Ctx
+    ) -> pol_pb.BackupPolicy:
+        return await self.policies.get(request.name)
+
+    @unary
+    async def SetBackupPolicy(
+        self, request: pol_pb.SetBackupPolicyRequest, context: Ctx
+    ) -> pol_pb.BackupPolicy:
+        return await self.policies.set(request)
+
+    @unary
+    async def DeleteBackupPolicy(
+        self, request: pol_pb.DeleteBackupPolicyRequest, context: Ctx
+    ) -> empty_pb2.Empty:
+        await self.policies.delete(request)
+        return empty_pb2.Empty()
