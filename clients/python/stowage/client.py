@@ -21,8 +21,11 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 import grpc
-from google.protobuf import field_mask_pb2
+from google.protobuf import duration_pb2, field_mask_pb2
 
+from stowage.v1 import (
+    backup_policy_pb2 as pol_pb,
+)
 from stowage.v1 import (
     backup_service_pb2_grpc,
     common_pb2,
@@ -84,6 +87,16 @@ def environment_name(env: str) -> str:
 def artifact_name(env: str, kind: str | int, artifact_id: str) -> str:
     k = KINDS[kind] if isinstance(kind, str) else kind
     return f"{environment_name(env)}/{COLLECTIONS[k]}/{artifact_id}"
+
+
+def policy_name(env: str) -> str:
+    return f"{environment_name(env)}/backupPolicy"
+
+
+def seconds(value: float) -> duration_pb2.Duration:
+    d = duration_pb2.Duration()
+    d.FromNanoseconds(int(round(value * 1e9)))
+    return d
 
 
 def _call(fn: Callable[[], T]) -> T:
@@ -486,6 +499,7 @@ class Client:
         source_ftp_folders: dict[str, str] | None = None,
         validate_only: bool = False,
         request_id: str = "",
+        copy_backup_policy: bool = False,
     ) -> Operation:
         ed = EDITIONS[edition] if isinstance(edition, str) else edition
         op = self._unary(
@@ -499,6 +513,7 @@ class Client:
                 source_ftp_folders=source_ftp_folders or {},
                 validate_only=validate_only,
                 request_id=request_id,
+                copy_backup_policy=copy_backup_policy,
             ),
         )
         return Operation(self, op)
@@ -509,6 +524,57 @@ class Client:
             self._unary(
                 self.backups.GetBackupStatus, bk_pb.GetBackupStatusRequest(parent=parent)
             ).statuses
+        )
+
+    # -- backup policies ------------------------------------------------------
+
+    def get_backup_policy(self, env: str) -> pol_pb.BackupPolicy:
+        """Raises BackupPolicyNotFound when the environment has none."""
+        return self._unary(
+            self.backups.GetBackupPolicy, pol_pb.GetBackupPolicyRequest(name=policy_name(env))
+        )
+
+    def set_backup_policy(
+        self,
+        env: str,
+        *,
+        every: float | None = None,
+        cron: str = "",
+        keep_last: int = 0,
+        keep_daily: int = 0,
+        keep_weekly: int = 0,
+        keep_monthly: int = 0,
+        max_age: float | None = None,
+        retention: bool | None = None,
+        validate_only: bool = False,
+    ) -> pol_pb.BackupPolicy:
+        """Backs ``env`` up every ``every`` seconds or on a ``cron`` expression (UTC).
+
+        Retention applies when any keep_* or max_age is given (or ``retention``
+        is True); otherwise every backup is kept.
+        """
+        policy = pol_pb.BackupPolicy(name=policy_name(env))
+        if every is not None:
+            policy.every.CopyFrom(seconds(every))
+        if cron:
+            policy.cron = cron
+        given = any((keep_last, keep_daily, keep_weekly, keep_monthly, max_age is not None))
+        if retention or (retention is None and given):
+            r = policy.retention
+            r.keep_last, r.keep_daily = keep_last, keep_daily
+            r.keep_weekly, r.keep_monthly = keep_weekly, keep_monthly
+            if max_age is not None:
+                r.max_age.CopyFrom(seconds(max_age))
+            policy.retention.SetInParent()
+        return self._unary(
+            self.backups.SetBackupPolicy,
+            pol_pb.SetBackupPolicyRequest(policy=policy, validate_only=validate_only),
+        )
+
+    def delete_backup_policy(self, env: str, *, allow_missing: bool = False) -> None:
+        self._unary(
+            self.backups.DeleteBackupPolicy,
+            pol_pb.DeleteBackupPolicyRequest(name=policy_name(env), allow_missing=allow_missing),
         )
 
     # -- operations -----------------------------------------------------------

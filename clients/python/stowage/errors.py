@@ -126,6 +126,10 @@ class Interrupted(StowageError):
     reason_name = "INTERRUPTED"
 
 
+class BackupPolicyNotFound(StowageError):
+    reason_name = "BACKUP_POLICY_NOT_FOUND"
+
+
 _BY_REASON: dict[str, type[StowageError]] = {
     cls.reason_name: cls
     for cls in list(globals().values())

@@ -23,6 +23,7 @@ from .output import (
     short_id,
     utc,
 )
+from .policies import policy_text
 from .progress import ProgressView, operation_error, watch
 
 KIND_CHOICES = {"backup": ops_pb.Operation.KIND_BACKUP, "restore": ops_pb.Operation.KIND_RESTORE}
@@ -98,6 +99,8 @@ def print_outcome(op: ops_pb.Operation) -> None:
         print(op.backup.name)
     elif op.HasField("restore"):
         print(op.restore.environment)
+        if op.restore.HasField("backup_policy"):
+            print(f"backup policy copied: {policy_text(op.restore.backup_policy)}")
         for w in op.restore.warnings:
             print(warning_text(w))
 
