@@ -215,8 +215,9 @@ class BackupEngine:
             excluded=manifest.excluded,
             warnings=manifest.warnings,
             operation=ctx.op.name,
-            scheduled_time=timestamp(scheduled_time),
         )
+        if scheduled_time is not None:
+            backup.scheduled_time.FromMilliseconds(round(scheduled_time * 1000))
         backup.complete_time.CopyFrom(timestamp(self.clock.now()))
         # The record makes the backup visible: written last, never replaced.
         await self.repo.put_record(ref, backup.SerializeToString(deterministic=True))

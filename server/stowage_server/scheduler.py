@@ -26,6 +26,8 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import TypeVar
 
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from stowage.v1 import backups_pb2 as bk_pb
 from stowage.v1 import operations_pb2 as ops_pb
 
@@ -48,6 +50,13 @@ def request_id(env_uid: str, slot: int) -> str:
     """The scheduled backup's request_id: a second start of the same slot,
     from whichever server, returns the first one's operation (AIP-155)."""
     return f"schedule-{env_uid}-{slot}"
+
+
+def slot_text(slot: int) -> str:
+    """A slot as RFC 3339, as its backup's scheduled_time reads in JSON."""
+    ts = Timestamp()
+    ts.FromMilliseconds(slot)
+    return ts.ToJsonString()
 
 
 class Scheduler:
@@ -166,6 +175,7 @@ class Scheduler:
             error = internal_status().SerializeToString()
             await self._run(lambda: self.runs.refused(uid, slot, error, self.clock.now()))
             return
+        log.info("scheduled backup of %s for %s: %s", env_id, slot_text(slot), op.name)
         await self._run(lambda: self.runs.started(uid, slot, op.name))
         try:
             op = await self._wait(op)

@@ -47,12 +47,12 @@ def duration_text(seconds: float) -> str:
     return out
 
 
-def schedule_text(policy: pol_pb.BackupPolicy) -> str:
+def schedule_text(policy: pol_pb.BackupPolicy, zone: str = " (UTC)") -> str:
     kind = policy.WhichOneof("schedule")
     if kind == "every":
         return f"every {duration_text(policy.every.ToNanoseconds() / 1e9)}"
     if kind == "cron":
-        return f"cron {policy.cron} (UTC)"
+        return f"cron {policy.cron}{zone}"
     return "-"
 
 
@@ -77,7 +77,7 @@ def retention_text(policy: pol_pb.BackupPolicy) -> str:
 
 def policy_text(policy: pol_pb.BackupPolicy) -> str:
     """One line for tables: 'every 2h; keep last 3'."""
-    return f"{schedule_text(policy)}; {retention_text(policy)}"
+    return f"{schedule_text(policy, zone='')}; {retention_text(policy)}"
 
 
 def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
