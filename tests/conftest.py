@@ -20,6 +20,8 @@ from stowage_server.app import StowageServer
 from stowage_server.clock import Clock
 from stowage_server.config import load
 
+from .azurite import Azurite, set_credentials
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--run-slow", action="store_true", help="run the long soak tests")
@@ -122,6 +124,20 @@ class ServerProcess:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout)
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
+    emulator = Azurite(tmp_path_factory.mktemp("azurite"))
+    saved = {k: v for k, v in os.environ.items() if k.startswith("AZURE_STORAGE_")}
+    set_credentials(emulator)
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+        for k in [k for k in os.environ if k.startswith("AZURE_STORAGE_")]:
+            del os.environ[k]
+        os.environ.update(saved)
 
 
 @pytest.fixture

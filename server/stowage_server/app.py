@@ -21,6 +21,8 @@ from stowage.v1 import (
     environments_pb2_grpc,
     operations_pb2,
     operations_pb2_grpc,
+    repository_service_pb2,
+    repository_service_pb2_grpc,
 )
 from stowage_storage.crypto import MasterKey
 from stowage_storage.open import UnsupportedRepository, open_store
@@ -30,6 +32,7 @@ from stowage_storage.store import StorageError
 
 from .artifacts import ArtifactEngine
 from .backup import BackupEngine
+from .backup_copy import CopyEngine
 from .catalog import BackupCatalog
 from .clock import Clock, SystemClock
 from .config import Config
@@ -39,6 +42,7 @@ from .editions import EditionPolicy
 from .environments import EnvironmentEngine
 from .operations import OperationManager, OperationStore, OwnerLock
 from .policies import PolicyEngine, PolicyStore
+from .prune import PruneEngine
 from .registry import Registry
 from .restore import RestoreEngine
 from .runtime import RuntimeEngine
@@ -47,7 +51,9 @@ from .scheduler import Scheduler
 from .servicers.backups import BackupServicer
 from .servicers.environments import EnvironmentServicer
 from .servicers.operations import OperationServicer
+from .servicers.repository import RepositoryServicer
 from .settings import SecretBox
+from .verify import VerifyEngine
 
 log = logging.getLogger("stowage.server")
 MAX_MESSAGE = 8 * 1024 * 1024
@@ -55,6 +61,7 @@ SERVICE_NAMES = (
     environments_pb2.DESCRIPTOR.services_by_name["EnvironmentService"].full_name,
     backup_service_pb2.DESCRIPTOR.services_by_name["BackupService"].full_name,
     operations_pb2.DESCRIPTOR.services_by_name["OperationService"].full_name,
+    repository_service_pb2.DESCRIPTOR.services_by_name["RepositoryService"].full_name,
 )
 
 
@@ -108,10 +115,14 @@ class Engines:
     backups: BackupEngine
     restores: RestoreEngine
     catalog: BackupCatalog
+    verify: VerifyEngine
+    prune: PruneEngine
+    copies: CopyEngine
     policies: PolicyEngine
     scheduler: Scheduler  # started by StowageServer, not by assembly
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        await self.repo.store.close()
         self.db.close()
         self.owner.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
@@ -123,9 +134,11 @@ async def assemble(cfg: Config, clock: Clock) -> Engines:
     master = load_master_key(cfg)
     executor = ThreadPoolExecutor(max_workers=max(2, cfg.workers), thread_name_prefix="stowage")
     try:
-        store = open_store(cfg.repository_url, executor)
+        store = await open_store(cfg.repository_url, executor)
     except UnsupportedRepository as e:
         raise StartupError(str(e)) from e
+    except StorageError as e:
+        raise StartupError(f"repository {cfg.repository_url}: {e}") from e
     try:
         repo = await Repository.open(store, master, executor=executor)
     except (RepositoryError, StorageError) as e:
@@ -188,6 +201,11 @@ async def assemble(cfg: Config, clock: Clock) -> Engines:
             policy_store,
         ),
         catalog=catalog,
+        verify=VerifyEngine(repo, operations, master),
+        prune=PruneEngine(repo, operations),
+        copies=CopyEngine(
+            repo, operations, master, executor, cfg.copy_destinations, cfg.repository_url
+        ),
         policies=policies,
         scheduler=scheduler,
     )
@@ -217,7 +235,10 @@ class StowageServer:
             EnvironmentServicer(e.environments, e.artifacts, e.runtime), server
         )
         backup_service_pb2_grpc.add_BackupServiceServicer_to_server(
-            BackupServicer(e.backups, e.restores, e.catalog, e.policies), server
+            BackupServicer(e.backups, e.restores, e.catalog, e.copies, e.policies), server
+        )
+        repository_service_pb2_grpc.add_RepositoryServiceServicer_to_server(
+            RepositoryServicer(e.verify, e.prune), server
         )
         operations_pb2_grpc.add_OperationServiceServicer_to_server(
             OperationServicer(e.operations), server
@@ -234,7 +255,7 @@ class StowageServer:
         try:
             self.port = server.add_insecure_port(cfg.listen)
         except RuntimeError as err:
-            e.close()
+            await e.close()
             raise StartupError(f"cannot listen on {cfg.listen}: {err}") from err
         await server.start()
         self._server = server
@@ -275,7 +296,7 @@ class StowageServer:
         await self.engines.scheduler.stop()
         await self.engines.operations.shutdown(grace)
         await server.stop(1.0)
-        self.engines.close()
+        await self.engines.close()
         self._stopped.set()
 
     async def wait(self) -> None:

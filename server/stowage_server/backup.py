@@ -29,6 +29,7 @@ from stowage.v1 import (
     operations_pb2 as ops_pb,
 )
 from stowage_storage.crypto import MasterKey, new_data_key
+from stowage_storage.locks import SHARED, Lock, LockConflict, LockLost
 from stowage_storage.repository import RecordRef, Repository, RepositoryError, WriteSession
 from stowage_storage.store import StorageError
 
@@ -44,12 +45,16 @@ from .registry import ArtifactRecord, ContentInfo, Registry, Snapshot
 T = TypeVar("T")
 # Blobs read and stored concurrently; bounded so memory stays flat.
 _WINDOW = 8
+# How long a backup waits for a running prune to release the repository.
+LOCK_WAIT = 120.0
 # Small artifacts whose inline content is fetched per database query.
 _INLINE_BATCH = 256
 
 
 def new_backup_id(at: float) -> str:
-    return time.strftime("%Y%m%d-%H%M%S", time.gmtime(at)) + "-" + secrets.token_hex(3)
+    """Sorts by time: the second, then its fraction in 4096ths, then 3 random hex digits."""
+    fraction = int((at % 1) * 4096)
+    return f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime(at))}-{fraction:03x}{secrets.token_hex(2)[:3]}"
 
 
 def batch_loss_violations(batches: list[tuple[str, int]], env_id: str) -> list[Violation]:
@@ -150,8 +155,11 @@ class BackupEngine:
             if lost and not req.allow_batch_loss:
                 raise refuse_batch_loss(lost, env_id)
             try:
-                return await self._store(ctx, snap, trigger, started, scheduled_time)
-            except (StorageError, RepositoryError) as e:
+                async with self.repo.locks.held(SHARED, f"backup {ctx.op.name}", LOCK_WAIT) as lock:
+                    return await self._store(
+                        ctx, snap, trigger, started, lock, scheduled_time
+                    )
+            except (StorageError, RepositoryError, LockConflict, LockLost) as e:
                 raise from_storage(e) from e
         finally:
             if req.quiesce:
@@ -163,6 +171,7 @@ class BackupEngine:
         snap: Snapshot,
         trigger: int,
         started: float,
+        lock: Lock,
         scheduled_time: float | None = None,
     ) -> bk_pb.Backup:
         env = snap.env
@@ -219,7 +228,9 @@ class BackupEngine:
         if scheduled_time is not None:
             backup.scheduled_time.FromMilliseconds(round(scheduled_time * 1000))
         backup.complete_time.CopyFrom(timestamp(self.clock.now()))
-        # The record makes the backup visible: written last, never replaced.
+        # The record makes the backup visible: written last, never replaced, and
+        # only while the lock that keeps prune away is surely still ours.
+        lock.check()
         await self.repo.put_record(ref, backup.SerializeToString(deterministic=True))
         for w in manifest.warnings:
             await ctx.warn(w)

@@ -4,13 +4,15 @@ each environment's last backup."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
+from dataclasses import dataclass
 from typing import TypeVar
 
 from google.protobuf.message import DecodeError
 
 from stowage.v1 import backups_pb2 as bk_pb
+from stowage.v1 import manifest_pb2 as mf_pb
 from stowage.v1 import operations_pb2 as ops_pb
 from stowage_storage.repository import RecordNotFound, RecordRef, Repository, RepositoryError
 from stowage_storage.store import StorageError
@@ -167,6 +169,46 @@ class BackupCatalog:
             or scheduled.start_time.ToNanoseconds() >= status.last_backup.start_time.ToNanoseconds()
         ):
             status.last_backup.CopyFrom(scheduled)
+
+
+@dataclass
+class Walked:
+    """One backup as maintenance sees it: what could be read, and what could not."""
+
+    ref: RecordRef
+    backup: bk_pb.Backup | None = None
+    manifest: mf_pb.BackupManifest | None = None
+    problem: str = ""
+    problem_object: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"environments/{self.ref.environment}/backups/{self.ref.backup_id}"
+
+
+async def walk(repo: Repository) -> AsyncIterator[Walked]:
+    """Every backup record with its manifest, in name order; unreadable parts are
+    reported on the item rather than raised, so one bad backup hides no other."""
+    for ref in sorted(await repo.list_records(), key=lambda r: (r.environment, r.backup_id)):
+        w = Walked(ref)
+        record_key = f"backups/{ref.environment}/{ref.backup_id}"
+        try:
+            w.backup = bk_pb.Backup.FromString(await repo.get_record(ref))
+        except (RepositoryError, DecodeError, RecordNotFound) as e:
+            w.problem, w.problem_object = f"backup record is unreadable: {e}", record_key
+            yield w
+            continue
+        manifest_key = f"manifests/{w.backup.manifest_sha256}"
+        try:
+            w.manifest = mf_pb.BackupManifest.FromString(
+                await repo.get_manifest(w.backup.manifest_sha256)
+            )
+        except (RepositoryError, DecodeError, ValueError) as e:
+            w.problem, w.problem_object = (
+                f"manifest is missing, truncated or corrupt: {e}",
+                manifest_key,
+            )
+        yield w
 
 
 def attempt(op: Op) -> bk_pb.BackupAttempt:

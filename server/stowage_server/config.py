@@ -132,6 +132,13 @@ OPTIONS: list[Option] = [
         parse_duration,
     ),
     Option(
+        "copy_destinations",
+        "abfs://",
+        "repositories `backup copy` may write to: comma-separated URL prefixes "
+        "(abfs:// allows every Azure container; add file:///mnt/backups for a folder)",
+        lambda text: [p.strip() for p in str(text).split(",") if p.strip()],
+    ),
+    Option(
         "upload_limit",
         "0",
         "most bytes per second a backup sends to the repository (0: no limit), as in 20MiB",

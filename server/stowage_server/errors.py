@@ -155,6 +155,7 @@ class RequestIdReused(InvalidArgument):
 
 def from_storage(e: Exception) -> StowageError:
     """The domain error for a storage or repository failure."""
+    from stowage_storage.locks import LockConflict, LockLost
     from stowage_storage.repository import CorruptObject, SourceChanged, WrongKey
     from stowage_storage.store import StorageRejected, StorageUnavailable
 
@@ -165,6 +166,12 @@ def from_storage(e: Exception) -> StowageError:
         return DataLoss(str(e), metadata=meta)
     if isinstance(e, SourceChanged):
         return DataLoss(str(e))
+    if isinstance(e, LockConflict):
+        return FailedPrecondition(
+            "REPOSITORY_LOCKED", str(e), metadata={"holders": "; ".join(e.holders)}
+        )
+    if isinstance(e, LockLost):
+        return Unavailable("STORAGE_UNAVAILABLE", f"{e}; nothing was made visible")
     if isinstance(e, StorageUnavailable):
         return Unavailable("STORAGE_UNAVAILABLE", f"the repository is unavailable: {e}")
     if isinstance(e, WrongKey):

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 from google.protobuf.message import Message
 from google.rpc import code_pb2
 
-from stowage.v1 import backups_pb2
+from stowage.v1 import backups_pb2, maintenance_pb2
 from stowage.v1 import operations_pb2 as ops_pb
 
 from .clock import Clock, timestamp
@@ -528,8 +528,14 @@ class OperationManager:
             await asyncio.wait(remaining, timeout=10)
 
 
+_RESULT_FIELDS = {
+    backups_pb2.Backup: "backup",
+    backups_pb2.RestoreResult: "restore",
+    maintenance_pb2.VerifyResult: "verify",
+    maintenance_pb2.PruneResult: "prune",
+    maintenance_pb2.CopyResult: "copy",
+}
+
+
 def _set_result(op: Op, result: Message) -> None:
-    if isinstance(result, backups_pb2.Backup):
-        op.backup.CopyFrom(result)
-    elif isinstance(result, backups_pb2.RestoreResult):
-        op.restore.CopyFrom(result)
+    getattr(op, _RESULT_FIELDS[type(result)]).CopyFrom(result)

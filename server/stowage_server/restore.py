@@ -38,6 +38,7 @@ from stowage.v1 import (
 )
 from stowage_storage.chunker import Chunk
 from stowage_storage.crypto import DecryptionFailed, MasterKey
+from stowage_storage.locks import SHARED, LockConflict, LockLost
 from stowage_storage.repository import (
     RecordNotFound,
     RecordRef,
@@ -66,6 +67,8 @@ from .registry import FTP_FOLDER, ControlNumberRecord, Registry, RestorePlanData
 
 T = TypeVar("T")
 W = bk_pb.RestoreWarning
+# How long a restore waits for a running prune to release the repository.
+LOCK_WAIT = 120.0
 
 
 @dataclass
@@ -388,8 +391,10 @@ class RestoreEngine:
         staged: list[StagedContent] = []
         try:
             try:
-                staged = await self._stage(ctx, items)
-            except (StorageError, RepositoryError) as e:
+                async with self.repo.locks.held(SHARED, f"restore {ctx.op.name}", LOCK_WAIT):
+                    await self.repo.refresh()  # a prune may have run since the plan
+                    staged = await self._stage(ctx, items)
+            except (StorageError, RepositoryError, LockConflict, LockLost) as e:
                 raise from_storage(e) from e
             await ctx.phase("write", items_total=1)
             m = plan.loaded.manifest

@@ -25,6 +25,8 @@ class Location:
 class Index:
     def __init__(self) -> None:
         self._blobs: dict[bytes, Location] = {}
+        # Every indexed pack with all its entries, as the index objects list them.
+        self.packs: dict[str, list[Entry]] = {}
         self.loaded: set[str] = set()
 
     def __contains__(self, sha256: bytes) -> bool:
@@ -37,6 +39,7 @@ class Index:
         return self._blobs.get(sha256)
 
     def add_pack(self, pack: str, entries: list[Entry]) -> None:
+        self.packs[pack] = entries
         for e in entries:
             # The first location wins: duplicates from racing writers are equal.
             self._blobs.setdefault(e.sha256, Location(pack, e.offset, e.length, e.raw_length))
@@ -44,9 +47,6 @@ class Index:
     def add_file(self, index_file: repository_pb2.IndexFile) -> None:
         for p in index_file.packs:
             self.add_pack(p.pack, [Entry.from_proto(e) for e in p.entries])
-
-    def packs(self) -> set[str]:
-        return {loc.pack for loc in self._blobs.values()}
 
     def items(self) -> list[tuple[bytes, Location]]:
         return list(self._blobs.items())

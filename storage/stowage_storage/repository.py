@@ -33,7 +33,8 @@ from .chunker import DEFAULT_AVERAGE, DEFAULT_THRESHOLD, Chunker
 from .codec import Codec, CodecError
 from .crypto import MasterKey
 from .index import Index, Location, encode_index
-from .pack import TARGET_PACK_BYTES, Entry, PackBuilder, pack_key
+from .locks import Locks
+from .pack import TARGET_PACK_BYTES, Entry, PackBuilder, pack_key, parse_trailer, trailer_length
 from .ratelimit import RateLimiter
 from .store import ObjectExists, ObjectNotFound, ObjectStore
 
@@ -94,6 +95,7 @@ class Repository:
         self._executor = executor
         self._refresh_lock = asyncio.Lock()
         self.upload_limit = RateLimiter(0)
+        self.locks = Locks(store)
 
     # -- opening --------------------------------------------------------------
 
@@ -135,8 +137,15 @@ class Repository:
 
     async def refresh(self) -> None:
         """Loads index objects written since the last refresh (by any process)."""
+        listed = await self.store.list("index/")
+        names = {info.key.rsplit("/", 1)[-1] for info in listed}
+        if self.index.loaded - names:
+            # A prune consolidated the index (and may have deleted packs it named):
+            # entries learnt before it are no longer safe to trust.
+            await self.reload()
+            return
         async with self._refresh_lock:
-            for info in await self.store.list("index/"):
+            for info in listed:
                 name = info.key.rsplit("/", 1)[-1]
                 if name in self.index.loaded:
                     continue
@@ -144,11 +153,41 @@ class Repository:
                 self.index.add_file(repository_pb2.IndexFile.FromString(data))
                 self.index.loaded.add(name)
 
+    async def reload(self) -> list[str]:
+        """Forgets the in-memory index and reads every index object again;
+        returns their keys. Maintenance uses this rather than trusting memory."""
+        async with self._refresh_lock:
+            fresh = Index()
+            keys = []
+            for info in await self.store.list("index/"):
+                name = info.key.rsplit("/", 1)[-1]
+                data = await self.read_document(info.key, bytes.fromhex(name))
+                fresh.add_file(repository_pb2.IndexFile.FromString(data))
+                fresh.loaded.add(name)
+                keys.append(info.key)
+            self.index = fresh
+            return keys
+
+    async def pack_entries(self, pack_id: str) -> list[Entry]:
+        """A pack's blobs, from its own trailer (not the index)."""
+        key = pack_key(pack_id)
+        size = (await self.store.stat(key)).size
+        tail = await self.store.read(key, max(0, size - 64 * 1024))
+        need = trailer_length(tail)
+        if need > len(tail):
+            tail = await self.store.read(key, max(0, size - need))
+        try:
+            return await self._run(lambda: parse_trailer(self.codec, tail, size))
+        except (ValueError, CodecError) as e:
+            raise CorruptObject(f"{key} has an unreadable trailer: {e}", key) from e
+
     def has_blob(self, sha256: bytes) -> bool:
         return sha256 in self.index
 
-    def session(self, max_packs_in_flight: int = 2) -> WriteSession:
-        return WriteSession(self, max_packs_in_flight)
+    def session(self, max_packs_in_flight: int = 2, *, ignore_index: bool = False) -> WriteSession:
+        """A write session; ``ignore_index`` stores blobs even when some pack
+        already holds them (prune moves live blobs out of packs it deletes)."""
+        return WriteSession(self, max_packs_in_flight, ignore_index)
 
     async def read_blob(self, sha256: bytes) -> bytes:
         async for _, data in self.read_blobs([sha256]):
@@ -340,8 +379,9 @@ class WriteSession:
     fails or is cancelled leaves unindexed packs, which prune reclaims.
     """
 
-    def __init__(self, repo: Repository, max_in_flight: int) -> None:
+    def __init__(self, repo: Repository, max_in_flight: int, ignore_index: bool = False) -> None:
         self._repo = repo
+        self._ignore_index = ignore_index
         self._claimed: set[bytes] = set()
         self._builder = PackBuilder()
         self._written: dict[str, list[Entry]] = {}
@@ -351,7 +391,9 @@ class WriteSession:
         self.blobs_added = 0
 
     def needs(self, sha256: bytes) -> bool:
-        return sha256 not in self._repo.index and sha256 not in self._claimed
+        if sha256 in self._claimed:
+            return False
+        return self._ignore_index or sha256 not in self._repo.index
 
     async def add(self, sha256: bytes, data: bytes) -> int:
         """Stores a blob unless the repository or this session has it; returns
@@ -398,19 +440,22 @@ class WriteSession:
         finally:
             self._slots.release()
 
-    async def commit(self) -> None:
+    async def commit(self) -> dict[str, list[Entry]]:
+        """Writes the last pack and the index naming this session's packs;
+        returns those packs."""
         if len(self._builder):
             await self._seal()
         await asyncio.gather(*self._uploads)
-        if not self._written:
-            return
-        data = encode_index(self._written)
+        written, self._written = self._written, {}
+        if not written:
+            return written
+        data = encode_index(written)
         digest = hashlib.sha256(data).hexdigest()
         await self._repo.write_document(f"index/{digest}", data)
-        for pack_id, entries in self._written.items():
+        for pack_id, entries in written.items():
             self._repo.index.add_pack(pack_id, entries)
         self._repo.index.loaded.add(digest)
-        self._written = {}
+        return written
 
     async def abort(self) -> None:
         for t in self._uploads:

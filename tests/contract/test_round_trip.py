@@ -5,7 +5,10 @@ a higher edition, byte-identical and SUSPENDED."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from stowage.client import Client
 from stowage.v1 import backups_pb2 as bk_pb
@@ -13,14 +16,32 @@ from stowage.v1 import common_pb2
 from stowage.v1 import environments_pb2 as env_pb
 from stowage.v1 import operations_pb2 as ops_pb
 
+from ..azurite import new_container
+from ..conftest import ServerThread
 from ..sample import SECRETS, provision_full, small_contents, write_assembly
 
 MB = 1 << 20
 
 
+@pytest.fixture(params=["local", "azure"])
+def any_repo_client(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Client]:
+    """A client of a server whose repository is on local disk, or on Azurite."""
+    options = {}
+    if request.param == "azure":
+        request.getfixturevalue("azurite")
+        options["repository"] = f"abfs://{new_container()}/stowage"
+    server = ServerThread(tmp_path / "data", **options)
+    try:
+        with Client(server.address, timeout=120) as c:
+            yield c
+    finally:
+        server.stop()
+
+
 def test_round_trip_every_kind_every_setting_and_a_200mb_assembly(
-    client: Client, tmp_path: Path
+    any_repo_client: Client, tmp_path: Path
 ) -> None:
+    client = any_repo_client
     assembly = tmp_path / "Contoso.Maps.dll"
     assembly_sha = write_assembly(assembly, 200 * MB)
     digests = provision_full(client, "contoso", "basic", assembly)

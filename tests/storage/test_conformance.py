@@ -11,13 +11,20 @@ from pathlib import Path
 import pytest
 
 from stowage_storage.local import LocalStore
+from stowage_storage.open import open_store
 from stowage_storage.store import ObjectExists, ObjectNotFound, ObjectStore
 
+from ..azurite import new_container
 
-@pytest.fixture(params=["local"])
+
+@pytest.fixture(params=["local", "azure"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ObjectStore]:
+    s: ObjectStore
     if request.param == "local":
-        s: ObjectStore = LocalStore(str(tmp_path / "store"))
+        s = LocalStore(str(tmp_path / "store"))
+    else:
+        request.getfixturevalue("azurite")
+        s = await open_store(f"abfs://{new_container()}/some/prefix")
     yield s
     await s.close()
 

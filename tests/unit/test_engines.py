@@ -29,7 +29,7 @@ async def engines(tmp_path: Path):  # type: ignore[no-untyped-def]
     e = await assemble(cfg, clock)
     e.clock = clock  # type: ignore[attr-defined]
     yield e
-    e.close()
+    await e.close()
 
 
 async def provision(e: Engines, name: str, edition: int = common_pb2.EDITION_BASIC) -> None:

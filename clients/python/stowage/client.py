@@ -31,6 +31,7 @@ from stowage.v1 import (
     common_pb2,
     environments_pb2_grpc,
     operations_pb2_grpc,
+    repository_service_pb2_grpc,
 )
 from stowage.v1 import (
     backups_pb2 as bk_pb,
@@ -38,6 +39,7 @@ from stowage.v1 import (
 from stowage.v1 import (
     environments_pb2 as env_pb,
 )
+from stowage.v1 import maintenance_pb2 as mt_pb
 from stowage.v1 import (
     operations_pb2 as ops_pb,
 )
@@ -194,6 +196,7 @@ class Client:
         self.environments = environments_pb2_grpc.EnvironmentServiceStub(self.channel)
         self.backups = backup_service_pb2_grpc.BackupServiceStub(self.channel)
         self.operations = operations_pb2_grpc.OperationServiceStub(self.channel)
+        self.repository = repository_service_pb2_grpc.RepositoryServiceStub(self.channel)
 
     def close(self) -> None:
         self.channel.close()
@@ -526,6 +529,13 @@ class Client:
             ).statuses
         )
 
+    def copy_backup(self, name: str, destination: str, *, request_id: str = "") -> Operation:
+        op = self._unary(
+            self.backups.CopyBackup,
+            mt_pb.CopyBackupRequest(name=name, destination_repository=destination, request_id=request_id),
+        )
+        return Operation(self, op)
+
     # -- backup policies ------------------------------------------------------
 
     def get_backup_policy(self, env: str) -> pol_pb.BackupPolicy:
@@ -576,6 +586,19 @@ class Client:
             self.backups.DeleteBackupPolicy,
             pol_pb.DeleteBackupPolicyRequest(name=policy_name(env), allow_missing=allow_missing),
         )
+
+    # -- repository -----------------------------------------------------------
+
+    def verify_repository(self, *, read_data: bool = False, request_id: str = "") -> Operation:
+        op = self._unary(
+            self.repository.VerifyRepository,
+            mt_pb.VerifyRepositoryRequest(read_data=read_data, request_id=request_id),
+        )
+        return Operation(self, op)
+
+    def prune_repository(self, *, request_id: str = "") -> Operation:
+        op = self._unary(self.repository.PruneRepository, mt_pb.PruneRepositoryRequest(request_id=request_id))
+        return Operation(self, op)
 
     # -- operations -----------------------------------------------------------
 

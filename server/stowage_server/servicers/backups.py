@@ -8,10 +8,12 @@ from google.protobuf import empty_pb2
 from stowage.v1 import backup_policy_pb2 as pol_pb
 from stowage.v1 import backup_service_pb2_grpc
 from stowage.v1 import backups_pb2 as bk_pb
+from stowage.v1 import maintenance_pb2 as mt_pb
 from stowage.v1 import operations_pb2 as ops_pb
 
 from .. import names
 from ..backup import BackupEngine
+from ..backup_copy import CopyEngine
 from ..catalog import BackupCatalog
 from ..pagination import decode_token, encode_token, page_size
 from ..policies import PolicyEngine
@@ -27,11 +29,13 @@ class BackupServicer(backup_service_pb2_grpc.BackupServiceServicer):
         backups: BackupEngine,
         restores: RestoreEngine,
         catalog: BackupCatalog,
+        copies: CopyEngine,
         policies: PolicyEngine,
     ) -> None:
         self.backups = backups
         self.restores = restores
         self.catalog = catalog
+        self.copies = copies
         self.policies = policies
 
     @unary
@@ -96,3 +100,7 @@ class BackupServicer(backup_service_pb2_grpc.BackupServiceServicer):
     ) -> empty_pb2.Empty:
         await self.policies.delete(request)
         return empty_pb2.Empty()
+
+    @unary
+    async def CopyBackup(self, request: mt_pb.CopyBackupRequest, context: Ctx) -> ops_pb.Operation:
+        return await self.copies.start(request)

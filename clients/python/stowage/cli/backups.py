@@ -60,6 +60,15 @@ def register(commands: Any, common: list[argparse.ArgumentParser]) -> None:
     p.add_argument("backup", metavar="BACKUP", help=BACKUP_HELP)
     p.set_defaults(handler=delete)
 
+    p = sub.add_parser("copy", parents=common, help="copy a backup to a second repository")
+    p.add_argument("backup", metavar="BACKUP", help=BACKUP_HELP)
+    p.add_argument("--to-repository", required=True, metavar="URL",
+                   help="abfs://CONTAINER/PREFIX, a path or file:// URL (among the server's "
+                        "--copy-destinations)")
+    p.add_argument("--wait", action="store_true", help="show progress and wait for the end")
+    p.add_argument("--request-id", default="", metavar="ID", help="makes a retry safe")
+    p.set_defaults(handler=copy_backup)
+
     p = sub.add_parser(
         "status", parents=common,
         help="last backup, last success, last scheduled backup and next run per environment",
@@ -192,3 +201,14 @@ def _short_error(attempt: bk_pb.BackupAttempt | None) -> str:
     e = from_status(attempt.error)
     text = f"{e.reason or e.code.name}: {e.message}"
     return text if len(text) <= ERROR_WIDTH else text[: ERROR_WIDTH - 3] + "..."
+
+
+def copy_backup(args: argparse.Namespace, client: Client) -> int:
+    handle = client.copy_backup(args.backup, args.to_repository, request_id=args.request_id)
+    if args.wait:
+        wait_and_report(handle, json_lines=args.json)
+    elif args.json:
+        print_json(handle.operation)
+    else:
+        print(handle.name)
+    return 0

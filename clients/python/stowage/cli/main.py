@@ -18,7 +18,7 @@ import grpc
 from stowage.client import DEFAULT_SERVER, Client
 from stowage.errors import StowageError, from_rpc_error
 
-from . import artifacts, backups, demo, environments, operations, restore, serve
+from . import artifacts, backups, demo, environments, operations, repository, restore, serve
 from .output import CommandError, error_line
 
 
@@ -72,6 +72,7 @@ def build_parser(*, server_options: bool = True) -> Parser:
     backups.register(commands, common)
     restore.register(commands, common)
     operations.register(commands, common)
+    repository.register(commands, common)
     demo.register(commands, common)
     return parser
 

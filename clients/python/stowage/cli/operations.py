@@ -26,7 +26,13 @@ from .output import (
 from .policies import policy_text
 from .progress import ProgressView, operation_error, watch
 
-KIND_CHOICES = {"backup": ops_pb.Operation.KIND_BACKUP, "restore": ops_pb.Operation.KIND_RESTORE}
+KIND_CHOICES = {
+    "backup": ops_pb.Operation.KIND_BACKUP,
+    "restore": ops_pb.Operation.KIND_RESTORE,
+    "verify": ops_pb.Operation.KIND_VERIFY,
+    "prune": ops_pb.Operation.KIND_PRUNE,
+    "copy": ops_pb.Operation.KIND_COPY,
+}
 
 
 def operation_name(text: str) -> str:
@@ -103,6 +109,28 @@ def print_outcome(op: ops_pb.Operation) -> None:
             print(f"backup policy copied: {policy_text(op.restore.backup_policy)}")
         for w in op.restore.warnings:
             print(warning_text(w))
+    elif op.HasField("verify"):
+        v = op.verify
+        for p in v.problems:
+            where = " ".join(x for x in (p.backup, p.item, p.object, f"blob {p.blob}" if p.blob else "") if x)
+            print(f"problem: {where}: {p.description}")
+        print(
+            f"{'ok' if v.ok else 'PROBLEMS'}: {v.backups_checked} backup(s), {v.packs_checked} pack(s), "
+            f"{v.blobs_checked} blob(s) checked, {human_bytes(v.bytes_read)} read"
+        )
+    elif op.HasField("prune"):
+        p = op.prune
+        print(
+            f"removed {p.blobs_removed} blob(s) in {p.packs_deleted} pack(s) ({p.packs_repacked} repacked), "
+            f"{p.manifests_deleted} manifest(s) and key(s), {p.locks_removed} lapsed lock(s); "
+            f"freed {human_bytes(p.bytes_freed)}"
+        )
+    elif op.HasField("copy"):
+        c = op.copy
+        print(
+            f"{c.backup} -> {c.destination_repository}: {c.blobs_copied} blob(s) sent "
+            f"({human_bytes(c.bytes_copied)}), {c.blobs_present} already there"
+        )
 
 
 def list_operations(args: argparse.Namespace, client: Client) -> int:

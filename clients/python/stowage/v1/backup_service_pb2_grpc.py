@@ -6,6 +6,7 @@ import warnings
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from stowage.v1 import backup_policy_pb2 as stowage_dot_v1_dot_backup__policy__pb2
 from stowage.v1 import backups_pb2 as stowage_dot_v1_dot_backups__pb2
+from stowage.v1 import maintenance_pb2 as stowage_dot_v1_dot_maintenance__pb2
 from stowage.v1 import operations_pb2 as stowage_dot_v1_dot_operations__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -67,6 +68,11 @@ class BackupServiceStub:
                 '/stowage.v1.BackupService/GetBackupStatus',
                 request_serializer=stowage_dot_v1_dot_backups__pb2.GetBackupStatusRequest.SerializeToString,
                 response_deserializer=stowage_dot_v1_dot_backups__pb2.GetBackupStatusResponse.FromString,
+                _registered_method=True)
+        self.CopyBackup = channel.unary_unary(
+                '/stowage.v1.BackupService/CopyBackup',
+                request_serializer=stowage_dot_v1_dot_maintenance__pb2.CopyBackupRequest.SerializeToString,
+                response_deserializer=stowage_dot_v1_dot_operations__pb2.Operation.FromString,
                 _registered_method=True)
         self.GetBackupPolicy = channel.unary_unary(
                 '/stowage.v1.BackupService/GetBackupPolicy',
@@ -140,6 +146,16 @@ class BackupServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CopyBackup(self, request, context):
+        """Starts a copy of one backup to a second repository and returns its
+        operation at once. Only the blobs the destination lacks are sent, every
+        digest is verified, and the copy becomes visible there last, as a backup
+        does. The copy restores from the destination like the original.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetBackupPolicy(self, request, context):
         """Returns an environment's backup policy; NOT_FOUND
         (BACKUP_POLICY_NOT_FOUND) when it has none.
@@ -199,6 +215,11 @@ def add_BackupServiceServicer_to_server(servicer, server):
                     servicer.GetBackupStatus,
                     request_deserializer=stowage_dot_v1_dot_backups__pb2.GetBackupStatusRequest.FromString,
                     response_serializer=stowage_dot_v1_dot_backups__pb2.GetBackupStatusResponse.SerializeToString,
+            ),
+            'CopyBackup': grpc.unary_unary_rpc_method_handler(
+                    servicer.CopyBackup,
+                    request_deserializer=stowage_dot_v1_dot_maintenance__pb2.CopyBackupRequest.FromString,
+                    response_serializer=stowage_dot_v1_dot_operations__pb2.Operation.SerializeToString,
             ),
             'GetBackupPolicy': grpc.unary_unary_rpc_method_handler(
                     servicer.GetBackupPolicy,
@@ -379,6 +400,33 @@ class BackupService:
             '/stowage.v1.BackupService/GetBackupStatus',
             stowage_dot_v1_dot_backups__pb2.GetBackupStatusRequest.SerializeToString,
             stowage_dot_v1_dot_backups__pb2.GetBackupStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CopyBackup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stowage.v1.BackupService/CopyBackup',
+            stowage_dot_v1_dot_maintenance__pb2.CopyBackupRequest.SerializeToString,
+            stowage_dot_v1_dot_operations__pb2.Operation.FromString,
             options,
             channel_credentials,
             insecure,

@@ -35,6 +35,7 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     INTERRUPTED: _ClassVar[ErrorReason]
     INTERNAL: _ClassVar[ErrorReason]
     STORAGE_REJECTED: _ClassVar[ErrorReason]
+    REPOSITORY_LOCKED: _ClassVar[ErrorReason]
     BACKUP_POLICY_NOT_FOUND: _ClassVar[ErrorReason]
 ERROR_REASON_UNSPECIFIED: ErrorReason
 INVALID_ARGUMENT: ErrorReason
@@ -65,4 +66,5 @@ OBJECT_EXISTS: ErrorReason
 INTERRUPTED: ErrorReason
 INTERNAL: ErrorReason
 STORAGE_REJECTED: ErrorReason
+REPOSITORY_LOCKED: ErrorReason
 BACKUP_POLICY_NOT_FOUND: ErrorReason

@@ -3,6 +3,7 @@ import datetime
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.rpc import status_pb2 as _status_pb2
 from stowage.v1 import backups_pb2 as _backups_pb2
+from stowage.v1 import maintenance_pb2 as _maintenance_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -13,15 +14,21 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Operation(_message.Message):
-    __slots__ = ("name", "kind", "target", "state", "done", "progress", "create_time", "start_time", "end_time", "request_id", "error", "warnings", "last_sequence", "backup", "restore")
+    __slots__ = ("name", "kind", "target", "state", "done", "progress", "create_time", "start_time", "end_time", "request_id", "error", "warnings", "last_sequence", "backup", "restore", "verify", "prune", "copy")
     class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         KIND_UNSPECIFIED: _ClassVar[Operation.Kind]
         KIND_BACKUP: _ClassVar[Operation.Kind]
         KIND_RESTORE: _ClassVar[Operation.Kind]
+        KIND_VERIFY: _ClassVar[Operation.Kind]
+        KIND_PRUNE: _ClassVar[Operation.Kind]
+        KIND_COPY: _ClassVar[Operation.Kind]
     KIND_UNSPECIFIED: Operation.Kind
     KIND_BACKUP: Operation.Kind
     KIND_RESTORE: Operation.Kind
+    KIND_VERIFY: Operation.Kind
+    KIND_PRUNE: Operation.Kind
+    KIND_COPY: Operation.Kind
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[Operation.State]
@@ -51,6 +58,9 @@ class Operation(_message.Message):
     LAST_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     BACKUP_FIELD_NUMBER: _ClassVar[int]
     RESTORE_FIELD_NUMBER: _ClassVar[int]
+    VERIFY_FIELD_NUMBER: _ClassVar[int]
+    PRUNE_FIELD_NUMBER: _ClassVar[int]
+    COPY_FIELD_NUMBER: _ClassVar[int]
     name: str
     kind: Operation.Kind
     target: str
@@ -66,7 +76,10 @@ class Operation(_message.Message):
     last_sequence: int
     backup: _backups_pb2.Backup
     restore: _backups_pb2.RestoreResult
-    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[Operation.Kind, str]] = ..., target: _Optional[str] = ..., state: _Optional[_Union[Operation.State, str]] = ..., done: _Optional[bool] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., warnings: _Optional[_Iterable[str]] = ..., last_sequence: _Optional[int] = ..., backup: _Optional[_Union[_backups_pb2.Backup, _Mapping]] = ..., restore: _Optional[_Union[_backups_pb2.RestoreResult, _Mapping]] = ...) -> None: ...
+    verify: _maintenance_pb2.VerifyResult
+    prune: _maintenance_pb2.PruneResult
+    copy: _maintenance_pb2.CopyResult
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[Operation.Kind, str]] = ..., target: _Optional[str] = ..., state: _Optional[_Union[Operation.State, str]] = ..., done: _Optional[bool] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., warnings: _Optional[_Iterable[str]] = ..., last_sequence: _Optional[int] = ..., backup: _Optional[_Union[_backups_pb2.Backup, _Mapping]] = ..., restore: _Optional[_Union[_backups_pb2.RestoreResult, _Mapping]] = ..., verify: _Optional[_Union[_maintenance_pb2.VerifyResult, _Mapping]] = ..., prune: _Optional[_Union[_maintenance_pb2.PruneResult, _Mapping]] = ..., copy: _Optional[_Union[_maintenance_pb2.CopyResult, _Mapping]] = ...) -> None: ...
 
 class Progress(_message.Message):
     __slots__ = ("phase", "items_done", "items_total", "bytes_done", "bytes_total", "current_item")
