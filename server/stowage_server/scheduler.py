@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from typing import TypeVar
 
@@ -86,6 +86,7 @@ class Scheduler:
         self._runs: set[asyncio.Task[None]] = set()
         self._active: set[str] = set()  # env uids queued or running here
         self._waiters: dict[str, asyncio.Future[Op]] = {}
+        self._stopping = False
         operations.on_finished.append(self._finished)
 
     async def _run(self, fn: Callable[[], T]) -> T:
@@ -98,6 +99,7 @@ class Scheduler:
         self._wake.set()
 
     async def stop(self) -> None:
+        self._stopping = True
         tasks = [t for t in (self._loop_task, *self._runs) if t is not None]
         for t in tasks:
             t.cancel()
@@ -108,17 +110,14 @@ class Scheduler:
             log.exception("could not release queued scheduled runs")
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             self._wake.clear()
             try:
                 delay = await self.look()
             except Exception:
                 log.exception("scheduler look failed")
                 delay = self.poll
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
-            except TimeoutError:
-                pass
+            await _until(self._wake.wait(), delay)
 
     async def look(self) -> float:
         """Claims and starts what is due; returns the seconds until the next due time."""
@@ -200,10 +199,9 @@ class Scheduler:
                 current = await self.operations.get(op_id)
                 if current.done:
                     return current
-                try:
-                    return await asyncio.wait_for(asyncio.shield(waiter), timeout=self.poll)
-                except TimeoutError:
-                    pass
+                await _until(asyncio.shield(waiter), self.poll)
+                if waiter.done():
+                    return waiter.result()
         finally:
             self._waiters.pop(op.name, None)
 
@@ -231,3 +229,14 @@ class Scheduler:
             except StowageError as e:
                 if e.reason != "BACKUP_NOT_FOUND":  # another server got there first
                     log.warning("retention could not delete %s: %s", name, e.message)
+
+
+async def _until(aw: Awaitable[object], limit: float) -> None:
+    """Waits for ``aw`` at most ``limit`` seconds. Unlike wait_for on Python
+    3.11, a cancel that arrives as ``aw`` completes is never swallowed (that
+    left stop() waiting forever on a loop that had just been woken)."""
+    task = asyncio.ensure_future(aw)
+    try:
+        await asyncio.wait({task}, timeout=limit)
+    finally:
+        task.cancel()
