@@ -126,6 +126,52 @@ class ServerProcess:
         return self.proc.wait(timeout)
 
 
+class SidecarProcess:
+    """`stowage storage-sidecar` as a child process on a Unix socket."""
+
+    def __init__(self, repository: str, socket_path: Path) -> None:
+        self.address = f"grpc+unix:{socket_path}"
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "stowage.cli.main",
+                "storage-sidecar",
+                "--repository",
+                repository,
+                "--listen",
+                f"unix:{socket_path}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.log: list[str] = []
+        ready = threading.Event()
+
+        def read() -> None:
+            assert self.proc.stderr is not None
+            for line in self.proc.stderr:
+                self.log.append(line)
+                if "storage sidecar serving on" in line:
+                    ready.set()
+            ready.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        if not ready.wait(60) or self.proc.poll() is not None:
+            self.stop()
+            raise RuntimeError("sidecar did not start:\n" + "".join(self.log))
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
 @pytest.fixture(scope="session")
 def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
     emulator = Azurite(tmp_path_factory.mktemp("azurite"))

@@ -7,6 +7,7 @@ import ctypes
 import logging
 import os
 import signal
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -17,6 +18,8 @@ from grpc_reflection.v1alpha import reflection
 from stowage.v1 import (
     backup_service_pb2,
     backup_service_pb2_grpc,
+    blobs_pb2,
+    blobs_pb2_grpc,
     environments_pb2,
     environments_pb2_grpc,
     operations_pb2,
@@ -24,12 +27,15 @@ from stowage.v1 import (
     repository_service_pb2,
     repository_service_pb2_grpc,
 )
+from stowage_storage.blob_service import BlobServicer
 from stowage_storage.crypto import MasterKey
 from stowage_storage.open import UnsupportedRepository, open_store
 from stowage_storage.ratelimit import RateLimiter
 from stowage_storage.repository import Repository, RepositoryError
-from stowage_storage.store import StorageError
+from stowage_storage.retry import RetryPolicy
+from stowage_storage.store import ObjectStore, StorageError
 
+from . import logs
 from .artifacts import ArtifactEngine
 from .backup import BackupEngine
 from .backup_copy import CopyEngine
@@ -40,6 +46,7 @@ from .content import ContentStore
 from .database import Database
 from .editions import EditionPolicy
 from .environments import EnvironmentEngine
+from .metrics import Metrics, MetricsListener
 from .operations import OperationManager, OperationStore, OwnerLock
 from .policies import PolicyEngine, PolicyStore
 from .prune import PruneEngine
@@ -50,9 +57,11 @@ from .scheduled_runs import ScheduledRuns
 from .scheduler import Scheduler
 from .servicers.backups import BackupServicer
 from .servicers.environments import EnvironmentServicer
+from .servicers.interceptor import RequestInterceptor
 from .servicers.operations import OperationServicer
 from .servicers.repository import RepositoryServicer
 from .settings import SecretBox
+from .uploads import RegistryBlobs
 from .verify import VerifyEngine
 
 log = logging.getLogger("stowage.server")
@@ -62,6 +71,7 @@ SERVICE_NAMES = (
     backup_service_pb2.DESCRIPTOR.services_by_name["BackupService"].full_name,
     operations_pb2.DESCRIPTOR.services_by_name["OperationService"].full_name,
     repository_service_pb2.DESCRIPTOR.services_by_name["RepositoryService"].full_name,
+    blobs_pb2.DESCRIPTOR.services_by_name["BlobService"].full_name,
 )
 
 
@@ -128,17 +138,24 @@ class Engines:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
-async def assemble(cfg: Config, clock: Clock) -> Engines:
-    """Opens the key, the repository and the registry, and builds the engines."""
+async def assemble(
+    cfg: Config, clock: Clock, wrap_store: Callable[[ObjectStore], ObjectStore] | None = None
+) -> Engines:
+    """Opens the key, the repository and the registry, and builds the engines.
+    ``wrap_store`` puts a layer around the store (tests count and fail calls)."""
     os.makedirs(cfg.data_path, mode=0o700, exist_ok=True)
     master = load_master_key(cfg)
     executor = ThreadPoolExecutor(max_workers=max(2, cfg.workers), thread_name_prefix="stowage")
     try:
-        store = await open_store(cfg.repository_url, executor)
+        store = await open_store(
+            cfg.repository_url, executor, RetryPolicy(budget=cfg.storage_retry_budget)
+        )
     except UnsupportedRepository as e:
         raise StartupError(str(e)) from e
     except StorageError as e:
         raise StartupError(f"repository {cfg.repository_url}: {e}") from e
+    if wrap_store is not None:
+        store = wrap_store(store)
     try:
         repo = await Repository.open(store, master, executor=executor)
     except (RepositoryError, StorageError) as e:
@@ -204,7 +221,13 @@ async def assemble(cfg: Config, clock: Clock) -> Engines:
         verify=VerifyEngine(repo, operations, master),
         prune=PruneEngine(repo, operations),
         copies=CopyEngine(
-            repo, operations, master, executor, cfg.copy_destinations, cfg.repository_url
+            repo,
+            operations,
+            master,
+            executor,
+            cfg.copy_destinations,
+            cfg.repository_url,
+            RetryPolicy(budget=cfg.storage_retry_budget),
         ),
         policies=policies,
         scheduler=scheduler,
@@ -220,16 +243,29 @@ class StowageServer:
         self._health = health.aio.HealthServicer()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
+        self.metrics = Metrics()
+        self._metrics_listener = MetricsListener(self.metrics.registry)
+        self.metrics_port = 0
 
     async def start(self) -> int:
         cfg = self.config
         e = self.engines = await assemble(cfg, self.clock)
+        e.operations.observers.append(self.metrics)
+        await self.metrics.start(e.repo.store, e.catalog)
+        if cfg.metrics_listen:
+            try:
+                self.metrics_port = self._metrics_listener.start(cfg.metrics_listen)
+            except (OSError, ValueError) as err:
+                await self.metrics.close()
+                await e.close()
+                raise StartupError(f"cannot serve metrics on {cfg.metrics_listen}: {err}") from err
         server = grpc.aio.server(
+            interceptors=[RequestInterceptor(self.metrics)],
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE),
                 ("grpc.max_send_message_length", MAX_MESSAGE),
                 ("grpc.so_reuseport", 0),
-            ]
+            ],
         )
         environments_pb2_grpc.add_EnvironmentServiceServicer_to_server(
             EnvironmentServicer(e.environments, e.artifacts, e.runtime), server
@@ -243,6 +279,9 @@ class StowageServer:
         operations_pb2_grpc.add_OperationServiceServicer_to_server(
             OperationServicer(e.operations), server
         )
+        blobs_pb2_grpc.add_BlobServiceServicer_to_server(
+            BlobServicer(RegistryBlobs(e.registry, e.executor, cfg.max_artifact_size)), server
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection(
             (
@@ -255,6 +294,8 @@ class StowageServer:
         try:
             self.port = server.add_insecure_port(cfg.listen)
         except RuntimeError as err:
+            await self._metrics_listener.stop()
+            await self.metrics.close()
             await e.close()
             raise StartupError(f"cannot listen on {cfg.listen}: {err}") from err
         await server.start()
@@ -271,6 +312,9 @@ class StowageServer:
             cfg.data_path,
             e.repo.store.describe(),
         )
+        if self.metrics_port:
+            metrics_host = cfg.metrics_listen.rsplit(":", 1)[0]
+            log.info("metrics on http://%s:%d/metrics", metrics_host, self.metrics_port)
         return self.port
 
     async def _maintenance(self) -> None:
@@ -280,39 +324,73 @@ class StowageServer:
             try:
                 ops = self.engines.operations
                 await ops.mark_interrupted()
-                swept = await ops.run(self.engines.registry.sweep_contents)
+                swept = await ops.run(self._sweep)
                 if swept:
                     log.info("deleted %d unreferenced content object(s)", swept)
             except Exception:
                 log.exception("maintenance failed")
 
-    async def stop(self, grace: float = 5.0) -> None:
+    def _sweep(self) -> int:
+        return self.engines.registry.sweep_contents(self.config.upload_grace)
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stops taking new operations at once (health NOT_SERVING, creates refused
+        with SHUTTING_DOWN), lets running ones finish for ``grace`` seconds
+        (default: --shutdown-grace) while every other call is still answered,
+        then stops the rest and closes."""
         if self._server is None:
             return
         server, self._server = self._server, None
+        grace = self.config.shutdown_grace if grace is None else grace
+        ops = self.engines.operations
+        ops.refuse_new()
         await self._health.enter_graceful_shutdown()
         for t in self._tasks:
             t.cancel()
         await self.engines.scheduler.stop()
-        await self.engines.operations.shutdown(grace)
+        await ops.shutdown(grace)
         await server.stop(1.0)
+        # A create that was past its check when shutdown began may have launched since.
+        await ops.shutdown(0)
+        await self._metrics_listener.stop()
+        await self.metrics.close()
         await self.engines.close()
         self._stopped.set()
+
+    def hurry(self) -> None:
+        """Cuts a shutdown's grace period short."""
+        self.engines.operations.hurry()
 
     async def wait(self) -> None:
         await self._stopped.wait()
 
 
 async def serve(config: Config) -> None:
+    """Serves until SIGTERM or SIGINT, then stops gracefully; a second signal
+    stops the running operations at once, just as safely."""
     server = StowageServer(config)
     await server.start()
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
+
+    def on_signal(sig: signal.Signals) -> None:
+        if not stopping.is_set():
+            log.info(
+                "%s: shutting down; running operations have %gs to finish "
+                "(a second signal stops them now)",
+                sig.name,
+                config.shutdown_grace,
+            )
+            stopping.set()
+        else:
+            log.warning("%s again: stopping running operations now", sig.name)
+            server.hurry()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stopping.set)
+        loop.add_signal_handler(sig, on_signal, sig)
     await stopping.wait()
-    log.info("shutting down")
     await server.stop()
+    log.info("stopped")
 
 
 def tune_malloc() -> None:
@@ -334,10 +412,7 @@ def tune_malloc() -> None:
 
 def main(config: Config) -> int:
     tune_malloc()
-    logging.basicConfig(
-        level=getattr(logging, str(config.log_level).upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure(config.log_level, config.log_format)
     try:
         asyncio.run(serve(config))
     except StartupError as e:

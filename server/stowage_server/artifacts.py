@@ -119,6 +119,21 @@ class ArtifactEngine:
                     await self._write(writer, req.data)
             if header is None or writer is None or parsed is None:
                 raise InvalidArgument("artifact", "the stream carried no artifact")
+            if header.sha256 and writer.size == 0:
+                # Content uploaded before through BlobService: reference it by digest.
+                writer.abort()
+                writer = None
+                p, h = parsed, header
+                return await self.run(
+                    lambda: self.registry.put_artifact_ref(
+                        p.environment,
+                        p.kind,
+                        p.artifact_id,
+                        bytes.fromhex(h.sha256),
+                        h.size_bytes,
+                        dict(h.metadata),
+                    )
+                )
             staged = await self._finish(writer, header, "artifact")
             writer = None
             s = staged

@@ -57,6 +57,11 @@ def new_backup_id(at: float) -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime(at))}-{fraction:03x}{secrets.token_hex(2)[:3]}"
 
 
+def trigger_word(trigger: int) -> str:
+    """'manual' or 'scheduled', for logs and metrics."""
+    return bk_pb.Backup.Trigger.Name(trigger).removeprefix("TRIGGER_").lower()
+
+
 def batch_loss_violations(batches: list[tuple[str, int]], env_id: str) -> list[Violation]:
     return [
         Violation(
@@ -132,7 +137,9 @@ class BackupEngine:
         op, created = await self.operations.create(op, req_hash)  # R11: one at a time
         if created:
             self.operations.launch(
-                op, lambda ctx: self._backup(ctx, env_id, req, trigger, scheduled_time)
+                op,
+                lambda ctx: self._backup(ctx, env_id, req, trigger, scheduled_time),
+                {"environment": env_id, "trigger": trigger_word(trigger)},
             )
         return op
 
@@ -231,6 +238,7 @@ class BackupEngine:
         # The record makes the backup visible: written last, never replaced, and
         # only while the lock that keeps prune away is surely still ours.
         lock.check()
+        ctx.commit()
         await self.repo.put_record(ref, backup.SerializeToString(deterministic=True))
         for w in manifest.warnings:
             await ctx.warn(w)

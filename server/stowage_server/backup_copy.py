@@ -28,6 +28,7 @@ from stowage_storage.repository import (
     Repository,
     RepositoryError,
 )
+from stowage_storage.retry import RetryPolicy
 from stowage_storage.store import StorageError
 
 from . import manifest as mf
@@ -68,7 +69,9 @@ class CopyEngine:
         executor: Executor | None,
         allowed: list[str],
         source_url: str,
+        retry: RetryPolicy | None = None,
     ) -> None:
+        self.retry = retry
         self.repo = repo
         self.operations = operations
         self.master = master
@@ -116,7 +119,7 @@ class CopyEngine:
         await ctx.phase("open")
         try:
             try:
-                store = await open_store(url, self._executor)
+                store = await open_store(url, self._executor, self.retry)
             except UnsupportedRepository as e:
                 raise InvalidArgument("destination_repository", str(e)) from e
             try:

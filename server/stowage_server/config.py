@@ -60,6 +60,22 @@ def parse_editions(text: str) -> frozenset[int]:
     return frozenset(EDITIONS[n] for n in names)
 
 
+def _sidecar_address(text: str) -> str:
+    text = str(text).strip()
+    if text and not text.startswith(("grpc+unix:", "grpc://")):
+        raise ConfigError(
+            f"invalid storage address {text!r}: use grpc+unix:PATH or grpc://HOST:PORT"
+        )
+    return text
+
+
+def parse_log_format(text: str) -> str:
+    value = str(text).strip().lower()
+    if value not in ("text", "json"):
+        raise ConfigError(f"invalid log format {text!r}: use text or json")
+    return value
+
+
 def parse_count(text: str) -> int:
     """A whole number of at least 1."""
     value = str(text).strip()
@@ -104,6 +120,13 @@ OPTIONS: list[Option] = [
         "",
         "where backups are stored: a path or file:// URL (default: DATA_DIR/repository)",
     ),
+    Option(
+        "storage",
+        "",
+        "keep the repository through the storage sidecar instead: grpc+unix:PATH or "
+        "grpc://HOST:PORT (the sidecar holds the repository URL and its credentials)",
+        _sidecar_address,
+    ),
     Option("key", "", "master key (64 hex digits or base64 of 32 bytes)", secret=True),
     Option(
         "key_file",
@@ -126,6 +149,12 @@ OPTIONS: list[Option] = [
     Option("workers", "4", "threads for hashing, compression and disk I/O", int),
     Option("max_artifact_size", "1GiB", "largest artifact accepted", parse_size),
     Option(
+        "upload_grace",
+        "24h",
+        "how long content uploaded with BlobService.WriteBlob waits for a PutArtifact",
+        parse_duration,
+    ),
+    Option(
         "sweep_interval",
         "10m",
         "how often unreferenced artifact content is deleted from DATA_DIR",
@@ -137,6 +166,12 @@ OPTIONS: list[Option] = [
         "repositories `backup copy` may write to: comma-separated URL prefixes "
         "(abfs:// allows every Azure container; add file:///mnt/backups for a folder)",
         lambda text: [p.strip() for p in str(text).split(",") if p.strip()],
+    ),
+    Option(
+        "storage_retry_budget",
+        "30s",
+        "how long a storage call keeps retrying transient failures before it fails UNAVAILABLE",
+        parse_duration,
     ),
     Option(
         "upload_limit",
@@ -157,6 +192,24 @@ OPTIONS: list[Option] = [
         parse_count,
     ),
     Option("log_level", "info", "debug, info, warning or error"),
+    Option(
+        "log_format",
+        "text",
+        "text (human-readable) or json (one JSON object per line)",
+        parse_log_format,
+    ),
+    Option(
+        "metrics_listen",
+        "",
+        "address (host:port; port 0 picks one) of the Prometheus metrics listener "
+        "(default: none, no listener)",
+    ),
+    Option(
+        "shutdown_grace",
+        "30s",
+        "on SIGTERM, how long running backups and restores may finish before they are stopped",
+        parse_duration,
+    ),
 ]
 OPTIONS_BY_NAME = {o.name: o for o in OPTIONS}
 
@@ -179,7 +232,12 @@ class Config:
 
     @property
     def repository_url(self) -> str:
-        return self.values["repository"] or os.path.join(self.data_path, "repository")
+        """Where the repository is reached: the sidecar when one is named."""
+        return (
+            self.values["storage"]
+            or self.values["repository"]
+            or os.path.join(self.data_path, "repository")
+        )
 
     @property
     def key_path(self) -> str:

@@ -19,10 +19,10 @@ import os
 import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from google.protobuf.message import Message
 from google.rpc import code_pb2
@@ -30,6 +30,7 @@ from google.rpc import code_pb2
 from stowage.v1 import backups_pb2, maintenance_pb2
 from stowage.v1 import operations_pb2 as ops_pb
 
+from . import logs
 from .clock import Clock, timestamp
 from .database import Database
 from .errors import (
@@ -37,6 +38,7 @@ from .errors import (
     InvalidArgument,
     RequestIdReused,
     StowageError,
+    Unavailable,
     operation_not_found,
 )
 from .status import internal_status, simple_status, to_status
@@ -50,6 +52,8 @@ SUCCEEDED, FAILED, CANCELLED = Op.STATE_SUCCEEDED, Op.STATE_FAILED, Op.STATE_CAN
 TERMINAL = (SUCCEEDED, FAILED, CANCELLED)
 # Progress events are written at most this often; phase changes and warnings at once.
 EVENT_INTERVAL = 0.25
+SHUT_DOWN = "server shut down"
+KIND_WORDS = {Op.KIND_BACKUP: "backup", Op.KIND_RESTORE: "restore"}
 
 
 def request_hash(request: Message) -> str:
@@ -239,6 +243,18 @@ class ShutdownCancel(Exception):
     pass
 
 
+class OperationObserver(Protocol):
+    """Told when each launched operation starts and ends (metrics, for one).
+
+    ``labels`` are what the engine said about the operation when it launched it,
+    such as its environment and trigger; both calls run on the event loop and
+    must not block."""
+
+    def operation_started(self, op: Op, labels: Mapping[str, str]) -> None: ...
+
+    def operation_finished(self, op: Op, labels: Mapping[str, str]) -> None: ...
+
+
 @dataclass
 class _Running:
     task: asyncio.Task[None]
@@ -248,14 +264,20 @@ class _Running:
 class OperationContext:
     """Handed to an engine: reports progress and warnings, and checks cancellation."""
 
-    def __init__(self, manager: OperationManager, op: Op) -> None:
+    def __init__(
+        self, manager: OperationManager, op: Op, labels: Mapping[str, str] | None = None
+    ) -> None:
         self._m = manager
         self.op = op
+        self.labels = dict(labels or {})
         self._events: list[ops_pb.OperationEvent] = []
         self._last_flush = 0.0
         self._dirty = False
         self._flushing = asyncio.Lock()
         self.cancel_reason: str | None = None
+        self.started = False
+        self.committed = False
+        self._saving: asyncio.Future[None] | None = None
 
     @property
     def op_id(self) -> str:
@@ -302,6 +324,31 @@ class OperationContext:
         self._event(warning=message)
         await self.flush(force=True)
 
+    async def save(self, snapshot: Op, events: list[ops_pb.OperationEvent]) -> None:
+        """Saves in call order. A caller cancelled mid-save (an upload task, when
+        its backup is cancelled) leaves its save running in a worker thread; the
+        next save, the terminal one above all, waits for it, or a stale RUNNING
+        record could land last."""
+        previous = self._saving
+
+        async def save() -> None:
+            if previous is not None:
+                await asyncio.wait([previous])
+            await self._m.run(lambda: self._m.store.save(snapshot, events))
+
+        current = self._saving = asyncio.ensure_future(save())
+        # Consumed here too, so a save whose caller went away logs no stray error.
+        current.add_done_callback(lambda f: f.cancelled() or f.exception())
+        await asyncio.shield(current)
+
+    def commit(self) -> None:
+        """Marks the commit point: the next write makes the result visible, and
+        it cannot be undone halfway, so from here on the operation finishes and
+        cancels (by request or at shutdown) are no longer honoured. Otherwise a
+        cancel landing during that write would read FAILED or CANCELLED beside a
+        visible result."""
+        self.committed = True
+
     async def flush(self, force: bool = False) -> None:
         now = time.monotonic()
         if not force and now - self._last_flush < EVENT_INTERVAL:
@@ -315,8 +362,10 @@ class OperationContext:
             events, self._events = self._events, []
             snapshot = Op()
             snapshot.CopyFrom(self.op)
-            await self._m.run(lambda: self._m.store.save(snapshot, events))
+            await self.save(snapshot, events)
         self._m._notify(self.op_id)
+        if self.committed:
+            return
         if await self._m.run(lambda: self._m.store.cancel_requested(self.op_id)):
             self.cancel_reason = self.cancel_reason or "cancelled by request"
             raise asyncio.CancelledError()
@@ -336,11 +385,30 @@ class OperationManager:
         self._running: dict[str, _Running] = {}
         self._changed: dict[str, asyncio.Event] = {}
         self.on_finished: list[Callable[[Op], None]] = []
+        self.observers: list[OperationObserver] = []
+        # False once shutdown begins: no new operation is created or started.
+        self.accepting = True
+        self._hurry = asyncio.Event()
 
     async def run(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
+    def refuse_new(self) -> None:
+        """From now on, requests for new operations get UNAVAILABLE SHUTTING_DOWN."""
+        self.accepting = False
+
+    def _check_accepting(self) -> None:
+        if not self.accepting:
+            raise Unavailable(
+                "SHUTTING_DOWN",
+                "the server is shutting down and starts no new operation; "
+                "retry against another server or after the restart",
+            )
+
     def new(self, kind: int, target: str, request_id: str) -> Op:
+        """A new operation, not yet created; engines call this first, so a
+        server that is shutting down refuses before any other check."""
+        self._check_accepting()
         return Op(
             name=f"operations/{uuid.uuid4().hex}",
             kind=kind,
@@ -359,12 +427,14 @@ class OperationManager:
         return op
 
     async def create(self, op: Op, req_hash: str) -> tuple[Op, bool]:
+        self._check_accepting()
         now = self.clock.now()
         return await self.run(lambda: self.store.create(op, req_hash, self.owner.owner, now))
 
-    def launch(self, op: Op, work: Work) -> None:
-        """Runs ``work`` for a created operation in the background."""
-        ctx = OperationContext(self, op)
+    def launch(self, op: Op, work: Work, labels: Mapping[str, str] | None = None) -> None:
+        """Runs ``work`` for a created operation in the background. ``labels``
+        (environment, trigger) go to the logs and the observers; never secrets."""
+        ctx = OperationContext(self, op, labels)
         task = asyncio.ensure_future(self._drive(ctx, work))
         self._running[ctx.op_id] = _Running(task, ctx)
 
@@ -382,8 +452,23 @@ class OperationManager:
 
     async def _drive(self, ctx: OperationContext, work: Work) -> None:
         op = ctx.op
+        logs.bind(operation=op.name, environment=ctx.labels.get("environment"))
+        self._observe("operation_started", ctx)
+        log.info(
+            "%s of %s started",
+            KIND_WORDS.get(op.kind, "operation"),
+            op.target,
+            extra={"fields": _start_facts(ctx)},
+        )
+        # Shutdown never cancels a task that has not started (its body would
+        # never run, and the operation would stay PENDING); it sets the reason.
+        ctx.started = True
         try:
             try:
+                if not self.accepting:
+                    ctx.cancel_reason = ctx.cancel_reason or SHUT_DOWN
+                if ctx.cancel_reason:
+                    raise asyncio.CancelledError()
                 op.state = RUNNING
                 op.start_time.CopyFrom(timestamp(self.clock.now()))
                 ctx._event()
@@ -393,10 +478,10 @@ class OperationManager:
                 op.state = SUCCEEDED
             except asyncio.CancelledError:
                 reason = ctx.cancel_reason or "cancelled"
-                if reason == "server shut down":
+                if reason == SHUT_DOWN:
                     op.state = FAILED
                     op.error.CopyFrom(
-                        simple_status(code_pb2.UNAVAILABLE, "SHUTTING_DOWN", "server shut down")
+                        simple_status(code_pb2.UNAVAILABLE, "SHUTTING_DOWN", SHUT_DOWN)
                     )
                 else:
                     op.state = CANCELLED
@@ -418,17 +503,33 @@ class OperationManager:
             await asyncio.shield(self._final_flush(ctx))
         finally:
             self._running.pop(ctx.op_id, None)
+            log.log(
+                logging.INFO if op.state == SUCCEEDED else logging.WARNING,
+                "%s of %s %s",
+                KIND_WORDS.get(op.kind, "operation"),
+                op.target,
+                Op.State.Name(op.state).removeprefix("STATE_").lower(),
+                extra={"fields": _end_facts(ctx)},
+            )
             for callback in self.on_finished:
                 try:
                     callback(op)
                 except Exception:
                     log.exception("operation callback failed")
+            self._observe("operation_finished", ctx)
+
+    def _observe(self, event: str, ctx: OperationContext) -> None:
+        for observer in self.observers:
+            try:
+                getattr(observer, event)(ctx.op, ctx.labels)
+            except Exception:
+                log.exception("operation observer failed")
 
     async def _final_flush(self, ctx: OperationContext) -> None:
         events, ctx._events = ctx._events, []
         snapshot = Op()
         snapshot.CopyFrom(ctx.op)
-        await self.run(lambda: self.store.save(snapshot, events))
+        await ctx.save(snapshot, events)
         self._notify(ctx.op_id)
 
     def _notify(self, op_id: str) -> None:
@@ -477,8 +578,10 @@ class OperationManager:
             )
         running = self._running.get(op_id)
         if running is not None:
-            running.context.cancel_reason = "cancelled by request"
-            running.task.cancel()
+            if not running.context.committed:
+                running.context.cancel_reason = "cancelled by request"
+                if running.context.started:
+                    running.task.cancel()
             try:
                 await asyncio.shield(running.task)
             except (asyncio.CancelledError, Exception):
@@ -516,16 +619,68 @@ class OperationManager:
         return marked
 
     async def shutdown(self, grace: float) -> None:
-        """Lets running operations finish for ``grace`` seconds, then stops them."""
+        """Refuses new operations, lets running ones finish for ``grace`` seconds
+        (or until ``hurry``), then stops the rest: they read FAILED, "server shut
+        down", with nothing of theirs visible."""
+        self.refuse_new()
         tasks = [r.task for r in self._running.values()]
-        if tasks and grace > 0:
-            await asyncio.wait(tasks, timeout=grace)
+        if tasks and grace > 0 and not self._hurry.is_set():
+            all_done = asyncio.ensure_future(asyncio.wait(tasks))
+            hurried = asyncio.ensure_future(self._hurry.wait())
+            await asyncio.wait(
+                [all_done, hurried], timeout=grace, return_when=asyncio.FIRST_COMPLETED
+            )
+            # Cancelling these waits leaves the operations they watched running.
+            all_done.cancel()
+            hurried.cancel()
         for r in list(self._running.values()):
-            r.context.cancel_reason = "server shut down"
-            r.task.cancel()
+            if r.context.committed:
+                continue  # finishing: it becomes visible, and SUCCEEDED, in a moment
+            r.context.cancel_reason = SHUT_DOWN
+            if r.context.started:
+                r.task.cancel()
         remaining = [r.task for r in self._running.values()]
         if remaining:
             await asyncio.wait(remaining, timeout=10)
+
+    def hurry(self) -> None:
+        """Ends the grace period of a shutdown at once (a second signal)."""
+        self._hurry.set()
+
+
+def _start_facts(ctx: OperationContext) -> dict[str, Any]:
+    return {
+        "kind": KIND_WORDS.get(ctx.op.kind, "unspecified"),
+        "target": ctx.op.target,
+        **ctx.labels,
+    }
+
+
+def _end_facts(ctx: OperationContext) -> dict[str, Any]:
+    op = ctx.op
+    facts = _start_facts(ctx)
+    facts["result"] = Op.State.Name(op.state).removeprefix("STATE_").lower()
+    if op.HasField("start_time") and op.HasField("end_time"):
+        nanos = op.end_time.ToNanoseconds() - op.start_time.ToNanoseconds()
+        facts["duration_seconds"] = round(max(0, nanos) / 1e9, 3)
+    if op.HasField("backup"):
+        facts.update(
+            backup=op.backup.name,
+            bytes=op.backup.size_bytes,
+            bytes_written=op.backup.added_bytes,
+            artifacts=op.backup.artifact_count,
+        )
+    elif op.HasField("restore"):
+        facts.update(
+            environment=op.restore.environment.removeprefix("environments/"),
+            bytes=op.restore.size_bytes,
+            artifacts=op.restore.artifact_count,
+        )
+    else:
+        facts["bytes"] = op.progress.bytes_done
+    if op.HasField("error"):
+        facts.update(code=code_pb2.Code.Name(op.error.code), error=op.error.message)
+    return facts
 
 
 _RESULT_FIELDS = {

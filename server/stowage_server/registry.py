@@ -382,6 +382,34 @@ class Registry:
 
     # -- artifacts ------------------------------------------------------------
 
+    def add_content(self, staged: StagedContent) -> bool:
+        """Makes uploaded content available without an artifact; returns True
+        when it was already there. Its age restarts, for the upload grace."""
+        with self.db.write() as conn:
+            known = conn.execute(
+                "SELECT 1 FROM contents WHERE sha256 = ?", (staged.sha256,)
+            ).fetchone()
+            self._install(conn, staged)
+            conn.execute(
+                "UPDATE contents SET create_time = ? WHERE sha256 = ?",
+                (self.clock.now(), staged.sha256),
+            )
+            return known is not None
+
+    def known_contents(self, digests: list[bytes]) -> set[bytes]:
+        known: set[bytes] = set()
+        with self.db.read() as conn:
+            for i in range(0, len(digests), 500):
+                part = digests[i : i + 500]
+                known.update(
+                    r[0]
+                    for r in conn.execute(
+                        f"SELECT sha256 FROM contents WHERE sha256 IN ({','.join('?' * len(part))})",
+                        part,
+                    )
+                )
+        return known
+
     def _install(self, conn: sqlite3.Connection, staged: StagedContent) -> None:
         """Makes content available; idempotent. Runs inside a write transaction."""
         row = conn.execute(
@@ -403,6 +431,44 @@ class Registry:
         elif staged.tmp_path is not None:
             # Known content: the file is already in place (or being re-staged by a restore).
             self.content.install(staged)
+
+    def put_artifact_ref(
+        self,
+        env_id: str,
+        kind: int,
+        artifact_id: str,
+        sha256: bytes,
+        size: int,
+        metadata: dict[str, str],
+    ) -> ArtifactRecord:
+        """An artifact whose content was uploaded before (BlobService.WriteBlob)."""
+        with self.db.write() as conn:
+            env = self._writable(conn, env_id)
+            row = conn.execute("SELECT size FROM contents WHERE sha256 = ?", (sha256,)).fetchone()
+            if row is None or (size and row[0] != size):
+                err = object_not_found(f"blobs/sha256/{sha256.hex()}")
+                err.message = (
+                    f"no uploaded content {sha256.hex()}"
+                    + (f" of {size} bytes" if size and row is not None else "")
+                    + "; upload it with BlobService.WriteBlob, or send the content"
+                )
+                err.args = (err.message,)
+                raise err
+            now = self.clock.now()
+            conn.execute(
+                "INSERT OR REPLACE INTO artifacts (env_uid, kind, id, sha256, size, metadata, update_time) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    env.uid,
+                    kind,
+                    artifact_id,
+                    sha256,
+                    row[0],
+                    json.dumps(metadata, sort_keys=True),
+                    now,
+                ),
+            )
+            return ArtifactRecord(env_id, kind, artifact_id, sha256, row[0], metadata, now)
 
     def put_artifacts(
         self,
@@ -510,8 +576,9 @@ class Registry:
             return data[offset : offset + length]
         return self.content.read_range(info.sha256, offset, length)
 
-    def sweep_contents(self) -> int:
-        """Deletes content no artifact references. Skipped while a backup or
+    def sweep_contents(self, grace: float = 0.0) -> int:
+        """Deletes content no artifact references and that is older than
+        ``grace`` (uploads awaiting their PutArtifact). Skipped while a backup or
         restore is unfinished: they hold digests outside any transaction. The
         check and the deletion share one write transaction, so no backup can
         start in between."""
@@ -522,8 +589,9 @@ class Registry:
             if busy:
                 return 0
             rows = conn.execute(
-                "SELECT sha256, inline IS NULL FROM contents c WHERE NOT EXISTS "
-                "(SELECT 1 FROM artifacts a WHERE a.sha256 = c.sha256)"
+                "SELECT sha256, inline IS NULL FROM contents c WHERE create_time <= ? AND NOT EXISTS "
+                "(SELECT 1 FROM artifacts a WHERE a.sha256 = c.sha256)",
+                (self.clock.now() - grace,),
             ).fetchall()
             for sha256, is_file in rows:
                 conn.execute("DELETE FROM contents WHERE sha256 = ?", (sha256,))

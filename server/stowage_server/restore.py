@@ -143,7 +143,9 @@ class RestoreEngine:
         _raise_failed_checks(plan)
         op, created = await self.operations.create(op, req_hash)
         if created:
-            self.operations.launch(op, lambda ctx: self._restore(ctx, plan))
+            self.operations.launch(
+                op, lambda ctx: self._restore(ctx, plan), {"environment": plan.target}
+            )
         return op
 
     def _validate(self, req: bk_pb.RestoreBackupRequest) -> None:
@@ -442,6 +444,7 @@ class RestoreEngine:
             if plan.result.HasField("backup_policy") and self.policies is not None:
                 data.extra_writes.append(self._policy_writer(plan))
             # The one transaction that makes the environment exist (R6), SUSPENDED (R7).
+            ctx.commit()
             await asyncio.shield(self._run(lambda: self.registry.create_restored(data)))
             staged = []
         finally:
@@ -472,7 +475,7 @@ class RestoreEngine:
         unique: dict[bytes, mf_pb.ManifestItem] = {}
         for item in items:
             unique.setdefault(bytes(item.sha256), item)
-        known = await self._run(lambda: self._known_contents(list(unique)))
+        known = await self._run(lambda: self.registry.known_contents(list(unique)))
         order = list(unique.values())
         digests = [d for item in order for d, _ in mf.blob_refs(item)]
         blobs = self.repo.read_blobs(digests)
@@ -538,20 +541,6 @@ class RestoreEngine:
         finally:
             await blobs.aclose()
         return staged
-
-    def _known_contents(self, digests: list[bytes]) -> set[bytes]:
-        known: set[bytes] = set()
-        with self.registry.db.read() as conn:
-            for i in range(0, len(digests), 500):
-                part = digests[i : i + 500]
-                known.update(
-                    r[0]
-                    for r in conn.execute(
-                        f"SELECT sha256 FROM contents WHERE sha256 IN ({','.join('?' * len(part))})",
-                        part,
-                    )
-                )
-        return known
 
 
 def _known_chunks(item: mf_pb.ManifestItem) -> list[Chunk] | None:

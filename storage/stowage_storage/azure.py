@@ -12,11 +12,15 @@ RetryingStore around every store owns the one retry policy.
 
 from __future__ import annotations
 
+import base64
 import os
+import uuid
 import weakref
+from collections.abc import AsyncIterable
 from typing import Any
 
 from adlfs import AzureBlobFileSystem
+from azure.core import MatchConditions
 from azure.core.exceptions import (
     ClientAuthenticationError,
     HttpResponseError,
@@ -25,6 +29,7 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
+from azure.storage.blob import BlobBlock
 from azure.storage.blob.aio import BlobServiceClient
 
 from .store import (
@@ -139,6 +144,55 @@ class AzureStore(ObjectStore):
             raise ObjectExists(f"object {key} already exists", key) from e
         except Exception as e:
             raise _error(e, key) from e
+
+    async def write_stream(
+        self, key: str, pieces: AsyncIterable[bytes], *, exclusive: bool = False
+    ) -> int:
+        """Stages each piece as a block and commits the list: the blob appears
+        whole at the commit, which carries If-None-Match when exclusive."""
+        first: bytes | None = None
+        iterator = aiter(pieces)
+        async for piece in iterator:  # the caller's errors pass through unchanged
+            first = piece
+            break
+        second = await anext(iterator, None) if first is not None else None
+        if second is None:
+            # One piece: a single conditional upload, one round trip.
+            await self.write(key, first or b"", exclusive=exclusive)
+            return len(first or b"")
+        blob = self._fs.service_client.get_blob_client(self.container, self._blob(key))
+        # Block ids unique to this upload: racing writers of one blob share its
+        # list of uncommitted blocks, and equal ids would mix their data.
+        upload = uuid.uuid4().hex
+        blocks: list[BlobBlock] = []
+        size = 0
+
+        async def stage(piece: bytes) -> None:
+            nonlocal size
+            block_id = base64.b64encode(f"{upload}-{len(blocks):08d}".encode()).decode()
+            try:
+                await blob.stage_block(block_id, piece)
+            except Exception as e:
+                raise _error(e, key) from e
+            blocks.append(BlobBlock(block_id=block_id))
+            size += len(piece)
+
+        await stage(first or b"")
+        await stage(second)
+        async for piece in iterator:
+            await stage(piece)
+        condition = {"match_condition": MatchConditions.IfMissing} if exclusive else {}
+        try:
+            await blob.commit_block_list(blocks, **condition)
+        except ResourceExistsError as e:
+            raise ObjectExists(f"object {key} already exists", key) from e
+        except HttpResponseError as e:
+            if exclusive and e.status_code in (409, 412):
+                raise ObjectExists(f"object {key} already exists", key) from e
+            raise _error(e, key) from e
+        except Exception as e:
+            raise _error(e, key) from e
+        return size
 
     async def read(self, key: str, offset: int = 0, length: int = -1) -> bytes:
         path = self._path(key)

@@ -12,7 +12,7 @@ import asyncio
 import errno
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterable, Callable
 from concurrent.futures import Executor
 from typing import TypeVar
 
@@ -55,6 +55,32 @@ class LocalStore(ObjectStore):
     async def write(self, key: str, data: bytes, *, exclusive: bool = False) -> None:
         path = self.path(key)
         await self._run(lambda: _atomic_write(path, data, exclusive, key))
+
+    async def write_stream(
+        self, key: str, pieces: AsyncIterable[bytes], *, exclusive: bool = False
+    ) -> int:
+        path = self.path(key)
+        folder = os.path.dirname(path)
+        tmp = os.path.join(folder, f"{_TMP_PREFIX}{uuid.uuid4().hex}")
+        await self._run(lambda: os.makedirs(folder, exist_ok=True))
+        fd = await self._run(lambda: os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        size = 0
+        try:
+            try:
+                async for piece in pieces:
+                    await self._run(lambda p=piece: _write_all(fd, p))
+                    size += len(piece)
+                await self._run(lambda: os.fsync(fd))
+            finally:
+                os.close(fd)
+            await self._run(lambda: _publish(tmp, path, exclusive, key))
+            return size
+        except StorageError:
+            raise
+        except OSError as e:
+            raise _storage_error(e, key) from e
+        finally:
+            await self._run(lambda: _unlink_quietly(tmp))
 
     async def read(self, key: str, offset: int = 0, length: int = -1) -> bytes:
         path = self.path(key)
@@ -125,6 +151,32 @@ class LocalStore(ObjectStore):
         await self._run(delete)
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _publish(tmp: str, path: str, exclusive: bool, key: str) -> None:
+    """Makes a complete, synced temporary file visible under its final name."""
+    if exclusive:
+        try:
+            os.link(tmp, path)
+        except FileExistsError as e:
+            raise ObjectExists(f"object {key} already exists", key) from e
+    else:
+        os.replace(tmp, path)
+    _fsync_dir(os.path.dirname(path))
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
 def _atomic_write(path: str, data: bytes, exclusive: bool, key: str) -> None:
     folder = os.path.dirname(path)
     tmp = os.path.join(folder, f"{_TMP_PREFIX}{uuid.uuid4().hex}")
@@ -132,30 +184,17 @@ def _atomic_write(path: str, data: bytes, exclusive: bool, key: str) -> None:
         os.makedirs(folder, exist_ok=True)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
+            _write_all(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)
-        if exclusive:
-            try:
-                os.link(tmp, path)
-            except FileExistsError as e:
-                raise ObjectExists(f"object {key} already exists", key) from e
-        else:
-            os.replace(tmp, path)
-        _fsync_dir(folder)
+        _publish(tmp, path, exclusive, key)
     except StorageError:
         raise
     except OSError as e:
         raise _storage_error(e, key) from e
     finally:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        _unlink_quietly(tmp)
 
 
 def _fsync_dir(folder: str) -> None:

@@ -113,7 +113,9 @@ class Locks:
         self.clock = clock
 
     def _record(self, mode: int, owner: str, expires: float) -> bytes:
-        return LockRecord(mode=mode, owner=owner, expire_time=_timestamp(expires)).SerializeToString()
+        return LockRecord(
+            mode=mode, owner=owner, expire_time=_timestamp(expires)
+        ).SerializeToString()
 
     async def holders(self) -> list[Holder]:
         """Every lock object that still parses; lapsed ones included."""
@@ -145,7 +147,9 @@ class Locks:
 
     async def _try(self, mode: int, owner: str) -> Lock:
         lock = Lock(self, f"locks/{uuid.uuid4().hex}", mode, owner)
-        await self.store.write(lock.key, self._record(mode, owner, lock.valid_until), exclusive=True)
+        await self.store.write(
+            lock.key, self._record(mode, owner, lock.valid_until), exclusive=True
+        )
         now = self.clock()
         blocking = [
             h

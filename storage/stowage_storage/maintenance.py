@@ -57,11 +57,15 @@ async def check(repo: Repository, read_data: bool, progress: Progress) -> CheckR
             size = (await repo.store.stat(key)).size
         except ObjectNotFound:
             report.missing_packs.add(pack_id)
-            report.problems.append(Problem(key, f"pack is missing ({len(entries)} blobs indexed in it)"))
+            report.problems.append(
+                Problem(key, f"pack is missing ({len(entries)} blobs indexed in it)")
+            )
             continue
         end = max((e.offset + e.length for e in entries), default=0)
         if size < end:
-            report.problems.append(Problem(key, f"pack is truncated: {size} bytes, index needs {end}"))
+            report.problems.append(
+                Problem(key, f"pack is truncated: {size} bytes, index needs {end}")
+            )
             continue
         try:
             trailer = await repo.pack_entries(pack_id)

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable
 from typing import TypeVar
 
 from .store import ObjectExists, ObjectInfo, ObjectStore, StorageUnavailable
@@ -77,6 +77,12 @@ class RetryingStore(ObjectStore):
                 raise
 
         await self._retry(f"write {key}", attempt)
+
+    async def write_stream(
+        self, key: str, pieces: AsyncIterable[bytes], *, exclusive: bool = False
+    ) -> int:
+        # A stream cannot be replayed: its caller retries the whole upload.
+        return await self.inner.write_stream(key, pieces, exclusive=exclusive)
 
     async def read(self, key: str, offset: int = 0, length: int = -1) -> bytes:
         return await self._retry(f"read {key}", lambda: self.inner.read(key, offset, length))

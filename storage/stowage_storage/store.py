@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from collections.abc import AsyncIterable
 from dataclasses import dataclass
 
 
@@ -76,6 +77,15 @@ class ObjectStore(ABC):
 
     @abstractmethod
     async def write(self, key: str, data: bytes, *, exclusive: bool = False) -> None: ...
+
+    async def write_stream(
+        self, key: str, pieces: AsyncIterable[bytes], *, exclusive: bool = False
+    ) -> int:
+        """Writes an object from pieces, with write()'s guarantees; returns its
+        size. Stores that can stream override this; the default joins them."""
+        data = b"".join([p async for p in pieces])
+        await self.write(key, data, exclusive=exclusive)
+        return len(data)
 
     @abstractmethod
     async def read(self, key: str, offset: int = 0, length: int = -1) -> bytes: ...

@@ -17,25 +17,32 @@ from stowage.v1 import environments_pb2 as env_pb
 from stowage.v1 import operations_pb2 as ops_pb
 
 from ..azurite import new_container
-from ..conftest import ServerThread
+from ..conftest import ServerThread, SidecarProcess
 from ..sample import SECRETS, provision_full, small_contents, write_assembly
 
 MB = 1 << 20
 
 
-@pytest.fixture(params=["local", "azure"])
+@pytest.fixture(params=["local", "azure", "sidecar"])
 def any_repo_client(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Client]:
-    """A client of a server whose repository is on local disk, or on Azurite."""
+    """A client of a server whose repository is on local disk, on Azurite, or
+    behind the storage sidecar (itself in front of Azurite)."""
     options = {}
-    if request.param == "azure":
+    sidecar = None
+    if request.param in ("azure", "sidecar"):
         request.getfixturevalue("azurite")
         options["repository"] = f"abfs://{new_container()}/stowage"
+    if request.param == "sidecar":
+        sidecar = SidecarProcess(options.pop("repository"), tmp_path / "sidecar.sock")
+        options["storage"] = sidecar.address
     server = ServerThread(tmp_path / "data", **options)
     try:
         with Client(server.address, timeout=120) as c:
             yield c
     finally:
         server.stop()
+        if sidecar is not None:
+            sidecar.stop()
 
 
 def test_round_trip_every_kind_every_setting_and_a_200mb_assembly(

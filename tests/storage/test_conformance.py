@@ -12,21 +12,31 @@ import pytest
 
 from stowage_storage.local import LocalStore
 from stowage_storage.open import open_store
+from stowage_storage.sidecar import Sidecar
 from stowage_storage.store import ObjectExists, ObjectNotFound, ObjectStore
 
 from ..azurite import new_container
 
 
-@pytest.fixture(params=["local", "azure"])
+@pytest.fixture(params=["local", "azure", "sidecar-local", "sidecar-azure"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ObjectStore]:
-    s: ObjectStore
-    if request.param == "local":
-        s = LocalStore(str(tmp_path / "store"))
-    else:
+    """Every implementation, and the sidecar in front of each."""
+    kind: str = request.param
+    if kind.endswith("azure"):
         request.getfixturevalue("azurite")
-        s = await open_store(f"abfs://{new_container()}/some/prefix")
+        url = f"abfs://{new_container()}/some/prefix"
+    else:
+        url = str(tmp_path / "store")
+    sidecar = None
+    if kind.startswith("sidecar"):
+        sidecar = Sidecar(url, f"unix:{tmp_path / 'sidecar.sock'}")
+        await sidecar.start()
+        url = f"grpc+unix:{tmp_path / 'sidecar.sock'}"
+    s = LocalStore(url) if kind == "local" else await open_store(url)
     yield s
     await s.close()
+    if sidecar is not None:
+        await sidecar.stop()
 
 
 async def test_read_after_write_and_overwrite(store: ObjectStore) -> None:
@@ -118,3 +128,29 @@ async def test_no_partial_object_is_ever_visible(store: ObjectStore) -> None:
     await asyncio.gather(store.write("big", big), reader())
     assert set(seen) <= {0, len(big)}
     assert await store.read("big") == big
+
+
+async def test_streamed_writes_are_whole_and_create_if_absent(store: ObjectStore) -> None:
+    pieces = [os.urandom(300_000) for _ in range(5)]
+
+    async def stream():  # type: ignore[no-untyped-def]
+        for p in pieces:
+            yield p
+
+    assert await store.write_stream("blobs/big", stream()) == 1_500_000
+    assert await store.read("blobs/big") == b"".join(pieces)
+    with pytest.raises(ObjectExists):
+        await store.write_stream("blobs/big", stream(), exclusive=True)
+    await store.write_stream("blobs/big", stream())  # overwrite is fine
+
+
+async def test_a_failed_stream_leaves_nothing(store: ObjectStore) -> None:
+    async def broken():  # type: ignore[no-untyped-def]
+        yield b"x" * 1000
+        raise RuntimeError("client went away")
+
+    with pytest.raises(RuntimeError):
+        await store.write_stream("blobs/half", broken())
+    with pytest.raises(ObjectNotFound):
+        await store.stat("blobs/half")
+    assert await store.list("blobs/") == []

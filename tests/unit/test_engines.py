@@ -128,11 +128,11 @@ async def test_a_deleted_artifact_content_survives_until_no_backup_needs_it(
     # An unfinished backup blocks the sweep.
     pending = engines.operations.new(Op.KIND_BACKUP, "environments/other", "")
     await engines.operations.create(pending, "h")
-    assert engines.registry.sweep_contents() == 0
+    assert engines.registry.sweep_contents(grace=0) == 0
     assert os.path.exists(path)
     pending.state = Op.STATE_SUCCEEDED
     engines.operations.store.save(pending, [])
-    assert engines.registry.sweep_contents() == 1
+    assert engines.registry.sweep_contents(grace=0) == 1
     assert not os.path.exists(path)
 
 

@@ -26,7 +26,9 @@ from .settings import parse_pairs
 
 def register(commands: Any, common: list[argparse.ArgumentParser]) -> None:
     artifact = commands.add_parser(
-        "artifact", parents=common, help="manage artifacts",
+        "artifact",
+        parents=common,
+        help="manage artifacts",
         description=f"Manage artifacts. KIND is one of: {', '.join(KINDS)}.",
     )
     sub = artifact.add_subparsers(dest="artifact_command", metavar="COMMAND", required=True)
@@ -40,7 +42,9 @@ def register(commands: Any, common: list[argparse.ArgumentParser]) -> None:
 
     p = addressed("put", "create or replace an artifact from a file")
     p.add_argument("--file", required=True, metavar="PATH", help="the content")
-    p.add_argument("--meta", action="append", metavar="KEY=VALUE", help="a metadata entry, repeatable")
+    p.add_argument(
+        "--meta", action="append", metavar="KEY=VALUE", help="a metadata entry, repeatable"
+    )
     p.set_defaults(handler=put)
 
     p = addressed("get", "download an artifact's content")
@@ -76,7 +80,9 @@ def put(args: argparse.Namespace, client: Client) -> int:
     if args.json:
         print_json(artifact)
     else:
-        print(f"put {artifact.name} ({human_bytes(artifact.size_bytes)}, sha256 {artifact.sha256[:12]})")
+        print(
+            f"put {artifact.name} ({human_bytes(artifact.size_bytes)}, sha256 {artifact.sha256[:12]})"
+        )
     return 0
 
 
@@ -130,9 +136,14 @@ def list_artifacts(args: argparse.Namespace, client: Client) -> int:
     print_table(
         ["KIND", "NAME", "SIZE", "SHA256", "UPDATED", "METADATA"],
         [
-            (KIND_NAMES.get(a.kind, str(a.kind)), short_id(a.name), human_bytes(a.size_bytes),
-             a.sha256[:12], utc(a.update_time),
-             " ".join(f"{k}={v}" for k, v in sorted(a.metadata.items())))
+            (
+                KIND_NAMES.get(a.kind, str(a.kind)),
+                short_id(a.name),
+                human_bytes(a.size_bytes),
+                a.sha256[:12],
+                utc(a.update_time),
+                " ".join(f"{k}={v}" for k, v in sorted(a.metadata.items())),
+            )
             for a in artifacts
         ],
         right=(2,),

@@ -32,7 +32,9 @@ ERROR_WIDTH = 60
 
 def register(commands: Any, common: list[argparse.ArgumentParser]) -> None:
     backup = commands.add_parser(
-        "backup", parents=common, help="take and manage backups",
+        "backup",
+        parents=common,
+        help="take and manage backups",
         description="Take and manage backups. Restore one with 'stowage restore'.",
     )
     sub = backup.add_subparsers(dest="backup_command", metavar="COMMAND", required=True)
@@ -40,16 +42,26 @@ def register(commands: Any, common: list[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("create", parents=common, help="back up an environment")
     p.add_argument("env", metavar="ENV")
     p.add_argument("--wait", action="store_true", help="show progress and wait for the end")
-    p.add_argument("--allow-batch-loss", action="store_true",
-                   help="back up even when batches hold messages (they are lost)")
+    p.add_argument(
+        "--allow-batch-loss",
+        action="store_true",
+        help="back up even when batches hold messages (they are lost)",
+    )
     p.add_argument("--request-id", default="", metavar="ID", help="makes a retry safe")
-    p.add_argument("--quiesce", action="store_true",
-                   help="refuse management writes to the environment while it runs")
+    p.add_argument(
+        "--quiesce",
+        action="store_true",
+        help="refuse management writes to the environment while it runs",
+    )
     p.set_defaults(handler=create)
 
     p = sub.add_parser("list", parents=common, help="list backups, newest first")
-    p.add_argument("env", metavar="ENV", nargs="?",
-                   help="only this environment's (default: every environment, deleted ones too)")
+    p.add_argument(
+        "env",
+        metavar="ENV",
+        nargs="?",
+        help="only this environment's (default: every environment, deleted ones too)",
+    )
     p.set_defaults(handler=list_backups)
 
     p = sub.add_parser("get", parents=common, help="show one backup")
@@ -62,9 +74,13 @@ def register(commands: Any, common: list[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser("copy", parents=common, help="copy a backup to a second repository")
     p.add_argument("backup", metavar="BACKUP", help=BACKUP_HELP)
-    p.add_argument("--to-repository", required=True, metavar="URL",
-                   help="abfs://CONTAINER/PREFIX, a path or file:// URL (among the server's "
-                        "--copy-destinations)")
+    p.add_argument(
+        "--to-repository",
+        required=True,
+        metavar="URL",
+        help="abfs://CONTAINER/PREFIX, a path or file:// URL (among the server's "
+        "--copy-destinations)",
+    )
     p.add_argument("--wait", action="store_true", help="show progress and wait for the end")
     p.add_argument("--request-id", default="", metavar="ID", help="makes a retry safe")
     p.set_defaults(handler=copy_backup)
@@ -85,7 +101,9 @@ def trigger_text(trigger: int) -> str:
 
 def create(args: argparse.Namespace, client: Client) -> int:
     handle = client.create_backup(
-        environment_id(args.env), allow_batch_loss=args.allow_batch_loss, quiesce=args.quiesce,
+        environment_id(args.env),
+        allow_batch_loss=args.allow_batch_loss,
+        quiesce=args.quiesce,
         request_id=args.request_id,
     )
     if args.wait:
@@ -108,8 +126,14 @@ def list_backups(args: argparse.Namespace, client: Client) -> int:
     print_table(
         ["NAME", "CREATED", "ARTIFACTS", "SIZE", "ADDED", "TRIGGER"],
         [
-            (b.name, utc(b.create_time), b.artifact_count, human_bytes(b.size_bytes),
-             human_bytes(b.added_bytes), trigger_text(b.trigger))
+            (
+                b.name,
+                utc(b.create_time),
+                b.artifact_count,
+                human_bytes(b.size_bytes),
+                human_bytes(b.added_bytes),
+                trigger_text(b.trigger),
+            )
             for b in backups
         ],
         right=(2, 3, 4),
@@ -187,8 +211,19 @@ def status(args: argparse.Namespace, client: Client) -> int:
             )
         )
     print_table(
-        ["ENVIRONMENT", "LAST BACKUP", "STATE", "TIME", "SIZE", "DURATION", "LAST SUCCESS",
-         "SCHEDULED", "NEXT RUN", "POLICY", "ERROR"],
+        [
+            "ENVIRONMENT",
+            "LAST BACKUP",
+            "STATE",
+            "TIME",
+            "SIZE",
+            "DURATION",
+            "LAST SUCCESS",
+            "SCHEDULED",
+            "NEXT RUN",
+            "POLICY",
+            "ERROR",
+        ],
         rows,
         right=(4, 5),
     )

@@ -46,14 +46,17 @@ STEPS = 6
 
 def register(commands: Any, common: list[argparse.ArgumentParser]) -> None:
     p = commands.add_parser(
-        "demo", parents=common, help="a guided backup and restore round trip",
+        "demo",
+        parents=common,
+        help="a guided backup and restore round trip",
         description="Provision a demo environment with every setting and every artifact kind, "
         "back it up, restore it under a new name at a higher edition, and compare the two. "
         "Both environments are kept.",
     )
     p.add_argument("--name", default="demo", metavar="PREFIX", help="environment name prefix")
-    p.add_argument("--keep", action="store_true",
-                   help="keep both environments (the default; see --cleanup)")
+    p.add_argument(
+        "--keep", action="store_true", help="keep both environments (the default; see --cleanup)"
+    )
     p.add_argument("--cleanup", action="store_true", help="delete both environments at the end")
     p.set_defaults(handler=run)
 
@@ -97,7 +100,9 @@ def run(args: argparse.Namespace, client: Client) -> int:
     for kind, artifact_id, content, metadata in contents:
         client.put_artifact(source, kind, artifact_id, content, metadata=metadata)
 
-    demo.step(f"adding runtime state: control numbers, an AS2 record, hybrid connection {HYBRID_CONNECTION}")
+    demo.step(
+        f"adding runtime state: control numbers, an AS2 record, hybrid connection {HYBRID_CONNECTION}"
+    )
     for sets in (1, 2, 4):
         client.issue_control_numbers(source, AGREEMENT, transaction_sets=sets)
     payload = b"ISA*00*          *00*          *ZZ*FABRIKAM       *ZZ*CONTOSO        ~"
@@ -107,13 +112,17 @@ def run(args: argparse.Namespace, client: Client) -> int:
 
     demo.step(f"backing up environments/{source}")
     backup = demo.follow(client.create_backup(source)).backup
-    demo.note(f"backup {backup.name}: {backup.artifact_count} artifacts, "
-              f"{human_bytes(backup.size_bytes)}, {human_bytes(backup.added_bytes)} added to the repository")
+    demo.note(
+        f"backup {backup.name}: {backup.artifact_count} artifacts, "
+        f"{human_bytes(backup.size_bytes)}, {human_bytes(backup.added_bytes)} added to the repository"
+    )
 
     folder = f"/ftp/{demo.restored}/inbound"
     demo.step(f"restoring to environments/{demo.restored} at standard, agreement moved to {folder}")
     result = demo.follow(
-        client.restore(backup.name, demo.restored, edition="standard", source_ftp_folders={AGREEMENT: folder})
+        client.restore(
+            backup.name, demo.restored, edition="standard", source_ftp_folders={AGREEMENT: folder}
+        )
     ).restore
 
     demo.step("comparing the source with the restored environment")
@@ -128,8 +137,9 @@ def run(args: argparse.Namespace, client: Client) -> int:
                 "source": f"environments/{source}",
                 "restored": result.environment,
                 "backup": backup.name,
-                "comparison": [dict(zip(("item", "source", "restored", "match"), r, strict=True))
-                               for r in rows],
+                "comparison": [
+                    dict(zip(("item", "source", "restored", "match"), r, strict=True)) for r in rows
+                ],
                 "warnings": [json.loads(_json(w)) for w in result.warnings],
                 "deleted": bool(args.cleanup),
             }
@@ -143,8 +153,10 @@ def run(args: argparse.Namespace, client: Client) -> int:
         print(f"  {warning_text(w)}")
     print()
     if args.cleanup:
-        print(f"deleted environments/{source} and environments/{demo.restored}; "
-              f"the backup {backup.name} stays")
+        print(
+            f"deleted environments/{source} and environments/{demo.restored}; "
+            f"the backup {backup.name} stays"
+        )
     else:
         print(f"kept environments/{source} (ACTIVE) and environments/{demo.restored} (SUSPENDED).")
         print(f"  look:     stowage env get {demo.restored}; stowage artifact list {demo.restored}")
@@ -233,26 +245,57 @@ def demo_artifacts(env: str) -> list[tuple[str, str, bytes, dict[str, str]]]:
   </xsl:template>
 </xsl:stylesheet>
 """
-    pipeline = json.dumps(
-        {"name": "order-intake", "steps": [
-            {"decode": "x12"}, {"transform": "X12_850_to_PurchaseOrder"},
-            {"deliver": {"url": "https://erp.contoso.example.com/orders", "retries": 3}},
-        ]},
-        indent=2,
-    ) + "\n"
-    template = json.dumps(
-        {"name": "invoice-810", "engine": "liquid",
-         "body": "ST*810*{{ control_number }}~BIG*{{ invoice.date }}*{{ invoice.number }}~"},
-        indent=2,
-    ) + "\n"
-    mapping = json.dumps({"mappings": [{"st01": "850", "gs01": "PO"}, {"st01": "810", "gs01": "IN"},
-                                       {"st01": "997", "gs01": "FA"}]}, indent=2) + "\n"
+    pipeline = (
+        json.dumps(
+            {
+                "name": "order-intake",
+                "steps": [
+                    {"decode": "x12"},
+                    {"transform": "X12_850_to_PurchaseOrder"},
+                    {"deliver": {"url": "https://erp.contoso.example.com/orders", "retries": 3}},
+                ],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    template = (
+        json.dumps(
+            {
+                "name": "invoice-810",
+                "engine": "liquid",
+                "body": "ST*810*{{ control_number }}~BIG*{{ invoice.date }}*{{ invoice.number }}~",
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    mapping = (
+        json.dumps(
+            {
+                "mappings": [
+                    {"st01": "850", "gs01": "PO"},
+                    {"st01": "810", "gs01": "IN"},
+                    {"st01": "997", "gs01": "FA"},
+                ]
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     return [
         ("partner", "Fabrikam", partner.encode(), {}),
-        ("agreement", AGREEMENT, agreement.encode(), {
-            "source-ftp-folder": f"/ftp/{env}/inbound", "protocol": "x12",
-            "host-partner": "Contoso", "guest-partner": "Fabrikam",
-        }),
+        (
+            "agreement",
+            AGREEMENT,
+            agreement.encode(),
+            {
+                "source-ftp-folder": f"/ftp/{env}/inbound",
+                "protocol": "x12",
+                "host-partner": "Contoso",
+                "guest-partner": "Fabrikam",
+            },
+        ),
         ("assembly", "Contoso.Maps.dll", assembly, {}),
         ("bridge", "PurchaseOrderIn", bridge.encode(), {}),
         ("certificate", "fabrikam-signing.cer", certificate.encode(), {}),
@@ -279,10 +322,20 @@ def compare(demo: Demo) -> list[tuple[str, str, str, str]]:
     def row(item: str, a: str, b: str, match: bool, expected: str = "") -> None:
         rows.append((item, a, b, "yes" if match else f"expected: {expected}" if expected else "NO"))
 
-    row("state", state_text(src.state), state_text(dst.state), src.state == dst.state,
-        "a restore starts SUSPENDED")
-    row("edition", edition_text(src.edition), edition_text(dst.edition), src.edition == dst.edition,
-        "restored at standard")
+    row(
+        "state",
+        state_text(src.state),
+        state_text(dst.state),
+        src.state == dst.state,
+        "a restore starts SUSPENDED",
+    )
+    row(
+        "edition",
+        edition_text(src.edition),
+        edition_text(dst.edition),
+        src.edition == dst.edition,
+        "restored at standard",
+    )
     row("region", src.region, dst.region, src.region == dst.region)
     for s in SETTINGS:
         a, b = getattr(src.settings, s.field), getattr(dst.settings, s.field)
@@ -297,18 +350,32 @@ def compare(demo: Demo) -> list[tuple[str, str, str, str]]:
     for key in sorted(before.keys() | after.keys()):
         a, b = before.get(key), after.get(key)
         label = f"{KIND_NAMES.get(key[0], key[0])} {key[1]}"
-        row(label, _artifact_text(a), _artifact_text(b),
-            a is not None and b is not None and (a.size_bytes, a.sha256) == (b.size_bytes, b.sha256))
+        row(
+            label,
+            _artifact_text(a),
+            _artifact_text(b),
+            a is not None
+            and b is not None
+            and (a.size_bytes, a.sha256) == (b.size_bytes, b.sha256),
+        )
         folder_a = a.metadata.get("source-ftp-folder", "") if a else ""
         folder_b = b.metadata.get("source-ftp-folder", "") if b else ""
         if folder_a or folder_b:
-            row("  source-ftp-folder", folder_a or "-", folder_b or "-", folder_a == folder_b,
-                "--ftp-folder override")
+            row(
+                "  source-ftp-folder",
+                folder_a or "-",
+                folder_b or "-",
+                folder_a == folder_b,
+                "--ftp-folder override",
+            )
 
     numbers_a = {short_id(n.agreement): n for n in c.list_control_numbers(demo.source)}
     numbers_b = {short_id(n.agreement): n for n in c.list_control_numbers(demo.restored)}
     for agreement in sorted(numbers_a.keys() | numbers_b.keys()):
-        a_text, b_text = _numbers_text(numbers_a.get(agreement)), _numbers_text(numbers_b.get(agreement))
+        a_text, b_text = (
+            _numbers_text(numbers_a.get(agreement)),
+            _numbers_text(numbers_b.get(agreement)),
+        )
         row(f"control numbers {agreement}", a_text, b_text, a_text == b_text)
     return rows
 

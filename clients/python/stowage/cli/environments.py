@@ -71,8 +71,13 @@ def register(commands: Any, common: list[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser("update", parents=common, help="change settings, edition or region")
     p.add_argument("name", metavar="NAME")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", dest="settings",
-                   help=SET_HELP + "; an empty secret clears it")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        dest="settings",
+        help=SET_HELP + "; an empty secret clears it",
+    )
     p.add_argument("--edition", choices=list(EDITIONS))
     p.add_argument("--region", metavar="R")
     p.set_defaults(handler=update)
@@ -104,7 +109,10 @@ def summary(env: env_pb.Environment) -> str:
 def provision(args: argparse.Namespace, client: Client) -> int:
     settings, _ = build_settings(args.settings)
     env = client.provision(
-        environment_id(args.name), args.edition, region=args.region, settings=settings,
+        environment_id(args.name),
+        args.edition,
+        region=args.region,
+        settings=settings,
         request_id=args.request_id,
     )
     if args.json:
@@ -125,8 +133,16 @@ def list_environments(args: argparse.Namespace, client: Client) -> int:
     print_table(
         ["NAME", "EDITION", "REGION", "STATE", "ARTIFACTS", "SIZE", "CREATED", "RESTORED FROM"],
         [
-            (short_id(e.name), edition_text(e.edition), e.region, state_text(e.state),
-             e.artifact_count, human_bytes(e.artifact_bytes), utc(e.create_time), e.restored_from)
+            (
+                short_id(e.name),
+                edition_text(e.edition),
+                e.region,
+                state_text(e.state),
+                e.artifact_count,
+                human_bytes(e.artifact_bytes),
+                utc(e.create_time),
+                e.restored_from,
+            )
             for e in envs
         ],
         right=(4, 5),
@@ -176,8 +192,11 @@ def update(args: argparse.Namespace, client: Client) -> int:
     if not fields and args.edition is None and args.region is None:
         raise CommandError("nothing to update: give --set, --edition or --region")
     env = client.update_environment(
-        environment_id(args.name), settings=settings, setting_fields=fields,
-        edition=args.edition, region=args.region,
+        environment_id(args.name),
+        settings=settings,
+        setting_fields=fields,
+        edition=args.edition,
+        region=args.region,
     )
     if args.json:
         print_json(env)

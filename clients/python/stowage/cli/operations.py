@@ -63,14 +63,17 @@ def progress_text(p: ops_pb.Progress) -> str:
 
 def register(commands: Any, common: list[argparse.ArgumentParser]) -> None:
     op = commands.add_parser(
-        "op", parents=common, help="watch and control operations",
+        "op",
+        parents=common,
+        help="watch and control operations",
         description="Watch and control long-running operations (backups and restores).",
     )
     sub = op.add_subparsers(dest="op_command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("list", parents=common, help="list operations, newest first")
-    p.add_argument("--target", metavar="NAME",
-                   help="only those acting on this environment or backup")
+    p.add_argument(
+        "--target", metavar="NAME", help="only those acting on this environment or backup"
+    )
     p.add_argument("--kind", choices=list(KIND_CHOICES))
     p.set_defaults(handler=list_operations)
 
@@ -91,7 +94,9 @@ def wait_and_report(handle: Operation, *, json_lines: bool) -> ops_pb.Operation:
     """Shows progress to the end, then the outcome: the backup made, or the
     restored environment and what to do about it. Raises if it did not succeed."""
     op = handle.operation
-    view = ProgressView(json_lines=json_lines, show_warnings=op.kind != ops_pb.Operation.KIND_RESTORE)
+    view = ProgressView(
+        json_lines=json_lines, show_warnings=op.kind != ops_pb.Operation.KIND_RESTORE
+    )
     # Restore warnings arrive as events too; they are printed once, typed, at the end.
     view.start(f"{op.name}: {kind_text(op.kind)} of {op.target}")
     op = watch(handle, view)
@@ -112,7 +117,9 @@ def print_outcome(op: ops_pb.Operation) -> None:
     elif op.HasField("verify"):
         v = op.verify
         for p in v.problems:
-            where = " ".join(x for x in (p.backup, p.item, p.object, f"blob {p.blob}" if p.blob else "") if x)
+            where = " ".join(
+                x for x in (p.backup, p.item, p.object, f"blob {p.blob}" if p.blob else "") if x
+            )
             print(f"problem: {where}: {p.description}")
         print(
             f"{'ok' if v.ok else 'PROBLEMS'}: {v.backups_checked} backup(s), {v.packs_checked} pack(s), "
@@ -147,8 +154,15 @@ def list_operations(args: argparse.Namespace, client: Client) -> int:
     print_table(
         ["NAME", "KIND", "STATE", "PROGRESS", "TARGET", "CREATED", "DURATION"],
         [
-            (o.name, kind_text(o.kind), state_text(o.state), progress_text(o.progress), o.target,
-             utc(o.create_time), human_duration(o.start_time, o.end_time))
+            (
+                o.name,
+                kind_text(o.kind),
+                state_text(o.state),
+                progress_text(o.progress),
+                o.target,
+                utc(o.create_time),
+                human_duration(o.start_time, o.end_time),
+            )
             for o in ops
         ],
     )
@@ -166,8 +180,11 @@ def get(args: argparse.Namespace, client: Client) -> int:
         ("kind", kind_text(op.kind)),
         ("target", op.target),
         ("state", state_text(op.state)),
-        ("progress", f"{progress_text(p)}, {p.items_done}/{p.items_total or '?'} items, "
-                     f"{human_bytes(p.bytes_done)}/{human_bytes(p.bytes_total) if p.bytes_total else '?'}"),
+        (
+            "progress",
+            f"{progress_text(p)}, {p.items_done}/{p.items_total or '?'} items, "
+            f"{human_bytes(p.bytes_done)}/{human_bytes(p.bytes_total) if p.bytes_total else '?'}",
+        ),
         ("current item", p.current_item),
         ("created", utc(op.create_time)),
         ("started", utc(op.start_time)),
@@ -180,15 +197,26 @@ def get(args: argparse.Namespace, client: Client) -> int:
         fields.append(("error", str(operation_error(op))))
     if op.HasField("backup"):
         b = op.backup
-        fields += [("backup", b.name),
-                   ("backed up", f"{b.artifact_count} artifact(s), {human_bytes(b.size_bytes)}, "
-                                 f"added {human_bytes(b.added_bytes)}")]
+        fields += [
+            ("backup", b.name),
+            (
+                "backed up",
+                f"{b.artifact_count} artifact(s), {human_bytes(b.size_bytes)}, "
+                f"added {human_bytes(b.added_bytes)}",
+            ),
+        ]
     if op.HasField("restore"):
         r = op.restore
-        fields += [("environment", r.environment), ("from backup", r.backup),
-                   ("restored", f"{r.artifact_count} artifact(s), {human_bytes(r.size_bytes)}, "
-                                f"{edition_text(r.edition)}"),
-                   ("dry run", "yes" if r.validate_only else "no")]
+        fields += [
+            ("environment", r.environment),
+            ("from backup", r.backup),
+            (
+                "restored",
+                f"{r.artifact_count} artifact(s), {human_bytes(r.size_bytes)}, "
+                f"{edition_text(r.edition)}",
+            ),
+            ("dry run", "yes" if r.validate_only else "no"),
+        ]
     print_fields(fields)
     for w in op.warnings:
         print(f"warning: {w}")
@@ -207,6 +235,8 @@ def cancel(args: argparse.Namespace, client: Client) -> int:
     if args.json:
         print_json(op)
     else:
-        print(f"cancel requested: {op.name} is {state_text(op.state)}; "
-              f"'stowage op watch {short_id(op.name)}' shows its end")
+        print(
+            f"cancel requested: {op.name} is {state_text(op.state)}; "
+            f"'stowage op watch {short_id(op.name)}' shows its end"
+        )
     return 0

@@ -66,7 +66,9 @@ def print_table(
 ) -> None:
     """Columns padded to their widest cell, two spaces apart; ``right`` aligns
     the given column indexes to the right (numbers, sizes)."""
-    cells = [[str(h) for h in headers]] + [["-" if c in (None, "") else str(c) for c in r] for r in rows]
+    cells = [[str(h) for h in headers]] + [
+        ["-" if c in (None, "") else str(c) for c in r] for r in rows
+    ]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     right = set(right)
     for row in cells:
@@ -120,7 +122,9 @@ def human_duration(start: Timestamp, end: Timestamp) -> str:
 
 
 def edition_text(edition: int) -> str:
-    name = common_pb2.Edition.Name(edition) if edition in common_pb2.Edition.values() else str(edition)
+    name = (
+        common_pb2.Edition.Name(edition) if edition in common_pb2.Edition.values() else str(edition)
+    )
     return name.removeprefix("EDITION_").lower()
 
 
@@ -137,7 +141,9 @@ def secret_text(secret: common_pb2.Secret) -> str:
     short fingerprint to tell values apart."""
     if not secret.set:
         return "-"
-    return f"set (fingerprint {secret.fingerprint[:8]}{_ellipsis()})" if secret.fingerprint else "set"
+    return (
+        f"set (fingerprint {secret.fingerprint[:8]}{_ellipsis()})" if secret.fingerprint else "set"
+    )
 
 
 def short_id(name: str) -> str:

@@ -74,8 +74,11 @@ class ProgressView:
         if event.state == ops_pb.Operation.STATE_SUCCEEDED and self._sized is not None:
             s = self._sized
             return ops_pb.Progress(
-                phase=p.phase or "done", items_done=s.items_total, items_total=s.items_total,
-                bytes_done=s.bytes_total, bytes_total=s.bytes_total,
+                phase=p.phase or "done",
+                items_done=s.items_total,
+                items_total=s.items_total,
+                bytes_done=s.bytes_total,
+                bytes_total=s.bytes_total,
             )
         if event.state in (ops_pb.Operation.STATE_FAILED, ops_pb.Operation.STATE_CANCELLED):
             done = ops_pb.Progress()

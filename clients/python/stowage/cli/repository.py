@@ -13,21 +13,33 @@ from .output import CommandError, print_json
 
 def register(commands: Any, common: list[argparse.ArgumentParser]) -> None:
     repo = commands.add_parser(
-        "repo", parents=common, help="verify and prune the backup repository",
+        "repo",
+        parents=common,
+        help="verify and prune the backup repository",
         description="Verify and prune the server's backup repository.",
     )
     sub = repo.add_subparsers(dest="repo_command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("verify", parents=common, help="check that every backup is restorable")
-    p.add_argument("--read-data", action="store_true", help="also read and re-hash every stored blob")
-    p.add_argument("--no-wait", dest="wait", action="store_false",
-                   help="print the operation and return at once")
+    p.add_argument(
+        "--read-data", action="store_true", help="also read and re-hash every stored blob"
+    )
+    p.add_argument(
+        "--no-wait",
+        dest="wait",
+        action="store_false",
+        help="print the operation and return at once",
+    )
     p.add_argument("--request-id", default="", metavar="ID", help="makes a retry safe")
     p.set_defaults(handler=verify)
 
     p = sub.add_parser("prune", parents=common, help="delete what no backup references")
-    p.add_argument("--no-wait", dest="wait", action="store_false",
-                   help="print the operation and return at once")
+    p.add_argument(
+        "--no-wait",
+        dest="wait",
+        action="store_false",
+        help="print the operation and return at once",
+    )
     p.add_argument("--request-id", default="", metavar="ID", help="makes a retry safe")
     p.set_defaults(handler=prune)
 

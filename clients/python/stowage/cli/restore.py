@@ -22,22 +22,36 @@ from .settings import SETTINGS_BY_KEY, build_settings, parse_pairs
 
 def register(commands: Any, common: list[argparse.ArgumentParser]) -> None:
     p = commands.add_parser(
-        "restore", parents=common, help="restore a backup into a new environment",
+        "restore",
+        parents=common,
+        help="restore a backup into a new environment",
         description="Restore a backup into a new environment, which starts SUSPENDED. "
         "Every check runs before anything changes; --dry-run shows them.",
     )
     p.add_argument("backup", metavar="BACKUP", help="environments/ENV/backups/ID")
     p.add_argument("--to", required=True, metavar="NAME", help="the new environment's name")
-    p.add_argument("--edition", choices=list(EDITIONS),
-                   help="the new environment's edition (default: the backup's; never lower)")
+    p.add_argument(
+        "--edition",
+        choices=list(EDITIONS),
+        help="the new environment's edition (default: the backup's; never lower)",
+    )
     p.add_argument("--region", default="", metavar="R", help="default: the backup's")
     p.add_argument("--dry-run", action="store_true", help="check everything, change nothing")
     p.add_argument("--wait", action="store_true", help="show progress and wait for the end")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", dest="settings",
-                   help="replace a backed-up setting, repeatable; KEY is one of: "
-                   + ", ".join(SETTINGS_BY_KEY))
-    p.add_argument("--ftp-folder", action="append", metavar="AGREEMENT=FOLDER",
-                   help="a new source FTP folder for an agreement, repeatable")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        dest="settings",
+        help="replace a backed-up setting, repeatable; KEY is one of: "
+        + ", ".join(SETTINGS_BY_KEY),
+    )
+    p.add_argument(
+        "--ftp-folder",
+        action="append",
+        metavar="AGREEMENT=FOLDER",
+        help="a new source FTP folder for an agreement, repeatable",
+    )
     p.add_argument("--request-id", default="", metavar="ID", help="makes a retry safe")
     p.add_argument("--copy-policy", action="store_true",
                    help="give the new environment the source's backup policy, as recorded "
@@ -95,6 +109,10 @@ def print_plan(result: bk_pb.RestoreResult) -> None:
 def refusal(failed: list[bk_pb.RestoreCheck]) -> StowageError:
     """The error the real restore would fail with, for a dry run's exit line."""
     reason = error_reason_pb2.ErrorReason.Name(failed[0].reason) if failed[0].reason else ""
-    code = grpc.StatusCode.DATA_LOSS if reason == "CORRUPT_DATA" else grpc.StatusCode.FAILED_PRECONDITION
+    code = (
+        grpc.StatusCode.DATA_LOSS
+        if reason == "CORRUPT_DATA"
+        else grpc.StatusCode.FAILED_PRECONDITION
+    )
     detail = "; ".join(f"{c.check} ({c.rule}): {c.detail}" for c in failed)
     return StowageError(code, reason, f"dry run: restore would be refused: {detail}")

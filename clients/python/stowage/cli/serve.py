@@ -14,13 +14,21 @@ from typing import Any
 
 from .output import CommandError, print_json, print_table
 
-METAVARS = {"listen": "ADDR", "data_dir": "DIR", "repository": "URL", "key_file": "FILE"}
+METAVARS = {
+    "listen": "ADDR",
+    "data_dir": "DIR",
+    "repository": "URL",
+    "key_file": "FILE",
+    "storage": "ADDR",
+}
 
 
 def add_server_options(parser: argparse.ArgumentParser) -> None:
     from stowage_server.config import OPTIONS
 
-    group = parser.add_argument_group("server options (flag, then variable, then file, then default)")
+    group = parser.add_argument_group(
+        "server options (flag, then variable, then file, then default)"
+    )
     for option in OPTIONS:
         default = "" if "default:" in option.help else f"; default: {option.default or 'none'}"
         group.add_argument(
@@ -36,15 +44,22 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
 
 def register(commands: Any, common: list[argparse.ArgumentParser], with_options: bool) -> None:
     serve = commands.add_parser(
-        "serve", parents=common, help="run the Stowage server", description="Run the Stowage server."
+        "serve",
+        parents=common,
+        help="run the Stowage server",
+        description="Run the Stowage server.",
     )
     config = commands.add_parser(
-        "config", parents=common, help="show the server configuration",
+        "config",
+        parents=common,
+        help="show the server configuration",
         description="The server configuration.",
     )
     config_commands = config.add_subparsers(dest="config_command", metavar="COMMAND", required=True)
     show = config_commands.add_parser(
-        "show", parents=common, help="every option with its value and where it came from",
+        "show",
+        parents=common,
+        help="every option with its value and where it came from",
         description="Print every server option with its value and its source "
         "(flag, variable, file or default); secrets are masked.",
     )
@@ -53,6 +68,28 @@ def register(commands: Any, common: list[argparse.ArgumentParser], with_options:
         add_server_options(show)
     serve.set_defaults(handler=run_serve, uses_server=False)
     show.set_defaults(handler=run_config_show, uses_server=False)
+
+    sidecar = commands.add_parser(
+        "storage-sidecar",
+        parents=common,
+        help="run the storage sidecar",
+        description="Serve a repository's storage (BlobService) on a Unix socket or a loopback "
+        "port, so that servers reach it with --storage and hold no storage credentials.",
+    )
+    sidecar.add_argument(
+        "--repository",
+        required=True,
+        metavar="URL",
+        help="a path, file:// or abfs://CONTAINER/PREFIX (credentials from AZURE_STORAGE_*)",
+    )
+    sidecar.add_argument(
+        "--listen",
+        required=True,
+        metavar="ADDR",
+        help="unix:PATH, or HOST:PORT on loopback (port 0 picks one)",
+    )
+    sidecar.add_argument("--log-level", default="info", metavar="LEVEL")
+    sidecar.set_defaults(handler=run_sidecar, uses_server=False)
 
 
 def load_config(args: argparse.Namespace) -> Any:
@@ -80,3 +117,9 @@ def run_config_show(args: argparse.Namespace) -> int:
     else:
         print_table(["NAME", "VALUE", "SOURCE"], shown)
     return 0
+
+
+def run_sidecar(args: argparse.Namespace) -> int:
+    from stowage_storage import sidecar
+
+    return sidecar.main(args.repository, args.listen, args.log_level)

@@ -32,7 +32,9 @@ class Setting:
 SETTINGS = [
     Setting("scale-units", "scale_units", "int", "scale-units"),
     Setting("product-version", "product_version", "text", "product-version"),
-    Setting("access-control-namespace", "access_control_namespace", "text", "access-control-namespace"),
+    Setting(
+        "access-control-namespace", "access_control_namespace", "text", "access-control-namespace"
+    ),
     Setting("access-control-key", "access_control_key", "secret", "access-control-key"),
     Setting(
         "tracking-db-connection-string",
@@ -53,7 +55,9 @@ SETTINGS = [
         "monitoring-storage-connection-string",
     ),
     Setting("ssl-certificate-file", "ssl_certificate", "secret-file", "ssl-certificate"),
-    Setting("ssl-certificate-password", "ssl_certificate_password", "secret", "ssl-certificate-password"),
+    Setting(
+        "ssl-certificate-password", "ssl_certificate_password", "secret", "ssl-certificate-password"
+    ),
 ]
 SETTINGS_BY_KEY = {s.key: s for s in SETTINGS}
 
@@ -88,7 +92,11 @@ def build_settings(values: Iterable[str] | None) -> tuple[env_pb.EnvironmentSett
             setattr(settings, setting.field, value)
         else:
             # An empty value is a present but empty secret: on update it clears the field.
-            data = read_secret_file(key, value) if setting.kind == "secret-file" and value else value.encode()
+            data = (
+                read_secret_file(key, value)
+                if setting.kind == "secret-file" and value
+                else value.encode()
+            )
             getattr(settings, setting.field).CopyFrom(common_pb2.Secret(value=data))
         if setting.field not in fields:
             fields.append(setting.field)
@@ -103,7 +111,9 @@ def read_secret_file(key: str, path: str) -> bytes:
         raise CommandError(f"--set {key}: cannot read {path}: {e.strerror}") from None
 
 
-def setting_rows(settings: env_pb.EnvironmentSettings, *, reveal: bool = False) -> list[tuple[str, str]]:
+def setting_rows(
+    settings: env_pb.EnvironmentSettings, *, reveal: bool = False
+) -> list[tuple[str, str]]:
     """(label, shown value) per setting. Secret values appear only when
     ``reveal`` (and the server returned them, i.e. the full view)."""
     rows = []
