@@ -105,6 +105,14 @@ class ScheduledRuns:
     def refused(self, env_uid: str, slot: int, error: bytes, now: float) -> None:
         self._set(env_uid, slot, state=REFUSED, end_time=now, error=error)
 
+    def release(self, env_uid: str, slot: int) -> None:
+        """Forgets a claimed run that did not start, as if never claimed."""
+        with self.db.write() as conn:
+            conn.execute(
+                "DELETE FROM scheduled_runs WHERE env_uid = ? AND slot = ? AND state = ?",
+                (env_uid, slot, QUEUED),
+            )
+
     def release_queued(self) -> int:
         """Forgets this server's runs that never started (shutdown): whoever
         runs next catches them up."""

@@ -165,6 +165,10 @@ class Scheduler:
                 req, bk_pb.Backup.TRIGGER_SCHEDULED, scheduled_time=slot / 1000
             )
         except StowageError as e:
+            if e.reason == "SHUTTING_DOWN":
+                # Not refused by a rule: whichever server runs next catches it up.
+                await self._run(lambda: self.runs.release(uid, slot))
+                return
             log.warning("scheduled backup of %s refused: %s %s", env_id, e.reason, e.message)
             error = to_status(e).SerializeToString()
             await self._run(lambda: self.runs.refused(uid, slot, error, self.clock.now()))
