@@ -1,12 +1,16 @@
 # The two commands of the README:
 #   make serve   install into .venv (first time) and start the server on its embedded default
 #   make test    install the test tools (first time) and run the whole suite
+# And the deliberate step that fixes the released contract:
+#   make release-contract   write contract/stowage-v1.binpb, the image `buf breaking` checks against
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BUF := npx --no-install buf
+CONTRACT := contract/stowage-v1.binpb
 
-.PHONY: serve test lint protos bench
+.PHONY: serve test test-node lint protos apidocs release-contract bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,14 +28,33 @@ serve: $(STAMP)
 lint: $(STAMP) node_modules/.installed
 	$(BIN)/python scripts/protos.py check
 	$(BIN)/python scripts/protos.py deps third_party/protos
-	npx --no-install buf lint
+	$(BUF) lint
+	$(BUF) breaking protos --against $(CONTRACT)
+	$(BIN)/python scripts/apidocs.py check
 	$(BIN)/ruff check .
+	$(BIN)/mypy --strict clients/python
 
 test: lint
 	$(BIN)/pytest
+	$(MAKE) test-node
+
+# The Node client against a real server; needs the staged google.rpc protos (lint).
+test-node: $(STAMP) node_modules/.installed
+	$(BIN)/python scripts/protos.py deps third_party/protos
+	node --test clients/node/
 
 protos: $(STAMP)
 	$(BIN)/python scripts/protos.py gen
+	$(BIN)/python scripts/apidocs.py gen
+
+apidocs: $(STAMP)
+	$(BIN)/python scripts/apidocs.py gen
+
+# Run when a version of the contract is released: later changes must stay
+# compatible with this image (`buf breaking` in lint). Offline, no source info.
+release-contract: $(STAMP) node_modules/.installed
+	$(BIN)/python scripts/protos.py deps third_party/protos
+	$(BUF) build protos --exclude-source-info -o $(CONTRACT)
 
 bench: $(STAMP)
 	$(BIN)/python bench/assembly_rss.py

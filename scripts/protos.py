@@ -1,6 +1,7 @@
 """Generate, check and stage the protobuf contract.
 
     python scripts/protos.py gen          regenerate clients/python/stowage/v1
+                                          (modules, and typed stubs for them and their gRPC stubs)
     python scripts/protos.py check        fail when the committed code is stale
     python scripts/protos.py deps DIR     copy the google.rpc protos into DIR (for buf, Node)
 
@@ -33,6 +34,15 @@ def _include_root() -> Path:
     return _google_rpc_dir().parent.parent
 
 
+def _plugin(name: str) -> str:
+    # mypy-protobuf's plugins are console scripts beside this interpreter; naming
+    # them explicitly keeps generation independent of PATH.
+    path = Path(sys.executable).parent / name
+    if not path.exists():
+        raise SystemExit(f"{name} not found beside {sys.executable}: pip install -e '.[dev]'")
+    return f"--plugin={name}={path}"
+
+
 def generate(out_root: Path) -> None:
     import grpc_tools
     from grpc_tools import protoc
@@ -46,9 +56,14 @@ def generate(out_root: Path) -> None:
         f"-I{PROTOS}",
         f"-I{_include_root()}",
         f"-I{wkt}",
+        _plugin("protoc-gen-mypy"),
+        _plugin("protoc-gen-mypy_grpc"),
         f"--python_out={out_root}",
-        f"--pyi_out={out_root}",
+        # mypy-protobuf rather than protoc's --pyi_out: its enum value types and
+        # typed gRPC stubs (_pb2_grpc.pyi) pass mypy --strict.
+        f"--mypy_out=quiet:{out_root}",
         f"--grpc_python_out={out_root}",
+        f"--mypy_grpc_out=quiet:{out_root}",
         *sources,
     ]
     if protoc.main(args) != 0:

@@ -3,19 +3,32 @@
 Every error Stowage returns carries a google.rpc.ErrorInfo whose ``reason`` is a
 stowage.v1.ErrorReason name; ``from_rpc_error`` picks the matching class, so
 callers can write ``except RestoreEditionTooLow as e: e.metadata[...]``.
+
+There is one class per ErrorReason value, named after it in CamelCase
+(``RESTORE_EDITION_TOO_LOW`` -> ``RestoreEditionTooLow``); a unit test holds the
+two lists equal. A reason this client does not know yet (a newer server) raises
+the base ``StowageError`` with ``reason`` set.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import grpc
-from google.rpc import error_details_pb2, status_pb2
-from grpc_status import rpc_status
+from google.rpc.error_details_pb2 import BadRequest, ErrorInfo, PreconditionFailure
+from google.rpc.status_pb2 import Status
+
+from stowage.v1.error_reason_pb2 import ErrorReason
+
+# The trailer in which a gRPC server sends the whole google.rpc.Status.
+STATUS_DETAILS_KEY = "grpc-status-details-bin"
 
 
 @dataclass(frozen=True)
 class Violation:
+    """One entry of a PreconditionFailure or BadRequest detail."""
+
     subject: str
     description: str
     type: str = ""
@@ -118,8 +131,32 @@ class LimitExceeded(StowageError):
     reason_name = "LIMIT_EXCEEDED"
 
 
+class ResumeBlocked(StowageError):
+    reason_name = "RESUME_BLOCKED"
+
+
+class ConcurrentChange(StowageError):
+    reason_name = "CONCURRENT_CHANGE"
+
+
 class OperationCancelled(StowageError):
     reason_name = "OPERATION_CANCELLED"
+
+
+class ShuttingDown(StowageError):
+    reason_name = "SHUTTING_DOWN"
+
+
+class WrongKey(StowageError):
+    reason_name = "WRONG_KEY"
+
+
+class ObjectNotFound(StowageError):
+    reason_name = "OBJECT_NOT_FOUND"
+
+
+class ObjectExists(StowageError):
+    reason_name = "OBJECT_EXISTS"
 
 
 class Interrupted(StowageError):
@@ -130,11 +167,28 @@ class BackupPolicyNotFound(StowageError):
     reason_name = "BACKUP_POLICY_NOT_FOUND"
 
 
-_BY_REASON: dict[str, type[StowageError]] = {
-    cls.reason_name: cls
-    for cls in list(globals().values())
-    if isinstance(cls, type) and issubclass(cls, StowageError) and cls.reason_name
-}
+class Internal(StowageError):
+    reason_name = "INTERNAL"
+
+
+class StorageRejected(StowageError):
+    reason_name = "STORAGE_REJECTED"
+
+
+class RepositoryLocked(StowageError):
+    reason_name = "REPOSITORY_LOCKED"
+
+
+def _reason_classes() -> dict[str, type[StowageError]]:
+    by_reason: dict[str, type[StowageError]] = {}
+    for cls in StowageError.__subclasses__():
+        # A typo in reason_name would silently make a class unreachable.
+        ErrorReason.Value(cls.reason_name)
+        by_reason[cls.reason_name] = cls
+    return by_reason
+
+
+BY_REASON: dict[str, type[StowageError]] = _reason_classes()
 
 
 @dataclass
@@ -144,38 +198,55 @@ class _Details:
     violations: list[Violation] = field(default_factory=list)
 
 
-def _details(status: status_pb2.Status) -> _Details:
+def _details(status: Status) -> _Details:
     out = _Details()
     for detail in status.details:
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
+        # Unpack returns False when the detail holds another type.
+        info, pf, br = ErrorInfo(), PreconditionFailure(), BadRequest()
+        if detail.Unpack(info):
             out.reason = info.reason
             out.metadata = dict(info.metadata)
-        elif detail.Is(error_details_pb2.PreconditionFailure.DESCRIPTOR):
-            pf = error_details_pb2.PreconditionFailure()
-            detail.Unpack(pf)
+        elif detail.Unpack(pf):
             out.violations += [Violation(v.subject, v.description, v.type) for v in pf.violations]
-        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            br = error_details_pb2.BadRequest()
-            detail.Unpack(br)
+        elif detail.Unpack(br):
             out.violations += [Violation(v.field, v.description) for v in br.field_violations]
     return out
 
 
-def from_status(status: status_pb2.Status) -> StowageError:
+def status_code(number: int) -> grpc.StatusCode:
+    """The grpc.StatusCode of a google.rpc.Code number (UNKNOWN when out of range)."""
+    return next((c for c in grpc.StatusCode if c.value[0] == number), grpc.StatusCode.UNKNOWN)
+
+
+def from_status(status: Status) -> StowageError:
     """The typed exception for a google.rpc.Status (for example an operation's error)."""
-    code = next((c for c in grpc.StatusCode if c.value[0] == status.code), grpc.StatusCode.UNKNOWN)
     d = _details(status)
-    cls = _BY_REASON.get(d.reason, StowageError)
-    return cls(code, d.reason, status.message, d.metadata, d.violations)
+    cls = BY_REASON.get(d.reason, StowageError)
+    return cls(status_code(status.code), d.reason, status.message, d.metadata, d.violations)
+
+
+def _status_from_trailers(
+    code: grpc.StatusCode, trailers: Sequence[tuple[str, str | bytes]] | None
+) -> Status | None:
+    for key, value in trailers or ():
+        if key == STATUS_DETAILS_KEY and isinstance(value, bytes):
+            status = Status.FromString(value)
+            # A proxy may rewrite the status; trust details only when they agree.
+            if status.code == code.value[0]:
+                return status
+    return None
 
 
 def from_rpc_error(error: grpc.RpcError) -> StowageError:
-    """The typed exception for a failed call."""
-    status = rpc_status.from_call(error) if isinstance(error, grpc.Call) else None
+    """The typed exception for a failed call, sync (grpc.Call) or asyncio (AioRpcError)."""
+    if isinstance(error, grpc.aio.AioRpcError):
+        code, details = error.code(), error.details()
+        trailers: Sequence[tuple[str, str | bytes]] | None = tuple(error.trailing_metadata())
+    elif isinstance(error, grpc.Call):
+        code, details, trailers = error.code(), error.details(), error.trailing_metadata()
+    else:
+        return StowageError(grpc.StatusCode.UNKNOWN, "", str(error))
+    status = _status_from_trailers(code, trailers)
     if status is None:
-        code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN
-        details = error.details() if isinstance(error, grpc.Call) else str(error)
         return StowageError(code, "", details or code.name)
     return from_status(status)

@@ -34,7 +34,7 @@ def register(commands: Any, common: list[argparse.ArgumentParser]) -> None:
     sub = artifact.add_subparsers(dest="artifact_command", metavar="COMMAND", required=True)
 
     def addressed(name: str, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, parents=common, help=help_text)
+        p: argparse.ArgumentParser = sub.add_parser(name, parents=common, help=help_text)
         p.add_argument("env", metavar="ENV")
         p.add_argument("kind", metavar="KIND", choices=list(KINDS), help=", ".join(KINDS))
         p.add_argument("artifact", metavar="NAME")

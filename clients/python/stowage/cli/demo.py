@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from stowage.client import KIND_NAMES, Client
+from stowage.client import KIND_NAMES, Client, Operation
 from stowage.v1 import common_pb2
 from stowage.v1 import environments_pb2 as env_pb
 from stowage.v1 import operations_pb2 as ops_pb
@@ -79,7 +79,7 @@ class Demo:
         if not self.quiet:
             print(f"      {text}", flush=True)
 
-    def follow(self, handle: Any) -> ops_pb.Operation:
+    def follow(self, handle: Operation) -> ops_pb.Operation:
         if self.quiet:
             return handle.result()
         kind = handle.operation.kind

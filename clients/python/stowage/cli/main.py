@@ -78,10 +78,13 @@ def build_parser(*, server_options: bool = True) -> Parser:
 
 
 def run(args: argparse.Namespace) -> int:
+    status: int
     if not getattr(args, "uses_server", True):
-        return args.handler(args)
+        status = args.handler(args)
+        return status
     with Client(args.server) as client:
-        return args.handler(args, client)
+        status = args.handler(args, client)
+    return status
 
 
 def main(argv: Sequence[str] | None = None) -> int:

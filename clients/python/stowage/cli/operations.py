@@ -7,6 +7,7 @@ import argparse
 from typing import Any
 
 from stowage.client import Client, Operation
+from stowage.operation import operation_error
 from stowage.v1 import backups_pb2 as bk_pb
 from stowage.v1 import operations_pb2 as ops_pb
 
@@ -24,7 +25,7 @@ from .output import (
     utc,
 )
 from .policies import policy_text
-from .progress import ProgressView, operation_error, watch
+from .progress import ProgressView, watch
 
 KIND_CHOICES = {
     "backup": ops_pb.Operation.KIND_BACKUP,
@@ -126,11 +127,11 @@ def print_outcome(op: ops_pb.Operation) -> None:
             f"{v.blobs_checked} blob(s) checked, {human_bytes(v.bytes_read)} read"
         )
     elif op.HasField("prune"):
-        p = op.prune
+        pr = op.prune
         print(
-            f"removed {p.blobs_removed} blob(s) in {p.packs_deleted} pack(s) ({p.packs_repacked} repacked), "
-            f"{p.manifests_deleted} manifest(s) and key(s), {p.locks_removed} lapsed lock(s); "
-            f"freed {human_bytes(p.bytes_freed)}"
+            f"removed {pr.blobs_removed} blob(s) in {pr.packs_deleted} pack(s) "
+            f"({pr.packs_repacked} repacked), {pr.manifests_deleted} manifest(s) and key(s), "
+            f"{pr.locks_removed} lapsed lock(s); freed {human_bytes(pr.bytes_freed)}"
         )
     elif op.HasField("copy"):
         c = op.copy

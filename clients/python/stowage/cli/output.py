@@ -122,16 +122,15 @@ def human_duration(start: Timestamp, end: Timestamp) -> str:
 
 
 def edition_text(edition: int) -> str:
-    name = (
-        common_pb2.Edition.Name(edition) if edition in common_pb2.Edition.values() else str(edition)
-    )
+    known = edition in common_pb2.Edition.values()
+    name = common_pb2.Edition.Name(common_pb2.Edition.ValueType(edition)) if known else str(edition)
     return name.removeprefix("EDITION_").lower()
 
 
 def enum_text(enum: Any, value: int, prefix: str) -> str:
     """``STATE_ACTIVE`` as ``ACTIVE``; unknown numbers as themselves."""
     try:
-        return enum.Name(value).removeprefix(prefix)
+        return str(enum.Name(value)).removeprefix(prefix)
     except ValueError:
         return str(value)
 

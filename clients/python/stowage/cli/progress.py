@@ -12,10 +12,7 @@ import shutil
 import sys
 from typing import TextIO
 
-import grpc
-
-from stowage.client import Operation
-from stowage.errors import StowageError, from_status
+from stowage.operation import Operation, operation_error
 from stowage.v1 import operations_pb2 as ops_pb
 
 from .output import CommandError, enum_text, human_bytes, print_json_line
@@ -166,11 +163,3 @@ def watch(handle: Operation, view: ProgressView) -> ops_pb.Operation:
     if op.state != ops_pb.Operation.STATE_SUCCEEDED:
         raise operation_error(op)
     return op
-
-
-def operation_error(op: ops_pb.Operation) -> StowageError:
-    """Why a finished operation did not succeed, as the exception a call would raise."""
-    if op.error.code:
-        return from_status(op.error)
-    state = enum_text(ops_pb.Operation.State, op.state, "STATE_")
-    return StowageError(grpc.StatusCode.UNKNOWN, "", f"{op.name} ended {state} without an error")

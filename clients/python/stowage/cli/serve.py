@@ -106,7 +106,8 @@ def run_serve(args: argparse.Namespace) -> int:
     config = load_config(args)
     from stowage_server import app
 
-    return app.main(config)
+    status: int = app.main(config)
+    return status
 
 
 def run_config_show(args: argparse.Namespace) -> int:
@@ -122,4 +123,5 @@ def run_config_show(args: argparse.Namespace) -> int:
 def run_sidecar(args: argparse.Namespace) -> int:
     from stowage_storage import sidecar
 
-    return sidecar.main(args.repository, args.listen, args.log_level)
+    status: int = sidecar.main(args.repository, args.listen, args.log_level)
+    return status

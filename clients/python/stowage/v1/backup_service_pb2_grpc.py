@@ -101,6 +101,7 @@ class BackupServiceServicer:
         edition does not offer backups (EDITION_NOT_SUPPORTED), a backup of the
         environment is running (BACKUP_IN_PROGRESS) or batches hold active messages
         (ACTIVE_BATCH_MESSAGES).
+        Errors: ENVIRONMENT_NOT_FOUND, EDITION_NOT_SUPPORTED, BACKUP_IN_PROGRESS, ACTIVE_BATCH_MESSAGES, REQUEST_ID_REUSED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -108,6 +109,7 @@ class BackupServiceServicer:
 
     def GetBackup(self, request, context):
         """Returns one backup.
+        Errors: BACKUP_NOT_FOUND, CORRUPT_DATA, STORAGE_UNAVAILABLE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -115,6 +117,7 @@ class BackupServiceServicer:
 
     def ListBackups(self, request, context):
         """Lists backups, newest first, paginated.
+        Errors: STORAGE_UNAVAILABLE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -123,6 +126,7 @@ class BackupServiceServicer:
     def DeleteBackup(self, request, context):
         """Deletes a backup: it is no longer listed or restorable. Its stored data is
         reclaimed by a later prune.
+        Errors: BACKUP_NOT_FOUND, STORAGE_UNAVAILABLE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -133,6 +137,7 @@ class BackupServiceServicer:
         operation at once. Every check (edition, name, blobs) runs first; a failed
         check fails the call with FAILED_PRECONDITION and changes nothing. With
         validate_only the returned operation is already done and holds the plan.
+        Errors: BACKUP_NOT_FOUND, EDITION_NOT_SUPPORTED, RESTORE_EDITION_TOO_LOW, NAME_NOT_AVAILABLE, CORRUPT_DATA, WRONG_KEY, STORAGE_UNAVAILABLE, REQUEST_ID_REUSED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -141,6 +146,7 @@ class BackupServiceServicer:
     def GetBackupStatus(self, request, context):
         """Reports, per environment, the last backup attempt, the last success, the
         last scheduled attempt, the next scheduled run and the backup policy.
+        Errors: ENVIRONMENT_NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -151,6 +157,7 @@ class BackupServiceServicer:
         operation at once. Only the blobs the destination lacks are sent, every
         digest is verified, and the copy becomes visible there last, as a backup
         does. The copy restores from the destination like the original.
+        Errors: BACKUP_NOT_FOUND, INVALID_ARGUMENT, INVALID_STATE, WRONG_KEY, OBJECT_EXISTS, REPOSITORY_LOCKED, STORAGE_UNAVAILABLE, STORAGE_REJECTED, REQUEST_ID_REUSED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -159,6 +166,7 @@ class BackupServiceServicer:
     def GetBackupPolicy(self, request, context):
         """Returns an environment's backup policy; NOT_FOUND
         (BACKUP_POLICY_NOT_FOUND) when it has none.
+        Errors: ENVIRONMENT_NOT_FOUND, BACKUP_POLICY_NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -170,6 +178,7 @@ class BackupServiceServicer:
         shorter than the server's minimum interval, or when its retention could
         delete a backup before the next one exists; FAILED_PRECONDITION
         (EDITION_NOT_SUPPORTED) when the edition does not offer backups.
+        Errors: INVALID_ARGUMENT, ENVIRONMENT_NOT_FOUND, EDITION_NOT_SUPPORTED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -177,7 +186,8 @@ class BackupServiceServicer:
 
     def DeleteBackupPolicy(self, request, context):
         """Removes an environment's backup policy: no more automatic backups. The
-        backups it took stay.
+        backups it took stay. Without allow_missing, NOT_FOUND when there is none.
+        Errors: ENVIRONMENT_NOT_FOUND, BACKUP_POLICY_NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -94,6 +94,7 @@ class BlobServiceServicer:
 
     def FindMissingBlobs(self, request, context):
         """Returns which of the given blobs the store does not hold.
+        Errors: INVALID_ARGUMENT, STORAGE_UNAVAILABLE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -103,6 +104,7 @@ class BlobServiceServicer:
         """Uploads one blob. Client streaming: the first message names the digest,
         every message may carry content. The blob is stored only if the content
         matches the digest (else INVALID_ARGUMENT) and is visible only once whole.
+        Errors: INVALID_ARGUMENT, LIMIT_EXCEEDED, STORAGE_UNAVAILABLE, STORAGE_REJECTED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -110,6 +112,7 @@ class BlobServiceServicer:
 
     def ReadBlob(self, request, context):
         """Streams a blob's content, or a range of it, in pieces of at most 1 MiB.
+        Errors: OBJECT_NOT_FOUND, INVALID_ARGUMENT, STORAGE_UNAVAILABLE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -118,6 +121,7 @@ class BlobServiceServicer:
     def WriteObject(self, request_iterator, context):
         """Writes a named object, whole and atomically (create-if-absent when
         exclusive). Client streaming: the first message names the object.
+        Errors: OBJECT_EXISTS, INVALID_ARGUMENT, STORAGE_UNAVAILABLE, STORAGE_REJECTED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -125,6 +129,7 @@ class BlobServiceServicer:
 
     def ReadObject(self, request, context):
         """Streams a named object, or a range of it, in pieces of at most 1 MiB.
+        Errors: OBJECT_NOT_FOUND, INVALID_ARGUMENT, STORAGE_UNAVAILABLE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -132,6 +137,7 @@ class BlobServiceServicer:
 
     def StatObject(self, request, context):
         """Returns a named object's size.
+        Errors: OBJECT_NOT_FOUND, STORAGE_UNAVAILABLE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -139,6 +145,7 @@ class BlobServiceServicer:
 
     def ListObjects(self, request, context):
         """Lists named objects by key prefix, in key order, paginated.
+        Errors: INVALID_ARGUMENT, STORAGE_UNAVAILABLE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -146,6 +153,7 @@ class BlobServiceServicer:
 
     def DeleteObject(self, request, context):
         """Deletes a named object; deleting a missing one is not an error.
+        Errors: STORAGE_UNAVAILABLE, STORAGE_REJECTED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

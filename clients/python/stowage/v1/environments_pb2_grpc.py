@@ -165,6 +165,7 @@ class EnvironmentServiceServicer:
         """Creates an environment, ACTIVE at once. Fails ALREADY_EXISTS when a live
         environment holds the name and FAILED_PRECONDITION (NAME_NOT_AVAILABLE) when
         the name is in its release period after a deletion.
+        Errors: ENVIRONMENT_EXISTS, NAME_NOT_AVAILABLE, REQUEST_ID_REUSED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -172,6 +173,7 @@ class EnvironmentServiceServicer:
 
     def GetEnvironment(self, request, context):
         """Returns one environment; secrets are redacted unless view is FULL.
+        Errors: ENVIRONMENT_NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -186,6 +188,7 @@ class EnvironmentServiceServicer:
 
     def UpdateEnvironment(self, request, context):
         """Changes the fields named in update_mask (edition, region and settings).
+        Errors: ENVIRONMENT_NOT_FOUND, ENVIRONMENT_QUIESCED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -194,6 +197,7 @@ class EnvironmentServiceServicer:
     def DeleteEnvironment(self, request, context):
         """Deletes an environment with its artifacts and runtime state. Its name frees
         up after the server's release period. Backups of it are kept.
+        Errors: ENVIRONMENT_NOT_FOUND, ENVIRONMENT_QUIESCED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -202,6 +206,7 @@ class EnvironmentServiceServicer:
     def SuspendEnvironment(self, request, context):
         """Moves an ACTIVE environment to SUSPENDED; runtime calls are refused while
         suspended, management calls are not.
+        Errors: ENVIRONMENT_NOT_FOUND, INVALID_STATE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -209,6 +214,7 @@ class EnvironmentServiceServicer:
 
     def ResumeEnvironment(self, request, context):
         """Moves a SUSPENDED environment to ACTIVE.
+        Errors: ENVIRONMENT_NOT_FOUND, INVALID_STATE, RESUME_BLOCKED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -216,7 +222,10 @@ class EnvironmentServiceServicer:
 
     def PutArtifact(self, request_iterator, context):
         """Writes one artifact, creating or replacing it. Client streaming: the first
-        message carries the artifact header, every message may carry content.
+        message carries the artifact header, every message may carry content. A
+        header with sha256 set and no content names content uploaded before with
+        BlobService.WriteBlob, which is then not sent again.
+        Errors: ENVIRONMENT_NOT_FOUND, ENVIRONMENT_QUIESCED, LIMIT_EXCEEDED, OBJECT_NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -224,6 +233,7 @@ class EnvironmentServiceServicer:
 
     def GetArtifact(self, request, context):
         """Returns an artifact's header (no content).
+        Errors: ENVIRONMENT_NOT_FOUND, ARTIFACT_NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -231,6 +241,7 @@ class EnvironmentServiceServicer:
 
     def ReadArtifact(self, request, context):
         """Streams an artifact's content in chunks of at most 1 MiB.
+        Errors: ENVIRONMENT_NOT_FOUND, ARTIFACT_NOT_FOUND, CONCURRENT_CHANGE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -238,6 +249,7 @@ class EnvironmentServiceServicer:
 
     def ListArtifacts(self, request, context):
         """Lists artifact headers in (kind, id) order, paginated.
+        Errors: ENVIRONMENT_NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -245,6 +257,7 @@ class EnvironmentServiceServicer:
 
     def DeleteArtifact(self, request, context):
         """Deletes one artifact.
+        Errors: ENVIRONMENT_NOT_FOUND, ARTIFACT_NOT_FOUND, ENVIRONMENT_QUIESCED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -253,6 +266,7 @@ class EnvironmentServiceServicer:
     def ImportArtifacts(self, request_iterator, context):
         """Writes many artifacts in one stream (same message shape as PutArtifact;
         each header starts a new artifact). Committed together at the end.
+        Errors: ENVIRONMENT_NOT_FOUND, ENVIRONMENT_QUIESCED, LIMIT_EXCEEDED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -260,6 +274,7 @@ class EnvironmentServiceServicer:
 
     def ExportArtifacts(self, request, context):
         """Streams every artifact (header then content) of an environment.
+        Errors: ENVIRONMENT_NOT_FOUND, CONCURRENT_CHANGE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -268,6 +283,7 @@ class EnvironmentServiceServicer:
     def IssueControlNumbers(self, request, context):
         """Issues the next EDI control numbers of an agreement: interchange and group
         advance by one, transaction set by the number of sets requested.
+        Errors: ENVIRONMENT_NOT_FOUND, ARTIFACT_NOT_FOUND, INVALID_STATE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -275,6 +291,7 @@ class EnvironmentServiceServicer:
 
     def ListControlNumbers(self, request, context):
         """Lists the control-number counters of an environment's agreements.
+        Errors: ENVIRONMENT_NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -283,6 +300,7 @@ class EnvironmentServiceServicer:
     def RecordAs2Message(self, request, context):
         """Records an AS2 message's MIC value; reports whether the message id was
         already seen (a duplicate).
+        Errors: ENVIRONMENT_NOT_FOUND, INVALID_STATE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -290,6 +308,7 @@ class EnvironmentServiceServicer:
 
     def AddBatchMessage(self, request, context):
         """Adds a message to a batch, creating the batch when needed.
+        Errors: ENVIRONMENT_NOT_FOUND, INVALID_STATE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -297,6 +316,7 @@ class EnvironmentServiceServicer:
 
     def ReleaseBatch(self, request, context):
         """Releases a batch: its messages leave the environment and the count is zero.
+        Errors: ENVIRONMENT_NOT_FOUND, OBJECT_NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -304,6 +324,7 @@ class EnvironmentServiceServicer:
 
     def ListBatches(self, request, context):
         """Lists the batches of an environment with their active message counts.
+        Errors: ENVIRONMENT_NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -311,6 +332,7 @@ class EnvironmentServiceServicer:
 
     def CreateHybridConnection(self, request, context):
         """Adds a hybrid connection (never backed up; recreated by hand after restore).
+        Errors: ENVIRONMENT_NOT_FOUND, ENVIRONMENT_QUIESCED, OBJECT_EXISTS.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -318,6 +340,7 @@ class EnvironmentServiceServicer:
 
     def DeleteHybridConnection(self, request, context):
         """Removes a hybrid connection.
+        Errors: ENVIRONMENT_NOT_FOUND, ENVIRONMENT_QUIESCED, OBJECT_NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -325,6 +348,7 @@ class EnvironmentServiceServicer:
 
     def ListHybridConnections(self, request, context):
         """Lists the hybrid connections of an environment.
+        Errors: ENVIRONMENT_NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -67,6 +67,7 @@ class OperationServiceServicer:
 
     def GetOperation(self, request, context):
         """Returns one operation.
+        Errors: OPERATION_NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -83,6 +84,7 @@ class OperationServiceServicer:
         """Streams an operation's events from after_sequence on, and ends after the
         terminal event. A watcher that reconnects with the last sequence it saw
         misses nothing and sees nothing twice.
+        Errors: OPERATION_NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -91,6 +93,7 @@ class OperationServiceServicer:
     def CancelOperation(self, request, context):
         """Asks a running operation to stop. It ends CANCELLED with nothing half
         visible. Fails FAILED_PRECONDITION when the operation already ended.
+        Errors: OPERATION_NOT_FOUND, OPERATION_FINISHED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -57,6 +57,7 @@ class RepositoryServiceServicer:
         every backup record, manifest, index and pack must be reachable and well
         formed; with read_data every blob is re-hashed. Problems are listed in the
         VerifyResult, each naming the backup, item, object and blob concerned.
+        Errors: REPOSITORY_LOCKED, STORAGE_UNAVAILABLE, REQUEST_ID_REUSED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -67,6 +68,7 @@ class RepositoryServiceServicer:
         pack, manifest and data key that no backup references. Holds the
         repository's exclusive lock: fails FAILED_PRECONDITION (REPOSITORY_LOCKED)
         while a backup, restore or copy runs.
+        Errors: REPOSITORY_LOCKED, CORRUPT_DATA, STORAGE_UNAVAILABLE, REQUEST_ID_REUSED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
