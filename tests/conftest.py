@@ -17,6 +17,7 @@ import pytest
 
 from stowage.client import Client
 from stowage_server.app import StowageServer
+from stowage_server.clock import Clock
 from stowage_server.config import load
 
 from .azurite import Azurite, set_credentials
@@ -50,13 +51,13 @@ def server_flags(data_dir: Path, **extra: str) -> dict[str, str]:
 class ServerThread:
     """A StowageServer on its own event loop in a background thread."""
 
-    def __init__(self, data_dir: Path, **options: str) -> None:
+    def __init__(self, data_dir: Path, *, clock: Clock | None = None, **options: str) -> None:
         self.data_dir = data_dir
         self.config = load(server_flags(data_dir, **options), environ={})
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
-        self.server = StowageServer(self.config)
+        self.server = StowageServer(self.config, clock)
         self.port = asyncio.run_coroutine_threadsafe(self.server.start(), self._loop).result(60)
         self.address = f"127.0.0.1:{self.port}"
 

@@ -48,10 +48,13 @@ from .editions import EditionPolicy
 from .environments import EnvironmentEngine
 from .metrics import Metrics, MetricsListener
 from .operations import OperationManager, OperationStore, OwnerLock
+from .policies import PolicyEngine, PolicyStore
 from .prune import PruneEngine
 from .registry import Registry
 from .restore import RestoreEngine
 from .runtime import RuntimeEngine
+from .scheduled_runs import ScheduledRuns
+from .scheduler import Scheduler
 from .servicers.backups import BackupServicer
 from .servicers.environments import EnvironmentServicer
 from .servicers.interceptor import RequestInterceptor
@@ -125,6 +128,8 @@ class Engines:
     verify: VerifyEngine
     prune: PruneEngine
     copies: CopyEngine
+    policies: PolicyEngine
+    scheduler: Scheduler  # started by StowageServer, not by assembly
 
     async def close(self) -> None:
         await self.repo.store.close()
@@ -166,6 +171,28 @@ async def assemble(
         log.warning("marked %d interrupted operation(s) FAILED", len(interrupted))
     await operations.run(registry.clear_stale_quiesce)
     editions = EditionPolicy(cfg.backup_editions)
+    policy_store = PolicyStore(db)
+    runs = ScheduledRuns(db, owner)
+    policies = PolicyEngine(
+        registry, policy_store, runs, editions, clock, executor, cfg.min_schedule_interval
+    )
+    backups = BackupEngine(
+        registry, repo, operations, master, editions, clock, executor, policy_store
+    )
+    catalog = BackupCatalog(repo, registry, operations.store, executor, policies)
+    scheduler = Scheduler(
+        policy_store,
+        runs,
+        backups,
+        catalog,
+        operations,
+        clock,
+        executor,
+        cfg.max_concurrent_backups,
+        # How soon another server's policy changes are seen.
+        poll=min(30.0, max(0.5, cfg.min_schedule_interval)),
+    )
+    policies.on_change.append(scheduler.wake)
     return Engines(
         config=cfg,
         executor=executor,
@@ -177,7 +204,7 @@ async def assemble(
         environments=EnvironmentEngine(registry, executor, cfg.name_release_period),
         artifacts=ArtifactEngine(registry, executor, cfg.max_artifact_size),
         runtime=RuntimeEngine(registry, executor),
-        backups=BackupEngine(registry, repo, operations, master, editions, clock, executor),
+        backups=backups,
         restores=RestoreEngine(
             registry,
             repo,
@@ -188,8 +215,9 @@ async def assemble(
             executor,
             cfg.name_release_period,
             cfg.max_artifact_size,
+            policy_store,
         ),
-        catalog=BackupCatalog(repo, registry, operations.store, executor),
+        catalog=catalog,
         verify=VerifyEngine(repo, operations, master),
         prune=PruneEngine(repo, operations),
         copies=CopyEngine(
@@ -201,6 +229,8 @@ async def assemble(
             cfg.repository_url,
             RetryPolicy(budget=cfg.storage_retry_budget),
         ),
+        policies=policies,
+        scheduler=scheduler,
     )
 
 
@@ -241,7 +271,7 @@ class StowageServer:
             EnvironmentServicer(e.environments, e.artifacts, e.runtime), server
         )
         backup_service_pb2_grpc.add_BackupServiceServicer_to_server(
-            BackupServicer(e.backups, e.restores, e.catalog, e.copies), server
+            BackupServicer(e.backups, e.restores, e.catalog, e.copies, e.policies), server
         )
         repository_service_pb2_grpc.add_RepositoryServiceServicer_to_server(
             RepositoryServicer(e.verify, e.prune), server
@@ -273,6 +303,7 @@ class StowageServer:
         for name in ("", *SERVICE_NAMES):
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._tasks.append(asyncio.ensure_future(self._maintenance()))
+        e.scheduler.start()
         host = cfg.listen.rsplit(":", 1)[0]
         log.info(
             "stowage serving on %s:%d (data %s, repository %s)",
@@ -316,6 +347,7 @@ class StowageServer:
         await self._health.enter_graceful_shutdown()
         for t in self._tasks:
             t.cancel()
+        await self.engines.scheduler.stop()
         await ops.shutdown(grace)
         await server.stop(1.0)
         # A create that was past its check when shutdown began may have launched since.

@@ -42,6 +42,7 @@ from .clock import Clock, timestamp
 from .editions import EditionPolicy
 from .errors import FailedPrecondition, Violation, from_storage
 from .operations import OperationContext, OperationManager, request_hash
+from .policies import PolicyStore
 from .registry import ContentInfo, Registry, Snapshot
 
 T = TypeVar("T")
@@ -95,6 +96,7 @@ class BackupEngine:
         editions: EditionPolicy,
         clock: Clock,
         executor: Executor | None,
+        policies: PolicyStore | None = None,
     ) -> None:
         self.registry = registry
         self.repo = repo
@@ -104,14 +106,20 @@ class BackupEngine:
         self.clock = clock
         self._executor = executor
         self._repo_chunker = f"fastcdc-{repo.chunker.average}-{repo.chunker.threshold}"
+        self.policies = policies
 
     async def _run(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
     async def start(
-        self, req: bk_pb.CreateBackupRequest, trigger: int = bk_pb.Backup.TRIGGER_MANUAL
+        self,
+        req: bk_pb.CreateBackupRequest,
+        trigger: int = bk_pb.Backup.TRIGGER_MANUAL,
+        *,
+        scheduled_time: float | None = None,
     ) -> ops_pb.Operation:
-        """Checks the request and starts the backup; returns its operation at once."""
+        """Checks the request and starts the backup; returns its operation at once.
+        A scheduled backup names the policy's run time it is for."""
         env_id = names.parse_environment(req.parent, "parent")
         names.check_request_id(req.request_id)
         op = self.operations.new(ops_pb.Operation.KIND_BACKUP, req.parent, req.request_id)
@@ -133,13 +141,18 @@ class BackupEngine:
         if created:
             self.operations.launch(
                 op,
-                lambda ctx: self._backup(ctx, env_id, req, trigger),
+                lambda ctx: self._backup(ctx, env_id, req, trigger, scheduled_time),
                 {"environment": env_id, "trigger": trigger_word(trigger)},
             )
         return op
 
     async def _backup(
-        self, ctx: OperationContext, env_id: str, req: bk_pb.CreateBackupRequest, trigger: int
+        self,
+        ctx: OperationContext,
+        env_id: str,
+        req: bk_pb.CreateBackupRequest,
+        trigger: int,
+        scheduled_time: float | None,
     ) -> bk_pb.Backup:
         started = self.clock.now()
         await ctx.phase("snapshot")
@@ -153,7 +166,9 @@ class BackupEngine:
                 raise refuse_batch_loss(lost, env_id)
             try:
                 async with self.repo.locks.held(SHARED, f"backup {ctx.op.name}", LOCK_WAIT) as lock:
-                    return await self._store(ctx, snap, trigger, started, lock)
+                    return await self._store(
+                        ctx, snap, trigger, started, lock, scheduled_time
+                    )
             except (StorageError, RepositoryError, LockConflict, LockLost) as e:
                 raise from_storage(e) from e
         finally:
@@ -161,7 +176,13 @@ class BackupEngine:
                 await asyncio.shield(self._run(lambda: self.registry.set_quiesce(env.uid, "")))
 
     async def _store(
-        self, ctx: OperationContext, snap: Snapshot, trigger: int, started: float, lock: Lock
+        self,
+        ctx: OperationContext,
+        snap: Snapshot,
+        trigger: int,
+        started: float,
+        lock: Lock,
+        scheduled_time: float | None = None,
     ) -> bk_pb.Backup:
         env = snap.env
         backup_id = new_backup_id(snap.time)
@@ -182,6 +203,14 @@ class BackupEngine:
 
         await ctx.phase("commit")
         manifest = self._manifest_header(snap, backup_name)
+        policies = self.policies
+        if policies is not None:
+            # Recorded so that a restore can give it to the new environment (R10).
+            policy = await self._run(lambda: policies.get(env.uid))
+            if policy is not None:
+                manifest.backup_policy.CopyFrom(policy)
+                manifest.backup_policy.ClearField("update_time")
+                manifest.backup_policy.ClearField("next_run_time")
         key_id, data_key = new_data_key()
         manifest.data_key_id = key_id
         manifest.settings.CopyFrom(
@@ -207,6 +236,8 @@ class BackupEngine:
             warnings=manifest.warnings,
             operation=ctx.op.name,
         )
+        if scheduled_time is not None:
+            backup.scheduled_time.FromMilliseconds(round(scheduled_time * 1000))
         backup.complete_time.CopyFrom(timestamp(self.clock.now()))
         # The record makes the backup visible: written last, never replaced, and
         # only while the lock that keeps prune away is surely still ours.

@@ -18,9 +18,12 @@ from stowage_storage.repository import RecordNotFound, RecordRef, Repository, Re
 from stowage_storage.store import StorageError
 
 from . import names
+from .clock import timestamp
 from .errors import DataLoss, backup_not_found, from_storage
 from .operations import OperationStore
+from .policies import PolicyEngine
 from .registry import Registry
+from .scheduled_runs import QUEUED, REFUSED, ScheduledRun
 
 T = TypeVar("T")
 Op = ops_pb.Operation
@@ -33,11 +36,13 @@ class BackupCatalog:
         registry: Registry,
         operations: OperationStore,
         executor: Executor | None,
+        policies: PolicyEngine | None = None,
     ) -> None:
         self.repo = repo
         self.registry = registry
         self.operations = operations
         self._executor = executor
+        self.policies = policies
         # Records never change once written, so a read one can be kept.
         self._records: dict[RecordRef, bk_pb.Backup] = {}
 
@@ -125,8 +130,45 @@ class BackupCatalog:
                 status.last_backup.CopyFrom(attempt(last))
             if good is not None:
                 status.last_successful_backup.CopyFrom(attempt(good))
+            if self.policies is not None:
+                await self._scheduled(e, status)
             out.append(status)
         return out
+
+    async def _scheduled(self, env_id: str, status: bk_pb.BackupStatus) -> None:
+        """The policy, its next run and its last attempt. A refused scheduled
+        attempt made no operation, yet it is the latest backup attempt too."""
+        assert self.policies is not None
+        try:
+            env = await self._run(lambda: self.registry.get(env_id))
+        except Exception as e:  # deleted meanwhile
+            if getattr(e, "reason", "") == "ENVIRONMENT_NOT_FOUND":
+                return
+            raise
+        state = await self.policies.state(env.uid)
+        if state.policy is not None:
+            status.backup_policy.CopyFrom(state.policy)
+        if state.next_run is not None:
+            status.next_run_time.FromMilliseconds(state.next_run)
+            status.backup_policy.next_run_time.FromMilliseconds(state.next_run)
+        run = state.last_run
+        if run is None:
+            return
+        op = None
+        if run.operation:
+            op_id = run.operation.split("/")[1]
+            try:
+                op = await self._run(lambda: self.operations.get(op_id))
+            except Exception as e:
+                if getattr(e, "reason", "") != "OPERATION_NOT_FOUND":
+                    raise
+        scheduled = scheduled_attempt(run, op)
+        status.last_scheduled_backup.CopyFrom(scheduled)
+        if scheduled.state == "REFUSED" and (
+            not status.HasField("last_backup")
+            or scheduled.start_time.ToNanoseconds() >= status.last_backup.start_time.ToNanoseconds()
+        ):
+            status.last_backup.CopyFrom(scheduled)
 
 
 @dataclass
@@ -183,4 +225,23 @@ def attempt(op: Op) -> bk_pb.BackupAttempt:
         a.trigger = op.backup.trigger
     if op.HasField("error"):
         a.error.CopyFrom(op.error)
+    return a
+
+
+def scheduled_attempt(run: ScheduledRun, op: Op | None) -> bk_pb.BackupAttempt:
+    """A scheduled run as an attempt: its operation's, or, before or without
+    one, QUEUED or REFUSED (with the rule's error) or FAILED (interrupted)."""
+    if op is not None:
+        a = attempt(op)
+    else:
+        state = {QUEUED: "QUEUED", REFUSED: "REFUSED"}.get(run.state, "FAILED")
+        a = bk_pb.BackupAttempt(state=state)
+        if run.state != QUEUED:
+            a.start_time.CopyFrom(timestamp(run.claim_time))
+        if run.end_time is not None:
+            a.end_time.CopyFrom(timestamp(run.end_time))
+        if run.error:
+            a.error.ParseFromString(run.error)
+    a.trigger = bk_pb.Backup.TRIGGER_SCHEDULED
+    a.scheduled_time.FromMilliseconds(run.slot)
     return a

@@ -76,6 +76,14 @@ def parse_log_format(text: str) -> str:
     return value
 
 
+def parse_count(text: str) -> int:
+    """A whole number of at least 1."""
+    value = str(text).strip()
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"invalid count {text!r}: a whole number of at least 1")
+    return int(value)
+
+
 def parse_bool(text: str) -> bool:
     value = str(text).strip().lower()
     if value in ("1", "true", "yes", "on"):
@@ -170,6 +178,18 @@ OPTIONS: list[Option] = [
         "0",
         "most bytes per second a backup sends to the repository (0: no limit), as in 20MiB",
         parse_size,
+    ),
+    Option(
+        "min_schedule_interval",
+        "5m",
+        "shortest time between two scheduled backups that a backup policy may ask for",
+        parse_duration,
+    ),
+    Option(
+        "max_concurrent_backups",
+        "2",
+        "scheduled backups this server runs at once; due ones queue for a place",
+        parse_count,
     ),
     Option("log_level", "info", "debug, info, warning or error"),
     Option(

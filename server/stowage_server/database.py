@@ -132,6 +132,29 @@ CREATE TABLE IF NOT EXISTS operation_events (
     body BLOB NOT NULL,
     PRIMARY KEY (op_id, seq)
 );
+
+-- Backup policies, by environment uid: a new environment of the same name
+-- does not inherit one. body is a stowage.v1.BackupPolicy.
+CREATE TABLE IF NOT EXISTS backup_policies (
+    env_uid TEXT PRIMARY KEY,
+    body BLOB NOT NULL,
+    update_time REAL NOT NULL
+);
+
+-- One row per scheduled run (slot: the policy's run time, in milliseconds).
+-- The primary key is the lease: of several servers sharing this database,
+-- the one whose INSERT lands runs the slot.
+CREATE TABLE IF NOT EXISTS scheduled_runs (
+    env_uid TEXT NOT NULL,
+    slot INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    operation TEXT NOT NULL DEFAULT '',
+    claim_time REAL NOT NULL,
+    end_time REAL,
+    error BLOB,
+    PRIMARY KEY (env_uid, slot)
+);
 """
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -129,6 +130,8 @@ class RestorePlanData:
     as2_messages: list[tuple[str, str, float]]
     release_period: float
     batches: list[str] = field(default_factory=list)
+    # More rows to write in the creating transaction, given the new uid.
+    extra_writes: list[Callable[[sqlite3.Connection, str], None]] = field(default_factory=list)
 
 
 _ENV_COLUMNS = "uid, name, edition, region, state, settings, create_time, update_time, restored_from, quiesced_by"
@@ -917,4 +920,6 @@ class Registry:
                 "INSERT INTO batches (env_uid, batch) VALUES (?, ?)",
                 [(uid, b) for b in plan.batches],
             )
+            for write in plan.extra_writes:
+                write(conn, uid)
         return self.get(plan.env_id)

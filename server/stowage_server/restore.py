@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import sqlite3
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -61,6 +62,7 @@ from .errors import (
     from_storage,
 )
 from .operations import OperationContext, OperationManager, request_hash
+from .policies import PolicyEngine, PolicyStore, Schedule
 from .registry import FTP_FOLDER, ControlNumberRecord, Registry, RestorePlanData
 
 T = TypeVar("T")
@@ -88,6 +90,7 @@ class Plan:
     items: list[mf_pb.ManifestItem] = field(default_factory=list)
     # ErrorInfo metadata for each failed check, by check name.
     check_metadata: dict[str, dict[str, str]] = field(default_factory=dict)
+    copy_policy_requested: bool = False
 
 
 class RestoreEngine:
@@ -102,6 +105,7 @@ class RestoreEngine:
         executor: Executor | None,
         release_period: float,
         max_artifact_size: int,
+        policies: PolicyStore | None = None,
     ) -> None:
         self.registry = registry
         self.repo = repo
@@ -112,6 +116,7 @@ class RestoreEngine:
         self._executor = executor
         self.release_period = release_period
         self.max_artifact_size = max_artifact_size
+        self.policies = policies
 
     async def _run(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
@@ -210,6 +215,7 @@ class RestoreEngine:
             edition=edition,
             region=region,
             settings=settings_mod.overlay(backed_up, req.settings),
+            copy_policy_requested=req.copy_backup_policy,
         )
         item_ids = {(i.kind, i.id) for i in m.items}
         for agreement in req.source_ftp_folders:
@@ -227,6 +233,12 @@ class RestoreEngine:
             if item.kind == env_pb.ARTIFACT_KIND_AGREEMENT and item.id in req.source_ftp_folders:
                 copy.metadata[FTP_FOLDER] = req.source_ftp_folders[item.id]
             plan.items.append(copy)
+        if req.copy_backup_policy and m.HasField("backup_policy") and self.policies is not None:
+            copied = PolicyEngine.for_restore(m.backup_policy, target, self.clock.now())
+            slot = Schedule.of(copied).next_after(self.clock.now())
+            if slot is not None:
+                copied.next_run_time.FromMilliseconds(slot)
+            plan.result.backup_policy.CopyFrom(copied)
         plan.result.artifact_count = len(m.items)
         plan.result.size_bytes = sum(i.size_bytes for i in m.items)
         await self._checks(plan)
@@ -359,11 +371,17 @@ class RestoreEngine:
                             f"live environment {env_name}; change it before resuming"
                         ),
                     )
-        add(
-            kind=W.KIND_NO_BACKUP_POLICY,
-            subject=names.environment_name(plan.target),
-            message="the restored environment has no automatic backups; set a backup policy",
-        )
+        if not plan.result.HasField("backup_policy"):  # R10
+            add(
+                kind=W.KIND_NO_BACKUP_POLICY,
+                subject=names.environment_name(plan.target),
+                message="the restored environment has no automatic backups; set a backup policy"
+                + (
+                    " (the backup recorded no policy to copy)"
+                    if plan.copy_policy_requested
+                    else ", or restore with copy_backup_policy"
+                ),
+            )
 
     # -- run ------------------------------------------------------------------
 
@@ -424,6 +442,8 @@ class RestoreEngine:
                     }
                 ),
             )
+            if plan.result.HasField("backup_policy") and self.policies is not None:
+                data.extra_writes.append(self._policy_writer(plan))
             # The one transaction that makes the environment exist (R6), SUSPENDED (R7).
             ctx.commit()
             await asyncio.shield(self._run(lambda: self.registry.create_restored(data)))
@@ -437,6 +457,17 @@ class RestoreEngine:
                 f"{W.Kind.Name(w.kind)}: {w.subject + ': ' if w.subject else ''}{w.message}"
             )
         return plan.result
+
+    def _policy_writer(self, plan: Plan) -> Callable[[sqlite3.Connection, str], None]:
+        """Gives the new environment the source's policy, in the transaction
+        that creates it, counted from that moment (R10)."""
+        store, recorded = self.policies, plan.loaded.manifest.backup_policy
+        assert store is not None
+
+        def write(conn: sqlite3.Connection, uid: str) -> None:
+            store.insert(conn, uid, PolicyEngine.for_restore(recorded, plan.target, self.clock.now()))
+
+        return write
 
     async def _stage(
         self, ctx: OperationContext, items: list[mf_pb.ManifestItem]

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import grpc
 
+from stowage.v1 import backup_policy_pb2 as pol_pb
 from stowage.v1 import (
     backup_service_pb2_grpc,
     environments_pb2_grpc,
@@ -37,7 +38,7 @@ from . import messages
 from .channel import options as channel_options
 from .client import TRANSFER_TIMEOUT, ArtifactFiles, default_target
 from .errors import from_rpc_error
-from .names import artifact_name, environment_name
+from .names import artifact_name, environment_name, policy_name
 from .operation import (
     FIRST_PAUSE,
     LONGEST_PAUSE,
@@ -441,6 +442,7 @@ class AsyncClient:
         source_ftp_folders: dict[str, str] | None = None,
         validate_only: bool = False,
         request_id: str = "",
+        copy_backup_policy: bool = False,
     ) -> AsyncOperation:
         """Starts a restore; without a ``request_id`` a random one makes it retry-safe."""
         op = await self._unary(
@@ -454,6 +456,7 @@ class AsyncClient:
                 source_ftp_folders,
                 validate_only,
                 request_id,
+                copy_backup_policy,
             ),
         )
         return AsyncOperation(self, op)
@@ -471,6 +474,52 @@ class AsyncClient:
             self.backups.CopyBackup, messages.copy_backup(name, destination, request_id)
         )
         return AsyncOperation(self, op)
+
+    # -- backup policies ------------------------------------------------------
+
+    async def get_backup_policy(self, env: str) -> pol_pb.BackupPolicy:
+        """Raises BackupPolicyNotFound when the environment has none."""
+        return await self._unary(
+            self.backups.GetBackupPolicy, pol_pb.GetBackupPolicyRequest(name=policy_name(env))
+        )
+
+    async def set_backup_policy(
+        self,
+        env: str,
+        *,
+        every: float | None = None,
+        cron: str = "",
+        keep_last: int = 0,
+        keep_daily: int = 0,
+        keep_weekly: int = 0,
+        keep_monthly: int = 0,
+        max_age: float | None = None,
+        retention: bool | None = None,
+        validate_only: bool = False,
+    ) -> pol_pb.BackupPolicy:
+        """Backs ``env`` up every ``every`` seconds or on a ``cron`` expression
+        (UTC), replacing any policy it had. Retention applies when a keep_* rule
+        or max_age is given (or ``retention`` is True); otherwise every backup
+        is kept."""
+        return await self._unary(
+            self.backups.SetBackupPolicy,
+            messages.set_backup_policy(
+                env,
+                every,
+                cron,
+                (keep_last, keep_daily, keep_weekly, keep_monthly),
+                max_age,
+                retention,
+                validate_only,
+            ),
+        )
+
+    async def delete_backup_policy(self, env: str, *, allow_missing: bool = False) -> None:
+        """Stops automatic backups of ``env``; the backups taken stay."""
+        await self._unary(
+            self.backups.DeleteBackupPolicy,
+            pol_pb.DeleteBackupPolicyRequest(name=policy_name(env), allow_missing=allow_missing),
+        )
 
     # -- repository -----------------------------------------------------------
 

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import grpc
 
+from stowage.v1 import backup_policy_pb2 as pol_pb
 from stowage.v1 import (
     backup_service_pb2_grpc,
     environments_pb2_grpc,
@@ -44,6 +45,7 @@ from .names import (
     artifact_kind,
     artifact_name,
     environment_name,
+    policy_name,
 )
 from .operation import RECONNECT_FOR, WATCH_IDLE_TIMEOUT, Operation
 
@@ -339,6 +341,7 @@ class Client:
         source_ftp_folders: dict[str, str] | None = None,
         validate_only: bool = False,
         request_id: str = "",
+        copy_backup_policy: bool = False,
     ) -> Operation:
         """Starts a restore of ``backup`` into a new environment ``to``.
 
@@ -356,6 +359,7 @@ class Client:
                 source_ftp_folders,
                 validate_only,
                 request_id,
+                copy_backup_policy,
             ),
         )
         return Operation(self, op)
@@ -370,6 +374,52 @@ class Client:
             self.backups.CopyBackup, messages.copy_backup(name, destination, request_id)
         )
         return Operation(self, op)
+
+    # -- backup policies ------------------------------------------------------
+
+    def get_backup_policy(self, env: str) -> pol_pb.BackupPolicy:
+        """Raises BackupPolicyNotFound when the environment has none."""
+        return self._unary(
+            self.backups.GetBackupPolicy, pol_pb.GetBackupPolicyRequest(name=policy_name(env))
+        )
+
+    def set_backup_policy(
+        self,
+        env: str,
+        *,
+        every: float | None = None,
+        cron: str = "",
+        keep_last: int = 0,
+        keep_daily: int = 0,
+        keep_weekly: int = 0,
+        keep_monthly: int = 0,
+        max_age: float | None = None,
+        retention: bool | None = None,
+        validate_only: bool = False,
+    ) -> pol_pb.BackupPolicy:
+        """Backs ``env`` up every ``every`` seconds or on a ``cron`` expression
+        (UTC), replacing any policy it had. Retention applies when a keep_* rule
+        or max_age is given (or ``retention`` is True); otherwise every backup
+        is kept."""
+        return self._unary(
+            self.backups.SetBackupPolicy,
+            messages.set_backup_policy(
+                env,
+                every,
+                cron,
+                (keep_last, keep_daily, keep_weekly, keep_monthly),
+                max_age,
+                retention,
+                validate_only,
+            ),
+        )
+
+    def delete_backup_policy(self, env: str, *, allow_missing: bool = False) -> None:
+        """Stops automatic backups of ``env``; the backups taken stay."""
+        self._unary(
+            self.backups.DeleteBackupPolicy,
+            pol_pb.DeleteBackupPolicyRequest(name=policy_name(env), allow_missing=allow_missing),
+        )
 
     # -- repository -----------------------------------------------------------
 

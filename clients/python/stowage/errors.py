@@ -163,6 +163,10 @@ class Interrupted(StowageError):
     reason_name = "INTERRUPTED"
 
 
+class BackupPolicyNotFound(StowageError):
+    reason_name = "BACKUP_POLICY_NOT_FOUND"
+
+
 class Internal(StowageError):
     reason_name = "INTERNAL"
 

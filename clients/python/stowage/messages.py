@@ -11,14 +11,15 @@ import os
 import uuid
 from collections.abc import Iterable, Iterator
 
-from google.protobuf import field_mask_pb2
+from google.protobuf import duration_pb2, field_mask_pb2
 
+from stowage.v1 import backup_policy_pb2 as pol_pb
 from stowage.v1 import backups_pb2 as bk_pb
 from stowage.v1 import environments_pb2 as env_pb
 from stowage.v1 import maintenance_pb2 as mt_pb
 from stowage.v1 import operations_pb2 as ops_pb
 
-from .names import KINDS, artifact_kind, artifact_name, edition, environment_name
+from .names import KINDS, artifact_kind, artifact_name, edition, environment_name, policy_name
 
 # Content travels in 1 MiB pieces: big enough to keep the stream busy, well
 # under the server's 4 MiB per message.
@@ -170,6 +171,7 @@ def restore(
     source_ftp_folders: dict[str, str] | None,
     validate_only: bool,
     request_id_: str,
+    copy_backup_policy: bool = False,
 ) -> bk_pb.RestoreBackupRequest:
     return bk_pb.RestoreBackupRequest(
         backup=backup,
@@ -180,11 +182,43 @@ def restore(
         source_ftp_folders=source_ftp_folders or {},
         validate_only=validate_only,
         request_id=request_id(request_id_),
+        copy_backup_policy=copy_backup_policy,
     )
 
 
 def backup_status(env: str | None) -> bk_pb.GetBackupStatusRequest:
     return bk_pb.GetBackupStatusRequest(parent=environment_name(env) if env else ALL_ENVIRONMENTS)
+
+
+def duration(seconds: float) -> duration_pb2.Duration:
+    d = duration_pb2.Duration()
+    d.FromNanoseconds(round(seconds * 1e9))
+    return d
+
+
+def set_backup_policy(
+    env: str,
+    every: float | None,
+    cron: str,
+    keep: tuple[int, int, int, int],
+    max_age: float | None,
+    retention: bool | None,
+    validate_only: bool,
+) -> pol_pb.SetBackupPolicyRequest:
+    """``keep`` is (last, daily, weekly, monthly). Retention is sent when a rule
+    is given (or ``retention`` is True, to have a rule of 0 checked too)."""
+    policy = pol_pb.BackupPolicy(name=policy_name(env))
+    if every is not None:
+        policy.every.CopyFrom(duration(every))
+    if cron:
+        policy.cron = cron
+    if retention or (retention is None and (any(keep) or max_age is not None)):
+        r = policy.retention
+        r.keep_last, r.keep_daily, r.keep_weekly, r.keep_monthly = keep
+        if max_age is not None:
+            r.max_age.CopyFrom(duration(max_age))
+        policy.retention.SetInParent()
+    return pol_pb.SetBackupPolicyRequest(policy=policy, validate_only=validate_only)
 
 
 def list_operations(target: str, kind: int, page_token: str) -> ops_pb.ListOperationsRequest:

@@ -56,5 +56,10 @@ def edition(value: str | int) -> common_pb2.Edition.ValueType:
     return EDITIONS[value] if isinstance(value, str) else common_pb2.Edition.ValueType(value)
 
 
+def policy_name(env: str) -> str:
+    """``environments/{env}/backupPolicy``: an environment's backup policy."""
+    return f"{environment_name(env)}/backupPolicy"
+
+
 def artifact_name(env: str, kind: str | int, artifact_id: str) -> str:
     return f"{environment_name(env)}/{COLLECTIONS[artifact_kind(kind)]}/{artifact_id}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import grpc
 from google.protobuf import empty_pb2
 
+from stowage.v1 import backup_policy_pb2 as pol_pb
 from stowage.v1 import backup_service_pb2_grpc
 from stowage.v1 import backups_pb2 as bk_pb
 from stowage.v1 import maintenance_pb2 as mt_pb
@@ -15,6 +16,7 @@ from ..backup import BackupEngine
 from ..backup_copy import CopyEngine
 from ..catalog import BackupCatalog
 from ..pagination import decode_token, encode_token, page_size
+from ..policies import PolicyEngine
 from ..restore import RestoreEngine
 from .mapping import unary
 
@@ -28,11 +30,13 @@ class BackupServicer(backup_service_pb2_grpc.BackupServiceServicer):
         restores: RestoreEngine,
         catalog: BackupCatalog,
         copies: CopyEngine,
+        policies: PolicyEngine,
     ) -> None:
         self.backups = backups
         self.restores = restores
         self.catalog = catalog
         self.copies = copies
+        self.policies = policies
 
     @unary
     async def CreateBackup(
@@ -77,6 +81,25 @@ class BackupServicer(backup_service_pb2_grpc.BackupServiceServicer):
     ) -> bk_pb.GetBackupStatusResponse:
         env_id = names.parse_environment_or_all(request.parent)
         return bk_pb.GetBackupStatusResponse(statuses=await self.catalog.status(env_id))
+
+    @unary
+    async def GetBackupPolicy(
+        self, request: pol_pb.GetBackupPolicyRequest, context: Ctx
+    ) -> pol_pb.BackupPolicy:
+        return await self.policies.get(request.name)
+
+    @unary
+    async def SetBackupPolicy(
+        self, request: pol_pb.SetBackupPolicyRequest, context: Ctx
+    ) -> pol_pb.BackupPolicy:
+        return await self.policies.set(request)
+
+    @unary
+    async def DeleteBackupPolicy(
+        self, request: pol_pb.DeleteBackupPolicyRequest, context: Ctx
+    ) -> empty_pb2.Empty:
+        await self.policies.delete(request)
+        return empty_pb2.Empty()
 
     @unary
     async def CopyBackup(self, request: mt_pb.CopyBackupRequest, context: Ctx) -> ops_pb.Operation:

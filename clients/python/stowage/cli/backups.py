@@ -10,6 +10,7 @@ from stowage.client import Client
 from stowage.errors import from_status
 from stowage.v1 import backups_pb2 as bk_pb
 
+from . import policies
 from .environments import environment_id
 from .operations import wait_and_report
 from .output import (
@@ -85,10 +86,13 @@ def register(commands: Any, common: list[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler=copy_backup)
 
     p = sub.add_parser(
-        "status", parents=common, help="last backup and last success per environment"
+        "status", parents=common,
+        help="last backup, last success, last scheduled backup and next run per environment",
     )
     p.add_argument("env", metavar="ENV", nargs="?", help="only this environment")
     p.set_defaults(handler=status)
+
+    policies.register(sub, common)
 
 
 def trigger_text(trigger: int) -> str:
@@ -190,6 +194,7 @@ def status(args: argparse.Namespace, client: Client) -> int:
     for s in statuses:
         last = s.last_backup if s.HasField("last_backup") else None
         ok = s.last_successful_backup if s.HasField("last_successful_backup") else None
+        scheduled = s.last_scheduled_backup if s.HasField("last_scheduled_backup") else None
         rows.append(
             (
                 short_id(s.environment),
@@ -198,8 +203,11 @@ def status(args: argparse.Namespace, client: Client) -> int:
                 utc(last.start_time) if last else "-",
                 human_bytes(last.size_bytes) if last and last.state == "SUCCEEDED" else "-",
                 human_duration(last.start_time, last.end_time) if last else "-",
-                _short_error(last),
                 utc(ok.end_time if ok.HasField("end_time") else ok.start_time) if ok else "-",
+                scheduled.state if scheduled else "-",
+                utc(s.next_run_time) if s.HasField("next_run_time") else "-",
+                policies.policy_text(s.backup_policy) if s.HasField("backup_policy") else "none",
+                _short_error(last),
             )
         )
     print_table(
@@ -210,8 +218,11 @@ def status(args: argparse.Namespace, client: Client) -> int:
             "TIME",
             "SIZE",
             "DURATION",
-            "ERROR",
             "LAST SUCCESS",
+            "SCHEDULED",
+            "NEXT RUN",
+            "POLICY",
+            "ERROR",
         ],
         rows,
         right=(4, 5),

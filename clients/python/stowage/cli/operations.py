@@ -24,6 +24,7 @@ from .output import (
     short_id,
     utc,
 )
+from .policies import policy_text
 from .progress import ProgressView, watch
 
 KIND_CHOICES = {
@@ -110,6 +111,8 @@ def print_outcome(op: ops_pb.Operation) -> None:
         print(op.backup.name)
     elif op.HasField("restore"):
         print(op.restore.environment)
+        if op.restore.HasField("backup_policy"):
+            print(f"backup policy copied: {policy_text(op.restore.backup_policy)}")
         for w in op.restore.warnings:
             print(warning_text(w))
     elif op.HasField("verify"):

@@ -16,6 +16,7 @@ from stowage.v1 import error_reason_pb2
 from .environments import environment_id
 from .operations import wait_and_report, warning_text
 from .output import check_mark, edition_text, human_bytes, print_json, print_table
+from .policies import policy_text
 from .settings import SETTINGS_BY_KEY, build_settings, parse_pairs
 
 
@@ -52,6 +53,9 @@ def register(commands: Any, common: list[argparse.ArgumentParser]) -> None:
         help="a new source FTP folder for an agreement, repeatable",
     )
     p.add_argument("--request-id", default="", metavar="ID", help="makes a retry safe")
+    p.add_argument("--copy-policy", action="store_true",
+                   help="give the new environment the source's backup policy, as recorded "
+                   "in the backup (otherwise it has no automatic backups)")
     p.set_defaults(handler=restore)
 
 
@@ -66,6 +70,7 @@ def restore(args: argparse.Namespace, client: Client) -> int:
         source_ftp_folders=dict(parse_pairs(args.ftp_folder, "--ftp-folder")),
         validate_only=args.dry_run,
         request_id=args.request_id,
+        copy_backup_policy=args.copy_policy,
     )
     if args.dry_run:
         result = handle.operation.restore
@@ -95,6 +100,8 @@ def print_plan(result: bk_pb.RestoreResult) -> None:
         ["", "CHECK", "RULE", "DETAIL"],
         [(check_mark(c.passed), c.check, c.rule, c.detail) for c in result.checks],
     )
+    if result.HasField("backup_policy"):
+        print(f"backup policy copied: {policy_text(result.backup_policy)}")
     for w in result.warnings:
         print(warning_text(w))
 

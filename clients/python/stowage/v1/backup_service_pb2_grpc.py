@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
+from stowage.v1 import backup_policy_pb2 as stowage_dot_v1_dot_backup__policy__pb2
 from stowage.v1 import backups_pb2 as stowage_dot_v1_dot_backups__pb2
 from stowage.v1 import maintenance_pb2 as stowage_dot_v1_dot_maintenance__pb2
 from stowage.v1 import operations_pb2 as stowage_dot_v1_dot_operations__pb2
@@ -73,6 +74,21 @@ class BackupServiceStub:
                 request_serializer=stowage_dot_v1_dot_maintenance__pb2.CopyBackupRequest.SerializeToString,
                 response_deserializer=stowage_dot_v1_dot_operations__pb2.Operation.FromString,
                 _registered_method=True)
+        self.GetBackupPolicy = channel.unary_unary(
+                '/stowage.v1.BackupService/GetBackupPolicy',
+                request_serializer=stowage_dot_v1_dot_backup__policy__pb2.GetBackupPolicyRequest.SerializeToString,
+                response_deserializer=stowage_dot_v1_dot_backup__policy__pb2.BackupPolicy.FromString,
+                _registered_method=True)
+        self.SetBackupPolicy = channel.unary_unary(
+                '/stowage.v1.BackupService/SetBackupPolicy',
+                request_serializer=stowage_dot_v1_dot_backup__policy__pb2.SetBackupPolicyRequest.SerializeToString,
+                response_deserializer=stowage_dot_v1_dot_backup__policy__pb2.BackupPolicy.FromString,
+                _registered_method=True)
+        self.DeleteBackupPolicy = channel.unary_unary(
+                '/stowage.v1.BackupService/DeleteBackupPolicy',
+                request_serializer=stowage_dot_v1_dot_backup__policy__pb2.DeleteBackupPolicyRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
 
 
 class BackupServiceServicer:
@@ -128,7 +144,8 @@ class BackupServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetBackupStatus(self, request, context):
-        """Reports, per environment, the last backup attempt and the last success.
+        """Reports, per environment, the last backup attempt, the last success, the
+        last scheduled attempt, the next scheduled run and the backup policy.
         Errors: ENVIRONMENT_NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -141,6 +158,36 @@ class BackupServiceServicer:
         digest is verified, and the copy becomes visible there last, as a backup
         does. The copy restores from the destination like the original.
         Errors: BACKUP_NOT_FOUND, INVALID_ARGUMENT, INVALID_STATE, WRONG_KEY, OBJECT_EXISTS, REPOSITORY_LOCKED, STORAGE_UNAVAILABLE, STORAGE_REJECTED, REQUEST_ID_REUSED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetBackupPolicy(self, request, context):
+        """Returns an environment's backup policy; NOT_FOUND
+        (BACKUP_POLICY_NOT_FOUND) when it has none.
+        Errors: ENVIRONMENT_NOT_FOUND, BACKUP_POLICY_NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetBackupPolicy(self, request, context):
+        """Sets (creates or replaces) an environment's backup policy and returns it
+        with its next run time. INVALID_ARGUMENT when the schedule is malformed or
+        shorter than the server's minimum interval, or when its retention could
+        delete a backup before the next one exists; FAILED_PRECONDITION
+        (EDITION_NOT_SUPPORTED) when the edition does not offer backups.
+        Errors: INVALID_ARGUMENT, ENVIRONMENT_NOT_FOUND, EDITION_NOT_SUPPORTED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteBackupPolicy(self, request, context):
+        """Removes an environment's backup policy: no more automatic backups. The
+        backups it took stay. Without allow_missing, NOT_FOUND when there is none.
+        Errors: ENVIRONMENT_NOT_FOUND, BACKUP_POLICY_NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -183,6 +230,21 @@ def add_BackupServiceServicer_to_server(servicer, server):
                     servicer.CopyBackup,
                     request_deserializer=stowage_dot_v1_dot_maintenance__pb2.CopyBackupRequest.FromString,
                     response_serializer=stowage_dot_v1_dot_operations__pb2.Operation.SerializeToString,
+            ),
+            'GetBackupPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBackupPolicy,
+                    request_deserializer=stowage_dot_v1_dot_backup__policy__pb2.GetBackupPolicyRequest.FromString,
+                    response_serializer=stowage_dot_v1_dot_backup__policy__pb2.BackupPolicy.SerializeToString,
+            ),
+            'SetBackupPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetBackupPolicy,
+                    request_deserializer=stowage_dot_v1_dot_backup__policy__pb2.SetBackupPolicyRequest.FromString,
+                    response_serializer=stowage_dot_v1_dot_backup__policy__pb2.BackupPolicy.SerializeToString,
+            ),
+            'DeleteBackupPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteBackupPolicy,
+                    request_deserializer=stowage_dot_v1_dot_backup__policy__pb2.DeleteBackupPolicyRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -375,6 +437,87 @@ class BackupService:
             '/stowage.v1.BackupService/CopyBackup',
             stowage_dot_v1_dot_maintenance__pb2.CopyBackupRequest.SerializeToString,
             stowage_dot_v1_dot_operations__pb2.Operation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBackupPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stowage.v1.BackupService/GetBackupPolicy',
+            stowage_dot_v1_dot_backup__policy__pb2.GetBackupPolicyRequest.SerializeToString,
+            stowage_dot_v1_dot_backup__policy__pb2.BackupPolicy.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetBackupPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stowage.v1.BackupService/SetBackupPolicy',
+            stowage_dot_v1_dot_backup__policy__pb2.SetBackupPolicyRequest.SerializeToString,
+            stowage_dot_v1_dot_backup__policy__pb2.BackupPolicy.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteBackupPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stowage.v1.BackupService/DeleteBackupPolicy',
+            stowage_dot_v1_dot_backup__policy__pb2.DeleteBackupPolicyRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
             options,
             channel_credentials,
             insecure,

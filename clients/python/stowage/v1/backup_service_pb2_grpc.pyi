@@ -6,6 +6,7 @@ isort:skip_file
 from collections import abc as _abc
 from google.protobuf import empty_pb2 as _empty_pb2
 from grpc import aio as _aio
+from stowage.v1 import backup_policy_pb2 as _backup_policy_pb2
 from stowage.v1 import backups_pb2 as _backups_pb2
 from stowage.v1 import maintenance_pb2 as _maintenance_pb2
 from stowage.v1 import operations_pb2 as _operations_pb2
@@ -65,7 +66,8 @@ class BackupServiceStub:
     Errors: BACKUP_NOT_FOUND, EDITION_NOT_SUPPORTED, RESTORE_EDITION_TOO_LOW, NAME_NOT_AVAILABLE, CORRUPT_DATA, WRONG_KEY, STORAGE_UNAVAILABLE, REQUEST_ID_REUSED.
     """
     GetBackupStatus: _grpc.UnaryUnaryMultiCallable[_backups_pb2.GetBackupStatusRequest, _backups_pb2.GetBackupStatusResponse]
-    """Reports, per environment, the last backup attempt and the last success.
+    """Reports, per environment, the last backup attempt, the last success, the
+    last scheduled attempt, the next scheduled run and the backup policy.
     Errors: ENVIRONMENT_NOT_FOUND.
     """
     CopyBackup: _grpc.UnaryUnaryMultiCallable[_maintenance_pb2.CopyBackupRequest, _operations_pb2.Operation]
@@ -74,6 +76,24 @@ class BackupServiceStub:
     digest is verified, and the copy becomes visible there last, as a backup
     does. The copy restores from the destination like the original.
     Errors: BACKUP_NOT_FOUND, INVALID_ARGUMENT, INVALID_STATE, WRONG_KEY, OBJECT_EXISTS, REPOSITORY_LOCKED, STORAGE_UNAVAILABLE, STORAGE_REJECTED, REQUEST_ID_REUSED.
+    """
+    GetBackupPolicy: _grpc.UnaryUnaryMultiCallable[_backup_policy_pb2.GetBackupPolicyRequest, _backup_policy_pb2.BackupPolicy]
+    """Returns an environment's backup policy; NOT_FOUND
+    (BACKUP_POLICY_NOT_FOUND) when it has none.
+    Errors: ENVIRONMENT_NOT_FOUND, BACKUP_POLICY_NOT_FOUND.
+    """
+    SetBackupPolicy: _grpc.UnaryUnaryMultiCallable[_backup_policy_pb2.SetBackupPolicyRequest, _backup_policy_pb2.BackupPolicy]
+    """Sets (creates or replaces) an environment's backup policy and returns it
+    with its next run time. INVALID_ARGUMENT when the schedule is malformed or
+    shorter than the server's minimum interval, or when its retention could
+    delete a backup before the next one exists; FAILED_PRECONDITION
+    (EDITION_NOT_SUPPORTED) when the edition does not offer backups.
+    Errors: INVALID_ARGUMENT, ENVIRONMENT_NOT_FOUND, EDITION_NOT_SUPPORTED.
+    """
+    DeleteBackupPolicy: _grpc.UnaryUnaryMultiCallable[_backup_policy_pb2.DeleteBackupPolicyRequest, _empty_pb2.Empty]
+    """Removes an environment's backup policy: no more automatic backups. The
+    backups it took stay. Without allow_missing, NOT_FOUND when there is none.
+    Errors: ENVIRONMENT_NOT_FOUND, BACKUP_POLICY_NOT_FOUND.
     """
 
 @_typing.type_check_only
@@ -110,7 +130,8 @@ class BackupServiceAsyncStub(BackupServiceStub):
     Errors: BACKUP_NOT_FOUND, EDITION_NOT_SUPPORTED, RESTORE_EDITION_TOO_LOW, NAME_NOT_AVAILABLE, CORRUPT_DATA, WRONG_KEY, STORAGE_UNAVAILABLE, REQUEST_ID_REUSED.
     """
     GetBackupStatus: _aio.UnaryUnaryMultiCallable[_backups_pb2.GetBackupStatusRequest, _backups_pb2.GetBackupStatusResponse]  # type: ignore[assignment]
-    """Reports, per environment, the last backup attempt and the last success.
+    """Reports, per environment, the last backup attempt, the last success, the
+    last scheduled attempt, the next scheduled run and the backup policy.
     Errors: ENVIRONMENT_NOT_FOUND.
     """
     CopyBackup: _aio.UnaryUnaryMultiCallable[_maintenance_pb2.CopyBackupRequest, _operations_pb2.Operation]  # type: ignore[assignment]
@@ -119,6 +140,24 @@ class BackupServiceAsyncStub(BackupServiceStub):
     digest is verified, and the copy becomes visible there last, as a backup
     does. The copy restores from the destination like the original.
     Errors: BACKUP_NOT_FOUND, INVALID_ARGUMENT, INVALID_STATE, WRONG_KEY, OBJECT_EXISTS, REPOSITORY_LOCKED, STORAGE_UNAVAILABLE, STORAGE_REJECTED, REQUEST_ID_REUSED.
+    """
+    GetBackupPolicy: _aio.UnaryUnaryMultiCallable[_backup_policy_pb2.GetBackupPolicyRequest, _backup_policy_pb2.BackupPolicy]  # type: ignore[assignment]
+    """Returns an environment's backup policy; NOT_FOUND
+    (BACKUP_POLICY_NOT_FOUND) when it has none.
+    Errors: ENVIRONMENT_NOT_FOUND, BACKUP_POLICY_NOT_FOUND.
+    """
+    SetBackupPolicy: _aio.UnaryUnaryMultiCallable[_backup_policy_pb2.SetBackupPolicyRequest, _backup_policy_pb2.BackupPolicy]  # type: ignore[assignment]
+    """Sets (creates or replaces) an environment's backup policy and returns it
+    with its next run time. INVALID_ARGUMENT when the schedule is malformed or
+    shorter than the server's minimum interval, or when its retention could
+    delete a backup before the next one exists; FAILED_PRECONDITION
+    (EDITION_NOT_SUPPORTED) when the edition does not offer backups.
+    Errors: INVALID_ARGUMENT, ENVIRONMENT_NOT_FOUND, EDITION_NOT_SUPPORTED.
+    """
+    DeleteBackupPolicy: _aio.UnaryUnaryMultiCallable[_backup_policy_pb2.DeleteBackupPolicyRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    """Removes an environment's backup policy: no more automatic backups. The
+    backups it took stay. Without allow_missing, NOT_FOUND when there is none.
+    Errors: ENVIRONMENT_NOT_FOUND, BACKUP_POLICY_NOT_FOUND.
     """
 
 class BackupServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -188,7 +227,8 @@ class BackupServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _backups_pb2.GetBackupStatusRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_backups_pb2.GetBackupStatusResponse, _abc.Awaitable[_backups_pb2.GetBackupStatusResponse]]:
-        """Reports, per environment, the last backup attempt and the last success.
+        """Reports, per environment, the last backup attempt, the last success, the
+        last scheduled attempt, the next scheduled run and the backup policy.
         Errors: ENVIRONMENT_NOT_FOUND.
         """
 
@@ -203,6 +243,42 @@ class BackupServiceServicer(metaclass=_abc_1.ABCMeta):
         digest is verified, and the copy becomes visible there last, as a backup
         does. The copy restores from the destination like the original.
         Errors: BACKUP_NOT_FOUND, INVALID_ARGUMENT, INVALID_STATE, WRONG_KEY, OBJECT_EXISTS, REPOSITORY_LOCKED, STORAGE_UNAVAILABLE, STORAGE_REJECTED, REQUEST_ID_REUSED.
+        """
+
+    @_abc_1.abstractmethod
+    def GetBackupPolicy(
+        self,
+        request: _backup_policy_pb2.GetBackupPolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_backup_policy_pb2.BackupPolicy, _abc.Awaitable[_backup_policy_pb2.BackupPolicy]]:
+        """Returns an environment's backup policy; NOT_FOUND
+        (BACKUP_POLICY_NOT_FOUND) when it has none.
+        Errors: ENVIRONMENT_NOT_FOUND, BACKUP_POLICY_NOT_FOUND.
+        """
+
+    @_abc_1.abstractmethod
+    def SetBackupPolicy(
+        self,
+        request: _backup_policy_pb2.SetBackupPolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_backup_policy_pb2.BackupPolicy, _abc.Awaitable[_backup_policy_pb2.BackupPolicy]]:
+        """Sets (creates or replaces) an environment's backup policy and returns it
+        with its next run time. INVALID_ARGUMENT when the schedule is malformed or
+        shorter than the server's minimum interval, or when its retention could
+        delete a backup before the next one exists; FAILED_PRECONDITION
+        (EDITION_NOT_SUPPORTED) when the edition does not offer backups.
+        Errors: INVALID_ARGUMENT, ENVIRONMENT_NOT_FOUND, EDITION_NOT_SUPPORTED.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteBackupPolicy(
+        self,
+        request: _backup_policy_pb2.DeleteBackupPolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
+        """Removes an environment's backup policy: no more automatic backups. The
+        backups it took stay. Without allow_missing, NOT_FOUND when there is none.
+        Errors: ENVIRONMENT_NOT_FOUND, BACKUP_POLICY_NOT_FOUND.
         """
 
 def add_BackupServiceServicer_to_server(servicer: BackupServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -10,6 +10,7 @@ from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.rpc import status_pb2 as _status_pb2
+from stowage.v1 import backup_policy_pb2 as _backup_policy_pb2
 from stowage.v1 import common_pb2 as _common_pb2
 from stowage.v1 import environments_pb2 as _environments_pb2
 from stowage.v1 import error_reason_pb2 as _error_reason_pb2
@@ -73,6 +74,7 @@ class Backup(_message.Message):
     EXCLUDED_FIELD_NUMBER: _builtins.int
     WARNINGS_FIELD_NUMBER: _builtins.int
     OPERATION_FIELD_NUMBER: _builtins.int
+    SCHEDULED_TIME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Resource name, `environments/{environment}/backups/{backup}`. The backup id
     is `YYYYMMDD-HHMMSS-xxxxxx`: the UTC snapshot time, then 3 hex digits of the
@@ -118,6 +120,12 @@ class Backup(_message.Message):
     def warnings(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Warnings raised while backing up."""
 
+    @_builtins.property
+    def scheduled_time(self) -> _timestamp_pb2.Timestamp:
+        """For a scheduled backup: the run time of the policy it was taken for
+        (it starts then, or a little later).
+        """
+
     def __init__(
         self,
         *,
@@ -136,10 +144,11 @@ class Backup(_message.Message):
         excluded: _abc.Iterable[Global___ExcludedItem] | None = ...,
         warnings: _abc.Iterable[_builtins.str] | None = ...,
         operation: _builtins.str = ...,
+        scheduled_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["complete_time", b"complete_time", "create_time", b"create_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["complete_time", b"complete_time", "create_time", b"create_time", "scheduled_time", b"scheduled_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["added_bytes", b"added_bytes", "artifact_count", b"artifact_count", "complete_time", b"complete_time", "create_time", b"create_time", "edition", b"edition", "environment_uid", b"environment_uid", "excluded", b"excluded", "manifest_sha256", b"manifest_sha256", "name", b"name", "operation", b"operation", "product_version", b"product_version", "region", b"region", "size_bytes", b"size_bytes", "trigger", b"trigger", "warnings", b"warnings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["added_bytes", b"added_bytes", "artifact_count", b"artifact_count", "complete_time", b"complete_time", "create_time", b"create_time", "edition", b"edition", "environment_uid", b"environment_uid", "excluded", b"excluded", "manifest_sha256", b"manifest_sha256", "name", b"name", "operation", b"operation", "product_version", b"product_version", "region", b"region", "scheduled_time", b"scheduled_time", "size_bytes", b"size_bytes", "trigger", b"trigger", "warnings", b"warnings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -385,6 +394,7 @@ class RestoreBackupRequest(_message.Message):
     REGION_FIELD_NUMBER: _builtins.int
     VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    COPY_BACKUP_POLICY_FIELD_NUMBER: _builtins.int
     backup: _builtins.str
     """The backup, `environments/{environment}/backups/{backup}`."""
     environment_id: _builtins.str
@@ -401,6 +411,12 @@ class RestoreBackupRequest(_message.Message):
     """Check everything and return the plan; change nothing."""
     request_id: _builtins.str
     """Makes retries safe (AIP-155); at most 64 characters."""
+    copy_backup_policy: _builtins.bool
+    """Give the restored environment the backup policy the source environment
+    had when the backup was taken (R10), with its schedule counted from the
+    restore. Without it, or when the backup recorded no policy, the result
+    warns that the new environment has no automatic backups.
+    """
     @_builtins.property
     def settings(self) -> _environments_pb2.EnvironmentSettings:
         """Settings that replace the backed-up ones: every field set here (a
@@ -424,10 +440,11 @@ class RestoreBackupRequest(_message.Message):
         region: _builtins.str = ...,
         validate_only: _builtins.bool = ...,
         request_id: _builtins.str = ...,
+        copy_backup_policy: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["settings", b"settings"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["backup", b"backup", "edition", b"edition", "environment_id", b"environment_id", "region", b"region", "request_id", b"request_id", "settings", b"settings", "source_ftp_folders", b"source_ftp_folders", "validate_only", b"validate_only"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["backup", b"backup", "copy_backup_policy", b"copy_backup_policy", "edition", b"edition", "environment_id", b"environment_id", "region", b"region", "request_id", b"request_id", "settings", b"settings", "source_ftp_folders", b"source_ftp_folders", "validate_only", b"validate_only"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -558,6 +575,7 @@ class RestoreResult(_message.Message):
     EDITION_FIELD_NUMBER: _builtins.int
     ARTIFACT_COUNT_FIELD_NUMBER: _builtins.int
     SIZE_BYTES_FIELD_NUMBER: _builtins.int
+    BACKUP_POLICY_FIELD_NUMBER: _builtins.int
     environment: _builtins.str
     """The restored environment, `environments/{environment}` (the would-be name
     for a dry run).
@@ -580,6 +598,12 @@ class RestoreResult(_message.Message):
     def warnings(self) -> _containers.RepeatedCompositeFieldContainer[Global___RestoreWarning]:
         """Every warning."""
 
+    @_builtins.property
+    def backup_policy(self) -> _backup_policy_pb2.BackupPolicy:
+        """The backup policy given to the restored environment (copy_backup_policy);
+        unset when it gets none.
+        """
+
     def __init__(
         self,
         *,
@@ -591,10 +615,11 @@ class RestoreResult(_message.Message):
         edition: _common_pb2.Edition.ValueType = ...,
         artifact_count: _builtins.int = ...,
         size_bytes: _builtins.int = ...,
+        backup_policy: _backup_policy_pb2.BackupPolicy | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["backup_policy", b"backup_policy"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["artifact_count", b"artifact_count", "backup", b"backup", "checks", b"checks", "edition", b"edition", "environment", b"environment", "size_bytes", b"size_bytes", "validate_only", b"validate_only", "warnings", b"warnings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["artifact_count", b"artifact_count", "backup", b"backup", "backup_policy", b"backup_policy", "checks", b"checks", "edition", b"edition", "environment", b"environment", "size_bytes", b"size_bytes", "validate_only", b"validate_only", "warnings", b"warnings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -638,10 +663,16 @@ class BackupAttempt(_message.Message):
     SIZE_BYTES_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
     TRIGGER_FIELD_NUMBER: _builtins.int
+    SCHEDULED_TIME_FIELD_NUMBER: _builtins.int
     operation: _builtins.str
     """The operation, `operations/{operation}`."""
     state: _builtins.str
-    """The operation's state (SUCCEEDED, FAILED, CANCELLED, or RUNNING)."""
+    """The operation's state (SUCCEEDED, FAILED, CANCELLED, or RUNNING); for a
+    scheduled attempt also QUEUED (due, waiting for a free slot under the
+    server's max_concurrent_backups) or REFUSED (a rule refused it before it
+    started, such as ACTIVE_BATCH_MESSAGES or EDITION_NOT_SUPPORTED; error
+    says which, and operation is empty).
+    """
     backup: _builtins.str
     """The backup made, when it succeeded."""
     size_bytes: _builtins.int
@@ -660,6 +691,10 @@ class BackupAttempt(_message.Message):
     def error(self) -> _status_pb2.Status:
         """Why it failed, when it did."""
 
+    @_builtins.property
+    def scheduled_time(self) -> _timestamp_pb2.Timestamp:
+        """For a scheduled attempt: the policy's run time it was for."""
+
     def __init__(
         self,
         *,
@@ -671,10 +706,11 @@ class BackupAttempt(_message.Message):
         size_bytes: _builtins.int = ...,
         error: _status_pb2.Status | None = ...,
         trigger: Global___Backup.Trigger.ValueType = ...,
+        scheduled_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "error", b"error", "start_time", b"start_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "error", b"error", "scheduled_time", b"scheduled_time", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["backup", b"backup", "end_time", b"end_time", "error", b"error", "operation", b"operation", "size_bytes", b"size_bytes", "start_time", b"start_time", "state", b"state", "trigger", b"trigger"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["backup", b"backup", "end_time", b"end_time", "error", b"error", "operation", b"operation", "scheduled_time", b"scheduled_time", "size_bytes", b"size_bytes", "start_time", b"start_time", "state", b"state", "trigger", b"trigger"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -689,6 +725,9 @@ class BackupStatus(_message.Message):
     ENVIRONMENT_FIELD_NUMBER: _builtins.int
     LAST_BACKUP_FIELD_NUMBER: _builtins.int
     LAST_SUCCESSFUL_BACKUP_FIELD_NUMBER: _builtins.int
+    LAST_SCHEDULED_BACKUP_FIELD_NUMBER: _builtins.int
+    NEXT_RUN_TIME_FIELD_NUMBER: _builtins.int
+    BACKUP_POLICY_FIELD_NUMBER: _builtins.int
     environment: _builtins.str
     """`environments/{environment}`."""
     @_builtins.property
@@ -699,16 +738,35 @@ class BackupStatus(_message.Message):
     def last_successful_backup(self) -> Global___BackupAttempt:
         """The latest successful backup; unset if none."""
 
+    @_builtins.property
+    def last_scheduled_backup(self) -> Global___BackupAttempt:
+        """The latest attempt started by the backup policy, whatever its outcome
+        (refused included); unset if none.
+        """
+
+    @_builtins.property
+    def next_run_time(self) -> _timestamp_pb2.Timestamp:
+        """When the policy's next backup is due; unset without a policy."""
+
+    @_builtins.property
+    def backup_policy(self) -> _backup_policy_pb2.BackupPolicy:
+        """The environment's backup policy; unset when it has none (no automatic
+        backups).
+        """
+
     def __init__(
         self,
         *,
         environment: _builtins.str = ...,
         last_backup: Global___BackupAttempt | None = ...,
         last_successful_backup: Global___BackupAttempt | None = ...,
+        last_scheduled_backup: Global___BackupAttempt | None = ...,
+        next_run_time: _timestamp_pb2.Timestamp | None = ...,
+        backup_policy: _backup_policy_pb2.BackupPolicy | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["last_backup", b"last_backup", "last_successful_backup", b"last_successful_backup"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["backup_policy", b"backup_policy", "last_backup", b"last_backup", "last_scheduled_backup", b"last_scheduled_backup", "last_successful_backup", b"last_successful_backup", "next_run_time", b"next_run_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["environment", b"environment", "last_backup", b"last_backup", "last_successful_backup", b"last_successful_backup"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["backup_policy", b"backup_policy", "environment", b"environment", "last_backup", b"last_backup", "last_scheduled_backup", b"last_scheduled_backup", "last_successful_backup", b"last_successful_backup", "next_run_time", b"next_run_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -111,6 +111,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     cannot share (prune excludes everything; backups exclude prune). Metadata
     "holders" names them; retry when they end.
     """
+    BACKUP_POLICY_NOT_FOUND: _ErrorReason.ValueType  # 30
+    """[NOT_FOUND] The environment has no backup policy (metadata
+    "backup_policy").
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """Why a request failed: the `reason` of the google.rpc.ErrorInfo attached to
@@ -206,5 +210,9 @@ REPOSITORY_LOCKED: ErrorReason.ValueType  # 29
 """[FAILED_PRECONDITION] Another operation holds a repository lock this one
 cannot share (prune excludes everything; backups exclude prune). Metadata
 "holders" names them; retry when they end.
+"""
+BACKUP_POLICY_NOT_FOUND: ErrorReason.ValueType  # 30
+"""[NOT_FOUND] The environment has no backup policy (metadata
+"backup_policy").
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from stowage.v1 import backup_policy_pb2 as _backup_policy_pb2
 from stowage.v1 import backups_pb2 as _backups_pb2
 from stowage.v1 import common_pb2 as _common_pb2
 from stowage.v1 import environments_pb2 as _environments_pb2
@@ -44,6 +45,7 @@ class BackupManifest(_message.Message):
     EXCLUDED_FIELD_NUMBER: _builtins.int
     WARNINGS_FIELD_NUMBER: _builtins.int
     DATA_KEY_ID_FIELD_NUMBER: _builtins.int
+    BACKUP_POLICY_FIELD_NUMBER: _builtins.int
     format_version: _builtins.int
     """The manifest format; this is version 1."""
     backup: _builtins.str
@@ -88,6 +90,13 @@ class BackupManifest(_message.Message):
     def warnings(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Warnings raised while backing up."""
 
+    @_builtins.property
+    def backup_policy(self) -> _backup_policy_pb2.BackupPolicy:
+        """The environment's backup policy at the snapshot, if it had one, so that a
+        restore can give it to the restored environment (R10). Output-only fields
+        are cleared.
+        """
+
     def __init__(
         self,
         *,
@@ -104,10 +113,11 @@ class BackupManifest(_message.Message):
         excluded: _abc.Iterable[_backups_pb2.ExcludedItem] | None = ...,
         warnings: _abc.Iterable[_builtins.str] | None = ...,
         data_key_id: _builtins.str = ...,
+        backup_policy: _backup_policy_pb2.BackupPolicy | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["settings", b"settings", "snapshot_time", b"snapshot_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["backup_policy", b"backup_policy", "settings", b"settings", "snapshot_time", b"snapshot_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as2_messages", b"as2_messages", "backup", b"backup", "control_numbers", b"control_numbers", "data_key_id", b"data_key_id", "edition", b"edition", "environment_uid", b"environment_uid", "excluded", b"excluded", "format_version", b"format_version", "items", b"items", "region", b"region", "settings", b"settings", "snapshot_time", b"snapshot_time", "warnings", b"warnings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as2_messages", b"as2_messages", "backup", b"backup", "backup_policy", b"backup_policy", "control_numbers", b"control_numbers", "data_key_id", b"data_key_id", "edition", b"edition", "environment_uid", b"environment_uid", "excluded", b"excluded", "format_version", b"format_version", "items", b"items", "region", b"region", "settings", b"settings", "snapshot_time", b"snapshot_time", "warnings", b"warnings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
