@@ -26,7 +26,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1estowage/v1/backup_policy.proto\x12\nstowage.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf8\x01\n\x0c\x42\x61\x63kupPolicy\x12\x0c\n\x04name\x18\x01 \x01(\t\x12*\n\x05\x65very\x18\x02 \x01(\x0b\x32\x19.google.protobuf.DurationH\x00\x12\x0e\n\x04\x63ron\x18\x03 \x01(\tH\x00\x12.\n\tretention\x18\x04 \x01(\x0b\x32\x1b.stowage.v1.BackupRetention\x12/\n\x0bupdate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rnext_run_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\n\n\x08schedule\"\x8f\x01\n\x0f\x42\x61\x63kupRetention\x12\x11\n\tkeep_last\x18\x01 \x01(\x05\x12\x12\n\nkeep_daily\x18\x02 \x01(\x05\x12\x13\n\x0bkeep_weekly\x18\x03 \x01(\x05\x12\x14\n\x0ckeep_monthly\x18\x04 \x01(\x05\x12*\n\x07max_age\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\"&\n\x16GetBackupPolicyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"Y\n\x16SetBackupPolicyRequest\x12(\n\x06policy\x18\x01 \x01(\x0b\x32\x18.stowage.v1.BackupPolicy\x12\x15\n\rvalidate_only\x18\x02 \x01(\x08\"@\n\x19\x44\x65leteBackupPolicyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\rallow_missing\x18\x02 \x01(\x08\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1estowage/v1/backup_policy.proto\x12\nstowage.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdd\x02\n\x0c\x42\x61\x63kupPolicy\x12\x0c\n\x04name\x18\x01 \x01(\t\x12*\n\x05\x65very\x18\x02 \x01(\x0b\x32\x19.google.protobuf.DurationH\x00\x12\x0e\n\x04\x63ron\x18\x03 \x01(\tH\x00\x12.\n\tretention\x18\x04 \x01(\x0b\x32\x1b.stowage.v1.BackupRetention\x12/\n\x0bupdate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rnext_run_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\x0b\x64rill_every\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x33\n\x0fnext_drill_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\n\n\x08schedule\"\x8f\x01\n\x0f\x42\x61\x63kupRetention\x12\x11\n\tkeep_last\x18\x01 \x01(\x05\x12\x12\n\nkeep_daily\x18\x02 \x01(\x05\x12\x13\n\x0bkeep_weekly\x18\x03 \x01(\x05\x12\x14\n\x0ckeep_monthly\x18\x04 \x01(\x05\x12*\n\x07max_age\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\"&\n\x16GetBackupPolicyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"Y\n\x16SetBackupPolicyRequest\x12(\n\x06policy\x18\x01 \x01(\x0b\x32\x18.stowage.v1.BackupPolicy\x12\x15\n\rvalidate_only\x18\x02 \x01(\x08\"@\n\x19\x44\x65leteBackupPolicyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\rallow_missing\x18\x02 \x01(\x08\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,13 +34,13 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'stowage.v1.backup_policy_pb
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_BACKUPPOLICY']._serialized_start=112
-  _globals['_BACKUPPOLICY']._serialized_end=360
-  _globals['_BACKUPRETENTION']._serialized_start=363
-  _globals['_BACKUPRETENTION']._serialized_end=506
-  _globals['_GETBACKUPPOLICYREQUEST']._serialized_start=508
-  _globals['_GETBACKUPPOLICYREQUEST']._serialized_end=546
-  _globals['_SETBACKUPPOLICYREQUEST']._serialized_start=548
-  _globals['_SETBACKUPPOLICYREQUEST']._serialized_end=637
-  _globals['_DELETEBACKUPPOLICYREQUEST']._serialized_start=639
-  _globals['_DELETEBACKUPPOLICYREQUEST']._serialized_end=703
+  _globals['_BACKUPPOLICY']._serialized_end=461
+  _globals['_BACKUPRETENTION']._serialized_start=464
+  _globals['_BACKUPRETENTION']._serialized_end=607
+  _globals['_GETBACKUPPOLICYREQUEST']._serialized_start=609
+  _globals['_GETBACKUPPOLICYREQUEST']._serialized_end=647
+  _globals['_SETBACKUPPOLICYREQUEST']._serialized_start=649
+  _globals['_SETBACKUPPOLICYREQUEST']._serialized_end=738
+  _globals['_DELETEBACKUPPOLICYREQUEST']._serialized_start=740
+  _globals['_DELETEBACKUPPOLICYREQUEST']._serialized_end=804
 # @@protoc_insertion_point(module_scope)

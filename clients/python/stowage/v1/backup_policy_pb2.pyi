@@ -34,6 +34,8 @@ class BackupPolicy(_message.Message):
     RETENTION_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     NEXT_RUN_TIME_FIELD_NUMBER: _builtins.int
+    DRILL_EVERY_FIELD_NUMBER: _builtins.int
+    NEXT_DRILL_TIME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Resource name, `environments/{environment}/backupPolicy`."""
     cron: _builtins.str
@@ -66,6 +68,19 @@ class BackupPolicy(_message.Message):
         to a minute later: runs are spread with a small jitter).
         """
 
+    @_builtins.property
+    def drill_every(self) -> _duration_pb2.Duration:
+        """Run a restore drill of the environment's newest backup at this interval,
+        counted from update_time (see BackupService.DrillBackup); unset for no
+        scheduled drills. At least the server's min_schedule_interval.
+        """
+
+    @_builtins.property
+    def next_drill_time(self) -> _timestamp_pb2.Timestamp:
+        """Output only. When the next scheduled drill is due; unset without
+        drill_every.
+        """
+
     def __init__(
         self,
         *,
@@ -75,10 +90,12 @@ class BackupPolicy(_message.Message):
         retention: Global___BackupRetention | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
         next_run_time: _timestamp_pb2.Timestamp | None = ...,
+        drill_every: _duration_pb2.Duration | None = ...,
+        next_drill_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["cron", b"cron", "every", b"every", "next_run_time", b"next_run_time", "retention", b"retention", "schedule", b"schedule", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cron", b"cron", "drill_every", b"drill_every", "every", b"every", "next_drill_time", b"next_drill_time", "next_run_time", b"next_run_time", "retention", b"retention", "schedule", b"schedule", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cron", b"cron", "every", b"every", "name", b"name", "next_run_time", b"next_run_time", "retention", b"retention", "schedule", b"schedule", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cron", b"cron", "drill_every", b"drill_every", "every", b"every", "name", b"name", "next_drill_time", b"next_drill_time", "next_run_time", b"next_run_time", "retention", b"retention", "schedule", b"schedule", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_schedule: _TypeAlias = _typing.Literal["every", "cron"]  # noqa: Y015
     _WhichOneofArgType_schedule: _TypeAlias = _typing.Literal["schedule", b"schedule"]  # noqa: Y015

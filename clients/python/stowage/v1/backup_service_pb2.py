@@ -25,17 +25,19 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from stowage.v1 import backup_policy_pb2 as stowage_dot_v1_dot_backup__policy__pb2
 from stowage.v1 import backups_pb2 as stowage_dot_v1_dot_backups__pb2
+from stowage.v1 import diffs_pb2 as stowage_dot_v1_dot_diffs__pb2
+from stowage.v1 import drills_pb2 as stowage_dot_v1_dot_drills__pb2
 from stowage.v1 import maintenance_pb2 as stowage_dot_v1_dot_maintenance__pb2
 from stowage.v1 import operations_pb2 as stowage_dot_v1_dot_operations__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fstowage/v1/backup_service.proto\x12\nstowage.v1\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1estowage/v1/backup_policy.proto\x1a\x18stowage/v1/backups.proto\x1a\x1cstowage/v1/maintenance.proto\x1a\x1bstowage/v1/operations.proto2\x90\x06\n\rBackupService\x12\x46\n\x0c\x43reateBackup\x12\x1f.stowage.v1.CreateBackupRequest\x1a\x15.stowage.v1.Operation\x12=\n\tGetBackup\x12\x1c.stowage.v1.GetBackupRequest\x1a\x12.stowage.v1.Backup\x12N\n\x0bListBackups\x12\x1e.stowage.v1.ListBackupsRequest\x1a\x1f.stowage.v1.ListBackupsResponse\x12G\n\x0c\x44\x65leteBackup\x12\x1f.stowage.v1.DeleteBackupRequest\x1a\x16.google.protobuf.Empty\x12H\n\rRestoreBackup\x12 .stowage.v1.RestoreBackupRequest\x1a\x15.stowage.v1.Operation\x12Z\n\x0fGetBackupStatus\x12\".stowage.v1.GetBackupStatusRequest\x1a#.stowage.v1.GetBackupStatusResponse\x12\x42\n\nCopyBackup\x12\x1d.stowage.v1.CopyBackupRequest\x1a\x15.stowage.v1.Operation\x12O\n\x0fGetBackupPolicy\x12\".stowage.v1.GetBackupPolicyRequest\x1a\x18.stowage.v1.BackupPolicy\x12O\n\x0fSetBackupPolicy\x12\".stowage.v1.SetBackupPolicyRequest\x1a\x18.stowage.v1.BackupPolicy\x12S\n\x12\x44\x65leteBackupPolicy\x12%.stowage.v1.DeleteBackupPolicyRequest\x1a\x16.google.protobuf.Emptyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fstowage/v1/backup_service.proto\x12\nstowage.v1\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1estowage/v1/backup_policy.proto\x1a\x18stowage/v1/backups.proto\x1a\x16stowage/v1/diffs.proto\x1a\x17stowage/v1/drills.proto\x1a\x1cstowage/v1/maintenance.proto\x1a\x1bstowage/v1/operations.proto2\xa3\x07\n\rBackupService\x12\x46\n\x0c\x43reateBackup\x12\x1f.stowage.v1.CreateBackupRequest\x1a\x15.stowage.v1.Operation\x12=\n\tGetBackup\x12\x1c.stowage.v1.GetBackupRequest\x1a\x12.stowage.v1.Backup\x12N\n\x0bListBackups\x12\x1e.stowage.v1.ListBackupsRequest\x1a\x1f.stowage.v1.ListBackupsResponse\x12G\n\x0c\x44\x65leteBackup\x12\x1f.stowage.v1.DeleteBackupRequest\x1a\x16.google.protobuf.Empty\x12H\n\rRestoreBackup\x12 .stowage.v1.RestoreBackupRequest\x1a\x15.stowage.v1.Operation\x12\x44\n\x0b\x44rillBackup\x12\x1e.stowage.v1.DrillBackupRequest\x1a\x15.stowage.v1.Operation\x12K\n\nDiffBackup\x12\x1d.stowage.v1.DiffBackupRequest\x1a\x1e.stowage.v1.DiffBackupResponse\x12Z\n\x0fGetBackupStatus\x12\".stowage.v1.GetBackupStatusRequest\x1a#.stowage.v1.GetBackupStatusResponse\x12\x42\n\nCopyBackup\x12\x1d.stowage.v1.CopyBackupRequest\x1a\x15.stowage.v1.Operation\x12O\n\x0fGetBackupPolicy\x12\".stowage.v1.GetBackupPolicyRequest\x1a\x18.stowage.v1.BackupPolicy\x12O\n\x0fSetBackupPolicy\x12\".stowage.v1.SetBackupPolicyRequest\x1a\x18.stowage.v1.BackupPolicy\x12S\n\x12\x44\x65leteBackupPolicy\x12%.stowage.v1.DeleteBackupPolicyRequest\x1a\x16.google.protobuf.Emptyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'stowage.v1.backup_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_BACKUPSERVICE']._serialized_start=194
-  _globals['_BACKUPSERVICE']._serialized_end=978
+  _globals['_BACKUPSERVICE']._serialized_start=243
+  _globals['_BACKUPSERVICE']._serialized_end=1174
 # @@protoc_insertion_point(module_scope)

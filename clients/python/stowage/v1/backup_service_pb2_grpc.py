@@ -6,6 +6,8 @@ import warnings
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from stowage.v1 import backup_policy_pb2 as stowage_dot_v1_dot_backup__policy__pb2
 from stowage.v1 import backups_pb2 as stowage_dot_v1_dot_backups__pb2
+from stowage.v1 import diffs_pb2 as stowage_dot_v1_dot_diffs__pb2
+from stowage.v1 import drills_pb2 as stowage_dot_v1_dot_drills__pb2
 from stowage.v1 import maintenance_pb2 as stowage_dot_v1_dot_maintenance__pb2
 from stowage.v1 import operations_pb2 as stowage_dot_v1_dot_operations__pb2
 
@@ -63,6 +65,16 @@ class BackupServiceStub:
                 '/stowage.v1.BackupService/RestoreBackup',
                 request_serializer=stowage_dot_v1_dot_backups__pb2.RestoreBackupRequest.SerializeToString,
                 response_deserializer=stowage_dot_v1_dot_operations__pb2.Operation.FromString,
+                _registered_method=True)
+        self.DrillBackup = channel.unary_unary(
+                '/stowage.v1.BackupService/DrillBackup',
+                request_serializer=stowage_dot_v1_dot_drills__pb2.DrillBackupRequest.SerializeToString,
+                response_deserializer=stowage_dot_v1_dot_operations__pb2.Operation.FromString,
+                _registered_method=True)
+        self.DiffBackup = channel.unary_unary(
+                '/stowage.v1.BackupService/DiffBackup',
+                request_serializer=stowage_dot_v1_dot_diffs__pb2.DiffBackupRequest.SerializeToString,
+                response_deserializer=stowage_dot_v1_dot_diffs__pb2.DiffBackupResponse.FromString,
                 _registered_method=True)
         self.GetBackupStatus = channel.unary_unary(
                 '/stowage.v1.BackupService/GetBackupStatus',
@@ -137,7 +149,39 @@ class BackupServiceServicer:
         operation at once. Every check (edition, name, blobs) runs first; a failed
         check fails the call with FAILED_PRECONDITION and changes nothing. With
         validate_only the returned operation is already done and holds the plan.
-        Errors: BACKUP_NOT_FOUND, EDITION_NOT_SUPPORTED, RESTORE_EDITION_TOO_LOW, NAME_NOT_AVAILABLE, CORRUPT_DATA, WRONG_KEY, STORAGE_UNAVAILABLE, REQUEST_ID_REUSED.
+        The restored environment gets a checklist (see ChecklistItem), and its
+        control numbers follow control_number_policy (R8). With target_existing,
+        chosen artifacts are restored into an existing SUSPENDED environment
+        instead (INVALID_STATE when it is not suspended).
+        Errors: BACKUP_NOT_FOUND, ENVIRONMENT_NOT_FOUND, INVALID_STATE, EDITION_NOT_SUPPORTED, RESTORE_EDITION_TOO_LOW, NAME_NOT_AVAILABLE, CORRUPT_DATA, WRONG_KEY, STORAGE_UNAVAILABLE, REQUEST_ID_REUSED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DrillBackup(self, request, context):
+        """Starts a restore drill of one backup and returns its operation at once.
+        The backup is restored into a sandbox environment (`drill-` and 12 hex
+        digits; hidden from ListEnvironments and from every rule that looks at
+        live environments), every artifact, setting and runtime record of the
+        sandbox is read back and compared with the manifest (digests, sizes,
+        metadata; secrets by value, inside the server), and the sandbox is
+        deleted, whatever the outcome and without a release period. The
+        operation succeeds with a DrillResult saying whether the backup passed
+        (a corrupt blob is a failed drill naming the item); it fails only when
+        the drill could not run.
+        Errors: BACKUP_NOT_FOUND, CORRUPT_DATA, WRONG_KEY, STORAGE_UNAVAILABLE, REPOSITORY_LOCKED, REQUEST_ID_REUSED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DiffBackup(self, request, context):
+        """Lists the artifacts and settings added, removed and changed from a backup
+        to another backup or to a live environment as it is now. Secrets are
+        compared by keyed hash and never shown. Runtime state (control numbers,
+        AS2 records) is not compared.
+        Errors: INVALID_ARGUMENT, BACKUP_NOT_FOUND, ENVIRONMENT_NOT_FOUND, CORRUPT_DATA, STORAGE_UNAVAILABLE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -220,6 +264,16 @@ def add_BackupServiceServicer_to_server(servicer, server):
                     servicer.RestoreBackup,
                     request_deserializer=stowage_dot_v1_dot_backups__pb2.RestoreBackupRequest.FromString,
                     response_serializer=stowage_dot_v1_dot_operations__pb2.Operation.SerializeToString,
+            ),
+            'DrillBackup': grpc.unary_unary_rpc_method_handler(
+                    servicer.DrillBackup,
+                    request_deserializer=stowage_dot_v1_dot_drills__pb2.DrillBackupRequest.FromString,
+                    response_serializer=stowage_dot_v1_dot_operations__pb2.Operation.SerializeToString,
+            ),
+            'DiffBackup': grpc.unary_unary_rpc_method_handler(
+                    servicer.DiffBackup,
+                    request_deserializer=stowage_dot_v1_dot_diffs__pb2.DiffBackupRequest.FromString,
+                    response_serializer=stowage_dot_v1_dot_diffs__pb2.DiffBackupResponse.SerializeToString,
             ),
             'GetBackupStatus': grpc.unary_unary_rpc_method_handler(
                     servicer.GetBackupStatus,
@@ -383,6 +437,60 @@ class BackupService:
             '/stowage.v1.BackupService/RestoreBackup',
             stowage_dot_v1_dot_backups__pb2.RestoreBackupRequest.SerializeToString,
             stowage_dot_v1_dot_operations__pb2.Operation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DrillBackup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stowage.v1.BackupService/DrillBackup',
+            stowage_dot_v1_dot_drills__pb2.DrillBackupRequest.SerializeToString,
+            stowage_dot_v1_dot_operations__pb2.Operation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DiffBackup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stowage.v1.BackupService/DiffBackup',
+            stowage_dot_v1_dot_diffs__pb2.DiffBackupRequest.SerializeToString,
+            stowage_dot_v1_dot_diffs__pb2.DiffBackupResponse.FromString,
             options,
             channel_credentials,
             insecure,

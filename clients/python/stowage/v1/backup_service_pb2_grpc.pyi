@@ -8,6 +8,8 @@ from google.protobuf import empty_pb2 as _empty_pb2
 from grpc import aio as _aio
 from stowage.v1 import backup_policy_pb2 as _backup_policy_pb2
 from stowage.v1 import backups_pb2 as _backups_pb2
+from stowage.v1 import diffs_pb2 as _diffs_pb2
+from stowage.v1 import drills_pb2 as _drills_pb2
 from stowage.v1 import maintenance_pb2 as _maintenance_pb2
 from stowage.v1 import operations_pb2 as _operations_pb2
 import abc as _abc_1
@@ -63,7 +65,31 @@ class BackupServiceStub:
     operation at once. Every check (edition, name, blobs) runs first; a failed
     check fails the call with FAILED_PRECONDITION and changes nothing. With
     validate_only the returned operation is already done and holds the plan.
-    Errors: BACKUP_NOT_FOUND, EDITION_NOT_SUPPORTED, RESTORE_EDITION_TOO_LOW, NAME_NOT_AVAILABLE, CORRUPT_DATA, WRONG_KEY, STORAGE_UNAVAILABLE, REQUEST_ID_REUSED.
+    The restored environment gets a checklist (see ChecklistItem), and its
+    control numbers follow control_number_policy (R8). With target_existing,
+    chosen artifacts are restored into an existing SUSPENDED environment
+    instead (INVALID_STATE when it is not suspended).
+    Errors: BACKUP_NOT_FOUND, ENVIRONMENT_NOT_FOUND, INVALID_STATE, EDITION_NOT_SUPPORTED, RESTORE_EDITION_TOO_LOW, NAME_NOT_AVAILABLE, CORRUPT_DATA, WRONG_KEY, STORAGE_UNAVAILABLE, REQUEST_ID_REUSED.
+    """
+    DrillBackup: _grpc.UnaryUnaryMultiCallable[_drills_pb2.DrillBackupRequest, _operations_pb2.Operation]
+    """Starts a restore drill of one backup and returns its operation at once.
+    The backup is restored into a sandbox environment (`drill-` and 12 hex
+    digits; hidden from ListEnvironments and from every rule that looks at
+    live environments), every artifact, setting and runtime record of the
+    sandbox is read back and compared with the manifest (digests, sizes,
+    metadata; secrets by value, inside the server), and the sandbox is
+    deleted, whatever the outcome and without a release period. The
+    operation succeeds with a DrillResult saying whether the backup passed
+    (a corrupt blob is a failed drill naming the item); it fails only when
+    the drill could not run.
+    Errors: BACKUP_NOT_FOUND, CORRUPT_DATA, WRONG_KEY, STORAGE_UNAVAILABLE, REPOSITORY_LOCKED, REQUEST_ID_REUSED.
+    """
+    DiffBackup: _grpc.UnaryUnaryMultiCallable[_diffs_pb2.DiffBackupRequest, _diffs_pb2.DiffBackupResponse]
+    """Lists the artifacts and settings added, removed and changed from a backup
+    to another backup or to a live environment as it is now. Secrets are
+    compared by keyed hash and never shown. Runtime state (control numbers,
+    AS2 records) is not compared.
+    Errors: INVALID_ARGUMENT, BACKUP_NOT_FOUND, ENVIRONMENT_NOT_FOUND, CORRUPT_DATA, STORAGE_UNAVAILABLE.
     """
     GetBackupStatus: _grpc.UnaryUnaryMultiCallable[_backups_pb2.GetBackupStatusRequest, _backups_pb2.GetBackupStatusResponse]
     """Reports, per environment, the last backup attempt, the last success, the
@@ -127,7 +153,31 @@ class BackupServiceAsyncStub(BackupServiceStub):
     operation at once. Every check (edition, name, blobs) runs first; a failed
     check fails the call with FAILED_PRECONDITION and changes nothing. With
     validate_only the returned operation is already done and holds the plan.
-    Errors: BACKUP_NOT_FOUND, EDITION_NOT_SUPPORTED, RESTORE_EDITION_TOO_LOW, NAME_NOT_AVAILABLE, CORRUPT_DATA, WRONG_KEY, STORAGE_UNAVAILABLE, REQUEST_ID_REUSED.
+    The restored environment gets a checklist (see ChecklistItem), and its
+    control numbers follow control_number_policy (R8). With target_existing,
+    chosen artifacts are restored into an existing SUSPENDED environment
+    instead (INVALID_STATE when it is not suspended).
+    Errors: BACKUP_NOT_FOUND, ENVIRONMENT_NOT_FOUND, INVALID_STATE, EDITION_NOT_SUPPORTED, RESTORE_EDITION_TOO_LOW, NAME_NOT_AVAILABLE, CORRUPT_DATA, WRONG_KEY, STORAGE_UNAVAILABLE, REQUEST_ID_REUSED.
+    """
+    DrillBackup: _aio.UnaryUnaryMultiCallable[_drills_pb2.DrillBackupRequest, _operations_pb2.Operation]  # type: ignore[assignment]
+    """Starts a restore drill of one backup and returns its operation at once.
+    The backup is restored into a sandbox environment (`drill-` and 12 hex
+    digits; hidden from ListEnvironments and from every rule that looks at
+    live environments), every artifact, setting and runtime record of the
+    sandbox is read back and compared with the manifest (digests, sizes,
+    metadata; secrets by value, inside the server), and the sandbox is
+    deleted, whatever the outcome and without a release period. The
+    operation succeeds with a DrillResult saying whether the backup passed
+    (a corrupt blob is a failed drill naming the item); it fails only when
+    the drill could not run.
+    Errors: BACKUP_NOT_FOUND, CORRUPT_DATA, WRONG_KEY, STORAGE_UNAVAILABLE, REPOSITORY_LOCKED, REQUEST_ID_REUSED.
+    """
+    DiffBackup: _aio.UnaryUnaryMultiCallable[_diffs_pb2.DiffBackupRequest, _diffs_pb2.DiffBackupResponse]  # type: ignore[assignment]
+    """Lists the artifacts and settings added, removed and changed from a backup
+    to another backup or to a live environment as it is now. Secrets are
+    compared by keyed hash and never shown. Runtime state (control numbers,
+    AS2 records) is not compared.
+    Errors: INVALID_ARGUMENT, BACKUP_NOT_FOUND, ENVIRONMENT_NOT_FOUND, CORRUPT_DATA, STORAGE_UNAVAILABLE.
     """
     GetBackupStatus: _aio.UnaryUnaryMultiCallable[_backups_pb2.GetBackupStatusRequest, _backups_pb2.GetBackupStatusResponse]  # type: ignore[assignment]
     """Reports, per environment, the last backup attempt, the last success, the
@@ -218,7 +268,43 @@ class BackupServiceServicer(metaclass=_abc_1.ABCMeta):
         operation at once. Every check (edition, name, blobs) runs first; a failed
         check fails the call with FAILED_PRECONDITION and changes nothing. With
         validate_only the returned operation is already done and holds the plan.
-        Errors: BACKUP_NOT_FOUND, EDITION_NOT_SUPPORTED, RESTORE_EDITION_TOO_LOW, NAME_NOT_AVAILABLE, CORRUPT_DATA, WRONG_KEY, STORAGE_UNAVAILABLE, REQUEST_ID_REUSED.
+        The restored environment gets a checklist (see ChecklistItem), and its
+        control numbers follow control_number_policy (R8). With target_existing,
+        chosen artifacts are restored into an existing SUSPENDED environment
+        instead (INVALID_STATE when it is not suspended).
+        Errors: BACKUP_NOT_FOUND, ENVIRONMENT_NOT_FOUND, INVALID_STATE, EDITION_NOT_SUPPORTED, RESTORE_EDITION_TOO_LOW, NAME_NOT_AVAILABLE, CORRUPT_DATA, WRONG_KEY, STORAGE_UNAVAILABLE, REQUEST_ID_REUSED.
+        """
+
+    @_abc_1.abstractmethod
+    def DrillBackup(
+        self,
+        request: _drills_pb2.DrillBackupRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_operations_pb2.Operation, _abc.Awaitable[_operations_pb2.Operation]]:
+        """Starts a restore drill of one backup and returns its operation at once.
+        The backup is restored into a sandbox environment (`drill-` and 12 hex
+        digits; hidden from ListEnvironments and from every rule that looks at
+        live environments), every artifact, setting and runtime record of the
+        sandbox is read back and compared with the manifest (digests, sizes,
+        metadata; secrets by value, inside the server), and the sandbox is
+        deleted, whatever the outcome and without a release period. The
+        operation succeeds with a DrillResult saying whether the backup passed
+        (a corrupt blob is a failed drill naming the item); it fails only when
+        the drill could not run.
+        Errors: BACKUP_NOT_FOUND, CORRUPT_DATA, WRONG_KEY, STORAGE_UNAVAILABLE, REPOSITORY_LOCKED, REQUEST_ID_REUSED.
+        """
+
+    @_abc_1.abstractmethod
+    def DiffBackup(
+        self,
+        request: _diffs_pb2.DiffBackupRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_diffs_pb2.DiffBackupResponse, _abc.Awaitable[_diffs_pb2.DiffBackupResponse]]:
+        """Lists the artifacts and settings added, removed and changed from a backup
+        to another backup or to a live environment as it is now. Secrets are
+        compared by keyed hash and never shown. Runtime state (control numbers,
+        AS2 records) is not compared.
+        Errors: INVALID_ARGUMENT, BACKUP_NOT_FOUND, ENVIRONMENT_NOT_FOUND, CORRUPT_DATA, STORAGE_UNAVAILABLE.
         """
 
     @_abc_1.abstractmethod

@@ -26,11 +26,12 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 from stowage.v1 import backup_policy_pb2 as stowage_dot_v1_dot_backup__policy__pb2
 from stowage.v1 import common_pb2 as stowage_dot_v1_dot_common__pb2
+from stowage.v1 import drills_pb2 as stowage_dot_v1_dot_drills__pb2
 from stowage.v1 import environments_pb2 as stowage_dot_v1_dot_environments__pb2
 from stowage.v1 import error_reason_pb2 as stowage_dot_v1_dot_error__reason__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18stowage/v1/backups.proto\x12\nstowage.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x1estowage/v1/backup_policy.proto\x1a\x17stowage/v1/common.proto\x1a\x1dstowage/v1/environments.proto\x1a\x1dstowage/v1/error_reason.proto\"\xbd\x04\n\x06\x42\x61\x63kup\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x17\n\x0f\x65nvironment_uid\x18\x02 \x01(\t\x12$\n\x07\x65\x64ition\x18\x03 \x01(\x0e\x32\x13.stowage.v1.Edition\x12\x0e\n\x06region\x18\x04 \x01(\t\x12\x17\n\x0fproduct_version\x18\x05 \x01(\t\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rcomplete_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07trigger\x18\x08 \x01(\x0e\x32\x1a.stowage.v1.Backup.Trigger\x12\x16\n\x0e\x61rtifact_count\x18\t \x01(\x03\x12\x12\n\nsize_bytes\x18\n \x01(\x03\x12\x13\n\x0b\x61\x64\x64\x65\x64_bytes\x18\x0b \x01(\x03\x12\x17\n\x0fmanifest_sha256\x18\x0c \x01(\t\x12*\n\x08\x65xcluded\x18\r \x03(\x0b\x32\x18.stowage.v1.ExcludedItem\x12\x10\n\x08warnings\x18\x0e \x03(\t\x12\x11\n\toperation\x18\x0f \x01(\t\x12\x32\n\x0escheduled_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"M\n\x07Trigger\x12\x17\n\x13TRIGGER_UNSPECIFIED\x10\x00\x12\x12\n\x0eTRIGGER_MANUAL\x10\x01\x12\x15\n\x11TRIGGER_SCHEDULED\x10\x02\"\xdb\x01\n\x0c\x45xcludedItem\x12+\n\x04kind\x18\x01 \x01(\x0e\x32\x1d.stowage.v1.ExcludedItem.Kind\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x15\n\rmessage_count\x18\x03 \x01(\x03\x12\x0e\n\x06reason\x18\x04 \x01(\t\"i\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x1a\n\x16KIND_HYBRID_CONNECTION\x10\x01\x12\x17\n\x13KIND_BATCH_MESSAGES\x10\x02\x12\x16\n\x12KIND_TRACKING_DATA\x10\x03\"d\n\x13\x43reateBackupRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x18\n\x10\x61llow_batch_loss\x18\x02 \x01(\x08\x12\x0f\n\x07quiesce\x18\x03 \x01(\x08\x12\x12\n\nrequest_id\x18\x04 \x01(\t\" \n\x10GetBackupRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"K\n\x12ListBackupsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"S\n\x13ListBackupsResponse\x12#\n\x07\x62\x61\x63kups\x18\x01 \x03(\x0b\x32\x12.stowage.v1.Backup\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"#\n\x13\x44\x65leteBackupRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\xfb\x02\n\x14RestoreBackupRequest\x12\x0e\n\x06\x62\x61\x63kup\x18\x01 \x01(\t\x12\x16\n\x0e\x65nvironment_id\x18\x02 \x01(\t\x12$\n\x07\x65\x64ition\x18\x03 \x01(\x0e\x32\x13.stowage.v1.Edition\x12\x31\n\x08settings\x18\x04 \x01(\x0b\x32\x1f.stowage.v1.EnvironmentSettings\x12R\n\x12source_ftp_folders\x18\x05 \x03(\x0b\x32\x36.stowage.v1.RestoreBackupRequest.SourceFtpFoldersEntry\x12\x0e\n\x06region\x18\x06 \x01(\t\x12\x15\n\rvalidate_only\x18\x07 \x01(\x08\x12\x12\n\nrequest_id\x18\x08 \x01(\t\x12\x1a\n\x12\x63opy_backup_policy\x18\t \x01(\x08\x1a\x37\n\x15SourceFtpFoldersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"t\n\x0cRestoreCheck\x12\r\n\x05\x63heck\x18\x01 \x01(\t\x12\x0c\n\x04rule\x18\x02 \x01(\t\x12\x0e\n\x06passed\x18\x03 \x01(\x08\x12\x0e\n\x06\x64\x65tail\x18\x04 \x01(\t\x12\'\n\x06reason\x18\x05 \x01(\x0e\x32\x17.stowage.v1.ErrorReason\"\xa0\x02\n\x0eRestoreWarning\x12-\n\x04kind\x18\x01 \x01(\x0e\x32\x1f.stowage.v1.RestoreWarning.Kind\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"\xbc\x01\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x1a\n\x16KIND_HYBRID_CONNECTION\x10\x01\x12\x16\n\x12KIND_TRACKING_DATA\x10\x02\x12\x18\n\x14KIND_CONTROL_NUMBERS\x10\x03\x12\x17\n\x13KIND_BATCH_MESSAGES\x10\x04\x12\x19\n\x15KIND_NO_BACKUP_POLICY\x10\x05\x12\x1c\n\x18KIND_FTP_FOLDER_CONFLICT\x10\x06\"\xa6\x02\n\rRestoreResult\x12\x13\n\x0b\x65nvironment\x18\x01 \x01(\t\x12\x0e\n\x06\x62\x61\x63kup\x18\x02 \x01(\t\x12\x15\n\rvalidate_only\x18\x03 \x01(\x08\x12(\n\x06\x63hecks\x18\x04 \x03(\x0b\x32\x18.stowage.v1.RestoreCheck\x12,\n\x08warnings\x18\x05 \x03(\x0b\x32\x1a.stowage.v1.RestoreWarning\x12$\n\x07\x65\x64ition\x18\x06 \x01(\x0e\x32\x13.stowage.v1.Edition\x12\x16\n\x0e\x61rtifact_count\x18\x07 \x01(\x03\x12\x12\n\nsize_bytes\x18\x08 \x01(\x03\x12/\n\rbackup_policy\x18\t \x01(\x0b\x32\x18.stowage.v1.BackupPolicy\"(\n\x16GetBackupStatusRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\"\xb7\x02\n\rBackupAttempt\x12\x11\n\toperation\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x0e\n\x06\x62\x61\x63kup\x18\x03 \x01(\t\x12.\n\nstart_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nsize_bytes\x18\x06 \x01(\x03\x12!\n\x05\x65rror\x18\x07 \x01(\x0b\x32\x12.google.rpc.Status\x12+\n\x07trigger\x18\x08 \x01(\x0e\x32\x1a.stowage.v1.Backup.Trigger\x12\x32\n\x0escheduled_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xac\x02\n\x0c\x42\x61\x63kupStatus\x12\x13\n\x0b\x65nvironment\x18\x01 \x01(\t\x12.\n\x0blast_backup\x18\x02 \x01(\x0b\x32\x19.stowage.v1.BackupAttempt\x12\x39\n\x16last_successful_backup\x18\x03 \x01(\x0b\x32\x19.stowage.v1.BackupAttempt\x12\x38\n\x15last_scheduled_backup\x18\x04 \x01(\x0b\x32\x19.stowage.v1.BackupAttempt\x12\x31\n\rnext_run_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\rbackup_policy\x18\x06 \x01(\x0b\x32\x18.stowage.v1.BackupPolicy\"E\n\x17GetBackupStatusResponse\x12*\n\x08statuses\x18\x01 \x03(\x0b\x32\x18.stowage.v1.BackupStatusb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18stowage/v1/backups.proto\x12\nstowage.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x1estowage/v1/backup_policy.proto\x1a\x17stowage/v1/common.proto\x1a\x17stowage/v1/drills.proto\x1a\x1dstowage/v1/environments.proto\x1a\x1dstowage/v1/error_reason.proto\"\xbd\x04\n\x06\x42\x61\x63kup\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x17\n\x0f\x65nvironment_uid\x18\x02 \x01(\t\x12$\n\x07\x65\x64ition\x18\x03 \x01(\x0e\x32\x13.stowage.v1.Edition\x12\x0e\n\x06region\x18\x04 \x01(\t\x12\x17\n\x0fproduct_version\x18\x05 \x01(\t\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rcomplete_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07trigger\x18\x08 \x01(\x0e\x32\x1a.stowage.v1.Backup.Trigger\x12\x16\n\x0e\x61rtifact_count\x18\t \x01(\x03\x12\x12\n\nsize_bytes\x18\n \x01(\x03\x12\x13\n\x0b\x61\x64\x64\x65\x64_bytes\x18\x0b \x01(\x03\x12\x17\n\x0fmanifest_sha256\x18\x0c \x01(\t\x12*\n\x08\x65xcluded\x18\r \x03(\x0b\x32\x18.stowage.v1.ExcludedItem\x12\x10\n\x08warnings\x18\x0e \x03(\t\x12\x11\n\toperation\x18\x0f \x01(\t\x12\x32\n\x0escheduled_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"M\n\x07Trigger\x12\x17\n\x13TRIGGER_UNSPECIFIED\x10\x00\x12\x12\n\x0eTRIGGER_MANUAL\x10\x01\x12\x15\n\x11TRIGGER_SCHEDULED\x10\x02\"\xdb\x01\n\x0c\x45xcludedItem\x12+\n\x04kind\x18\x01 \x01(\x0e\x32\x1d.stowage.v1.ExcludedItem.Kind\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x15\n\rmessage_count\x18\x03 \x01(\x03\x12\x0e\n\x06reason\x18\x04 \x01(\t\"i\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x1a\n\x16KIND_HYBRID_CONNECTION\x10\x01\x12\x17\n\x13KIND_BATCH_MESSAGES\x10\x02\x12\x16\n\x12KIND_TRACKING_DATA\x10\x03\"d\n\x13\x43reateBackupRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x18\n\x10\x61llow_batch_loss\x18\x02 \x01(\x08\x12\x0f\n\x07quiesce\x18\x03 \x01(\x08\x12\x12\n\nrequest_id\x18\x04 \x01(\t\" \n\x10GetBackupRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"K\n\x12ListBackupsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"S\n\x13ListBackupsResponse\x12#\n\x07\x62\x61\x63kups\x18\x01 \x03(\x0b\x32\x12.stowage.v1.Backup\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"#\n\x13\x44\x65leteBackupRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\xaf\x04\n\x14RestoreBackupRequest\x12\x0e\n\x06\x62\x61\x63kup\x18\x01 \x01(\t\x12\x16\n\x0e\x65nvironment_id\x18\x02 \x01(\t\x12$\n\x07\x65\x64ition\x18\x03 \x01(\x0e\x32\x13.stowage.v1.Edition\x12\x31\n\x08settings\x18\x04 \x01(\x0b\x32\x1f.stowage.v1.EnvironmentSettings\x12R\n\x12source_ftp_folders\x18\x05 \x03(\x0b\x32\x36.stowage.v1.RestoreBackupRequest.SourceFtpFoldersEntry\x12\x0e\n\x06region\x18\x06 \x01(\t\x12\x15\n\rvalidate_only\x18\x07 \x01(\x08\x12\x12\n\nrequest_id\x18\x08 \x01(\t\x12\x1a\n\x12\x63opy_backup_policy\x18\t \x01(\x08\x12>\n\x15\x63ontrol_number_policy\x18\n \x01(\x0e\x32\x1f.stowage.v1.ControlNumberPolicy\x12\x1d\n\x15\x63ontrol_number_margin\x18\x0b \x01(\x03\x12\x17\n\x0ftarget_existing\x18\x0c \x01(\x08\x12\'\n\x05kinds\x18\r \x03(\x0e\x32\x18.stowage.v1.ArtifactKind\x12\x11\n\tartifacts\x18\x0e \x03(\t\x1a\x37\n\x15SourceFtpFoldersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x89\x02\n\x13\x43ontrolNumberChange\x12\x11\n\tagreement\x18\x01 \x01(\t\x12/\n\x06policy\x18\x02 \x01(\x0e\x32\x1f.stowage.v1.ControlNumberPolicy\x12*\n\x06\x62\x65\x66ore\x18\x03 \x01(\x0b\x32\x1a.stowage.v1.ControlNumbers\x12)\n\x05\x61\x66ter\x18\x04 \x01(\x0b\x32\x1a.stowage.v1.ControlNumbers\x12\x19\n\x11live_environments\x18\x05 \x03(\t\x12,\n\x08live_max\x18\x06 \x01(\x0b\x32\x1a.stowage.v1.ControlNumbers\x12\x0e\n\x06reason\x18\x07 \x01(\t\"t\n\x0cRestoreCheck\x12\r\n\x05\x63heck\x18\x01 \x01(\t\x12\x0c\n\x04rule\x18\x02 \x01(\t\x12\x0e\n\x06passed\x18\x03 \x01(\x08\x12\x0e\n\x06\x64\x65tail\x18\x04 \x01(\t\x12\'\n\x06reason\x18\x05 \x01(\x0e\x32\x17.stowage.v1.ErrorReason\"\xa0\x02\n\x0eRestoreWarning\x12-\n\x04kind\x18\x01 \x01(\x0e\x32\x1f.stowage.v1.RestoreWarning.Kind\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"\xbc\x01\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x1a\n\x16KIND_HYBRID_CONNECTION\x10\x01\x12\x16\n\x12KIND_TRACKING_DATA\x10\x02\x12\x18\n\x14KIND_CONTROL_NUMBERS\x10\x03\x12\x17\n\x13KIND_BATCH_MESSAGES\x10\x04\x12\x19\n\x15KIND_NO_BACKUP_POLICY\x10\x05\x12\x1c\n\x18KIND_FTP_FOLDER_CONFLICT\x10\x06\"\xc3\x03\n\rRestoreResult\x12\x13\n\x0b\x65nvironment\x18\x01 \x01(\t\x12\x0e\n\x06\x62\x61\x63kup\x18\x02 \x01(\t\x12\x15\n\rvalidate_only\x18\x03 \x01(\x08\x12(\n\x06\x63hecks\x18\x04 \x03(\x0b\x32\x18.stowage.v1.RestoreCheck\x12,\n\x08warnings\x18\x05 \x03(\x0b\x32\x1a.stowage.v1.RestoreWarning\x12$\n\x07\x65\x64ition\x18\x06 \x01(\x0e\x32\x13.stowage.v1.Edition\x12\x16\n\x0e\x61rtifact_count\x18\x07 \x01(\x03\x12\x12\n\nsize_bytes\x18\x08 \x01(\x03\x12/\n\rbackup_policy\x18\t \x01(\x0b\x32\x18.stowage.v1.BackupPolicy\x12\x38\n\x0f\x63ontrol_numbers\x18\n \x03(\x0b\x32\x1f.stowage.v1.ControlNumberChange\x12,\n\tchecklist\x18\x0b \x03(\x0b\x32\x19.stowage.v1.ChecklistItem\x12\x17\n\x0ftarget_existing\x18\x0c \x01(\x08\x12\x1a\n\x12restored_artifacts\x18\r \x03(\t\"(\n\x16GetBackupStatusRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\"\xb7\x02\n\rBackupAttempt\x12\x11\n\toperation\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x0e\n\x06\x62\x61\x63kup\x18\x03 \x01(\t\x12.\n\nstart_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nsize_bytes\x18\x06 \x01(\x03\x12!\n\x05\x65rror\x18\x07 \x01(\x0b\x32\x12.google.rpc.Status\x12+\n\x07trigger\x18\x08 \x01(\x0e\x32\x1a.stowage.v1.Backup.Trigger\x12\x32\n\x0escheduled_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xda\x02\n\x0c\x42\x61\x63kupStatus\x12\x13\n\x0b\x65nvironment\x18\x01 \x01(\t\x12.\n\x0blast_backup\x18\x02 \x01(\x0b\x32\x19.stowage.v1.BackupAttempt\x12\x39\n\x16last_successful_backup\x18\x03 \x01(\x0b\x32\x19.stowage.v1.BackupAttempt\x12\x38\n\x15last_scheduled_backup\x18\x04 \x01(\x0b\x32\x19.stowage.v1.BackupAttempt\x12\x31\n\rnext_run_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\rbackup_policy\x18\x06 \x01(\x0b\x32\x18.stowage.v1.BackupPolicy\x12,\n\nlast_drill\x18\x07 \x01(\x0b\x32\x18.stowage.v1.DrillAttempt\"\xfa\x01\n\x0c\x44rillAttempt\x12\x11\n\toperation\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x0e\n\x06\x62\x61\x63kup\x18\x03 \x01(\t\x12.\n\nstart_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06passed\x18\x06 \x01(\x08\x12\'\n\x06result\x18\x07 \x01(\x0b\x32\x17.stowage.v1.DrillResult\x12!\n\x05\x65rror\x18\x08 \x01(\x0b\x32\x12.google.rpc.Status\"E\n\x17GetBackupStatusResponse\x12*\n\x08statuses\x18\x01 \x03(\x0b\x32\x18.stowage.v1.BackupStatus*\xa3\x01\n\x13\x43ontrolNumberPolicy\x12%\n!CONTROL_NUMBER_POLICY_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x43ONTROL_NUMBER_POLICY_KEEP\x10\x01\x12\"\n\x1e\x43ONTROL_NUMBER_POLICY_LIVE_MAX\x10\x02\x12!\n\x1d\x43ONTROL_NUMBER_POLICY_ADVANCE\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,42 +40,48 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_RESTOREBACKUPREQUEST_SOURCEFTPFOLDERSENTRY']._loaded_options = None
   _globals['_RESTOREBACKUPREQUEST_SOURCEFTPFOLDERSENTRY']._serialized_options = b'8\001'
-  _globals['_BACKUP']._serialized_start=218
-  _globals['_BACKUP']._serialized_end=791
-  _globals['_BACKUP_TRIGGER']._serialized_start=714
-  _globals['_BACKUP_TRIGGER']._serialized_end=791
-  _globals['_EXCLUDEDITEM']._serialized_start=794
-  _globals['_EXCLUDEDITEM']._serialized_end=1013
-  _globals['_EXCLUDEDITEM_KIND']._serialized_start=908
-  _globals['_EXCLUDEDITEM_KIND']._serialized_end=1013
-  _globals['_CREATEBACKUPREQUEST']._serialized_start=1015
-  _globals['_CREATEBACKUPREQUEST']._serialized_end=1115
-  _globals['_GETBACKUPREQUEST']._serialized_start=1117
-  _globals['_GETBACKUPREQUEST']._serialized_end=1149
-  _globals['_LISTBACKUPSREQUEST']._serialized_start=1151
-  _globals['_LISTBACKUPSREQUEST']._serialized_end=1226
-  _globals['_LISTBACKUPSRESPONSE']._serialized_start=1228
-  _globals['_LISTBACKUPSRESPONSE']._serialized_end=1311
-  _globals['_DELETEBACKUPREQUEST']._serialized_start=1313
-  _globals['_DELETEBACKUPREQUEST']._serialized_end=1348
-  _globals['_RESTOREBACKUPREQUEST']._serialized_start=1351
-  _globals['_RESTOREBACKUPREQUEST']._serialized_end=1730
-  _globals['_RESTOREBACKUPREQUEST_SOURCEFTPFOLDERSENTRY']._serialized_start=1675
-  _globals['_RESTOREBACKUPREQUEST_SOURCEFTPFOLDERSENTRY']._serialized_end=1730
-  _globals['_RESTORECHECK']._serialized_start=1732
-  _globals['_RESTORECHECK']._serialized_end=1848
-  _globals['_RESTOREWARNING']._serialized_start=1851
-  _globals['_RESTOREWARNING']._serialized_end=2139
-  _globals['_RESTOREWARNING_KIND']._serialized_start=1951
-  _globals['_RESTOREWARNING_KIND']._serialized_end=2139
-  _globals['_RESTORERESULT']._serialized_start=2142
-  _globals['_RESTORERESULT']._serialized_end=2436
-  _globals['_GETBACKUPSTATUSREQUEST']._serialized_start=2438
-  _globals['_GETBACKUPSTATUSREQUEST']._serialized_end=2478
-  _globals['_BACKUPATTEMPT']._serialized_start=2481
-  _globals['_BACKUPATTEMPT']._serialized_end=2792
-  _globals['_BACKUPSTATUS']._serialized_start=2795
-  _globals['_BACKUPSTATUS']._serialized_end=3095
-  _globals['_GETBACKUPSTATUSRESPONSE']._serialized_start=3097
-  _globals['_GETBACKUPSTATUSRESPONSE']._serialized_end=3166
+  _globals['_CONTROLNUMBERPOLICY']._serialized_start=4098
+  _globals['_CONTROLNUMBERPOLICY']._serialized_end=4261
+  _globals['_BACKUP']._serialized_start=243
+  _globals['_BACKUP']._serialized_end=816
+  _globals['_BACKUP_TRIGGER']._serialized_start=739
+  _globals['_BACKUP_TRIGGER']._serialized_end=816
+  _globals['_EXCLUDEDITEM']._serialized_start=819
+  _globals['_EXCLUDEDITEM']._serialized_end=1038
+  _globals['_EXCLUDEDITEM_KIND']._serialized_start=933
+  _globals['_EXCLUDEDITEM_KIND']._serialized_end=1038
+  _globals['_CREATEBACKUPREQUEST']._serialized_start=1040
+  _globals['_CREATEBACKUPREQUEST']._serialized_end=1140
+  _globals['_GETBACKUPREQUEST']._serialized_start=1142
+  _globals['_GETBACKUPREQUEST']._serialized_end=1174
+  _globals['_LISTBACKUPSREQUEST']._serialized_start=1176
+  _globals['_LISTBACKUPSREQUEST']._serialized_end=1251
+  _globals['_LISTBACKUPSRESPONSE']._serialized_start=1253
+  _globals['_LISTBACKUPSRESPONSE']._serialized_end=1336
+  _globals['_DELETEBACKUPREQUEST']._serialized_start=1338
+  _globals['_DELETEBACKUPREQUEST']._serialized_end=1373
+  _globals['_RESTOREBACKUPREQUEST']._serialized_start=1376
+  _globals['_RESTOREBACKUPREQUEST']._serialized_end=1935
+  _globals['_RESTOREBACKUPREQUEST_SOURCEFTPFOLDERSENTRY']._serialized_start=1880
+  _globals['_RESTOREBACKUPREQUEST_SOURCEFTPFOLDERSENTRY']._serialized_end=1935
+  _globals['_CONTROLNUMBERCHANGE']._serialized_start=1938
+  _globals['_CONTROLNUMBERCHANGE']._serialized_end=2203
+  _globals['_RESTORECHECK']._serialized_start=2205
+  _globals['_RESTORECHECK']._serialized_end=2321
+  _globals['_RESTOREWARNING']._serialized_start=2324
+  _globals['_RESTOREWARNING']._serialized_end=2612
+  _globals['_RESTOREWARNING_KIND']._serialized_start=2424
+  _globals['_RESTOREWARNING_KIND']._serialized_end=2612
+  _globals['_RESTORERESULT']._serialized_start=2615
+  _globals['_RESTORERESULT']._serialized_end=3066
+  _globals['_GETBACKUPSTATUSREQUEST']._serialized_start=3068
+  _globals['_GETBACKUPSTATUSREQUEST']._serialized_end=3108
+  _globals['_BACKUPATTEMPT']._serialized_start=3111
+  _globals['_BACKUPATTEMPT']._serialized_end=3422
+  _globals['_BACKUPSTATUS']._serialized_start=3425
+  _globals['_BACKUPSTATUS']._serialized_end=3771
+  _globals['_DRILLATTEMPT']._serialized_start=3774
+  _globals['_DRILLATTEMPT']._serialized_end=4024
+  _globals['_GETBACKUPSTATUSRESPONSE']._serialized_start=4026
+  _globals['_GETBACKUPSTATUSRESPONSE']._serialized_end=4095
 # @@protoc_insertion_point(module_scope)

@@ -12,6 +12,7 @@ from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.rpc import status_pb2 as _status_pb2
 from stowage.v1 import backup_policy_pb2 as _backup_policy_pb2
 from stowage.v1 import common_pb2 as _common_pb2
+from stowage.v1 import drills_pb2 as _drills_pb2
 from stowage.v1 import environments_pb2 as _environments_pb2
 from stowage.v1 import error_reason_pb2 as _error_reason_pb2
 import builtins as _builtins
@@ -24,6 +25,51 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _ControlNumberPolicy:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ControlNumberPolicyEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ControlNumberPolicy.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CONTROL_NUMBER_POLICY_UNSPECIFIED: _ControlNumberPolicy.ValueType  # 0
+    """KEEP."""
+    CONTROL_NUMBER_POLICY_KEEP: _ControlNumberPolicy.ValueType  # 1
+    """The backup's values. The result warns for every agreement that a
+    matching live environment has issued numbers past them.
+    """
+    CONTROL_NUMBER_POLICY_LIVE_MAX: _ControlNumberPolicy.ValueType  # 2
+    """For each counter, the higher of the backup's value and that of every
+    matching live environment.
+    """
+    CONTROL_NUMBER_POLICY_ADVANCE: _ControlNumberPolicy.ValueType  # 3
+    """The backup's values plus control_number_margin. The result warns where a
+    matching live environment is still ahead.
+    """
+
+class ControlNumberPolicy(_ControlNumberPolicy, metaclass=_ControlNumberPolicyEnumTypeWrapper):
+    """How a restore sets each agreement's EDI control numbers (R8). A live
+    environment's agreement matches a backed-up one when the agreement ids and
+    the "host-partner" and "guest-partner" metadata are equal (a missing entry
+    equals only a missing entry). Counters (interchange, group, transaction
+    set) are treated one by one.
+    """
+
+CONTROL_NUMBER_POLICY_UNSPECIFIED: ControlNumberPolicy.ValueType  # 0
+"""KEEP."""
+CONTROL_NUMBER_POLICY_KEEP: ControlNumberPolicy.ValueType  # 1
+"""The backup's values. The result warns for every agreement that a
+matching live environment has issued numbers past them.
+"""
+CONTROL_NUMBER_POLICY_LIVE_MAX: ControlNumberPolicy.ValueType  # 2
+"""For each counter, the higher of the backup's value and that of every
+matching live environment.
+"""
+CONTROL_NUMBER_POLICY_ADVANCE: ControlNumberPolicy.ValueType  # 3
+"""The backup's values plus control_number_margin. The result warns where a
+matching live environment is still ahead.
+"""
+Global___ControlNumberPolicy: _TypeAlias = ControlNumberPolicy  # noqa: Y015
 
 @_typing.final
 class Backup(_message.Message):
@@ -395,6 +441,11 @@ class RestoreBackupRequest(_message.Message):
     VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     COPY_BACKUP_POLICY_FIELD_NUMBER: _builtins.int
+    CONTROL_NUMBER_POLICY_FIELD_NUMBER: _builtins.int
+    CONTROL_NUMBER_MARGIN_FIELD_NUMBER: _builtins.int
+    TARGET_EXISTING_FIELD_NUMBER: _builtins.int
+    KINDS_FIELD_NUMBER: _builtins.int
+    ARTIFACTS_FIELD_NUMBER: _builtins.int
     backup: _builtins.str
     """The backup, `environments/{environment}/backups/{backup}`."""
     environment_id: _builtins.str
@@ -417,6 +468,21 @@ class RestoreBackupRequest(_message.Message):
     restore. Without it, or when the backup recorded no policy, the result
     warns that the new environment has no automatic backups.
     """
+    control_number_policy: Global___ControlNumberPolicy.ValueType
+    """What the restored EDI control numbers are (R8); KEEP when unspecified."""
+    control_number_margin: _builtins.int
+    """For CONTROL_NUMBER_POLICY_ADVANCE: how far every counter moves past the
+    backup's value, 1 to 1000000000. Must be 0 with any other policy.
+    """
+    target_existing: _builtins.bool
+    """Restore into the existing environment environment_id instead of a new
+    one: only the artifacts chosen by kinds and artifacts are written
+    (created or replaced; nothing else changes), with the same checks
+    (edition, every blob verified first, one transaction). The environment
+    must be SUSPENDED. Restored agreements get their control numbers, never
+    lower than the environment's own. Settings, edition and region are not
+    touched: edition, region and settings must be unset.
+    """
     @_builtins.property
     def settings(self) -> _environments_pb2.EnvironmentSettings:
         """Settings that replace the backed-up ones: every field set here (a
@@ -427,6 +493,18 @@ class RestoreBackupRequest(_message.Message):
     def source_ftp_folders(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """New source FTP folders by agreement id, replacing the backed-up
         "source-ftp-folder" of each named agreement.
+        """
+
+    @_builtins.property
+    def kinds(self) -> _containers.RepeatedScalarFieldContainer[_environments_pb2.ArtifactKind.ValueType]:
+        """With target_existing: restore every artifact of these kinds."""
+
+    @_builtins.property
+    def artifacts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """With target_existing: restore these artifacts, each
+        `{collection}/{artifact}` as in the backup (for example
+        `agreements/Contoso-Fabrikam-X12`). At least one of kinds and artifacts
+        is required with target_existing, and neither is allowed without it.
         """
 
     def __init__(
@@ -441,14 +519,81 @@ class RestoreBackupRequest(_message.Message):
         validate_only: _builtins.bool = ...,
         request_id: _builtins.str = ...,
         copy_backup_policy: _builtins.bool = ...,
+        control_number_policy: Global___ControlNumberPolicy.ValueType = ...,
+        control_number_margin: _builtins.int = ...,
+        target_existing: _builtins.bool = ...,
+        kinds: _abc.Iterable[_environments_pb2.ArtifactKind.ValueType] | None = ...,
+        artifacts: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["settings", b"settings"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["backup", b"backup", "copy_backup_policy", b"copy_backup_policy", "edition", b"edition", "environment_id", b"environment_id", "region", b"region", "request_id", b"request_id", "settings", b"settings", "source_ftp_folders", b"source_ftp_folders", "validate_only", b"validate_only"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["artifacts", b"artifacts", "backup", b"backup", "control_number_margin", b"control_number_margin", "control_number_policy", b"control_number_policy", "copy_backup_policy", b"copy_backup_policy", "edition", b"edition", "environment_id", b"environment_id", "kinds", b"kinds", "region", b"region", "request_id", b"request_id", "settings", b"settings", "source_ftp_folders", b"source_ftp_folders", "target_existing", b"target_existing", "validate_only", b"validate_only"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RestoreBackupRequest: _TypeAlias = RestoreBackupRequest  # noqa: Y015
+
+@_typing.final
+class ControlNumberChange(_message.Message):
+    """The control numbers one agreement gets from a restore, and why."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGREEMENT_FIELD_NUMBER: _builtins.int
+    POLICY_FIELD_NUMBER: _builtins.int
+    BEFORE_FIELD_NUMBER: _builtins.int
+    AFTER_FIELD_NUMBER: _builtins.int
+    LIVE_ENVIRONMENTS_FIELD_NUMBER: _builtins.int
+    LIVE_MAX_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    agreement: _builtins.str
+    """The agreement in the restored environment,
+    `environments/{environment}/agreements/{agreement}`.
+    """
+    policy: Global___ControlNumberPolicy.ValueType
+    """The policy applied."""
+    reason: _builtins.str
+    """Why after is what it is, in words."""
+    @_builtins.property
+    def before(self) -> _environments_pb2.ControlNumbers:
+        """The counters in the backup (zero when the backup has none); agreement
+        names the backed-up agreement.
+        """
+
+    @_builtins.property
+    def after(self) -> _environments_pb2.ControlNumbers:
+        """The counters the restored agreement gets."""
+
+    @_builtins.property
+    def live_environments(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Live environments whose matching agreement has issued numbers, with
+        their highest counters in live_max.
+        """
+
+    @_builtins.property
+    def live_max(self) -> _environments_pb2.ControlNumbers:
+        """The highest counters of the matching live agreements, counter by
+        counter; unset when none matches.
+        """
+
+    def __init__(
+        self,
+        *,
+        agreement: _builtins.str = ...,
+        policy: Global___ControlNumberPolicy.ValueType = ...,
+        before: _environments_pb2.ControlNumbers | None = ...,
+        after: _environments_pb2.ControlNumbers | None = ...,
+        live_environments: _abc.Iterable[_builtins.str] | None = ...,
+        live_max: _environments_pb2.ControlNumbers | None = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["after", b"after", "before", b"before", "live_max", b"live_max"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after", b"after", "agreement", b"agreement", "before", b"before", "live_environments", b"live_environments", "live_max", b"live_max", "policy", b"policy", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ControlNumberChange: _TypeAlias = ControlNumberChange  # noqa: Y015
 
 @_typing.final
 class RestoreCheck(_message.Message):
@@ -576,6 +721,10 @@ class RestoreResult(_message.Message):
     ARTIFACT_COUNT_FIELD_NUMBER: _builtins.int
     SIZE_BYTES_FIELD_NUMBER: _builtins.int
     BACKUP_POLICY_FIELD_NUMBER: _builtins.int
+    CONTROL_NUMBERS_FIELD_NUMBER: _builtins.int
+    CHECKLIST_FIELD_NUMBER: _builtins.int
+    TARGET_EXISTING_FIELD_NUMBER: _builtins.int
+    RESTORED_ARTIFACTS_FIELD_NUMBER: _builtins.int
     environment: _builtins.str
     """The restored environment, `environments/{environment}` (the would-be name
     for a dry run).
@@ -590,6 +739,8 @@ class RestoreResult(_message.Message):
     """Number of artifacts restored."""
     size_bytes: _builtins.int
     """Artifact content restored, in bytes."""
+    target_existing: _builtins.bool
+    """True for a restore into an existing environment (target_existing)."""
     @_builtins.property
     def checks(self) -> _containers.RepeatedCompositeFieldContainer[Global___RestoreCheck]:
         """Every check made, passed or not."""
@@ -604,6 +755,24 @@ class RestoreResult(_message.Message):
         unset when it gets none.
         """
 
+    @_builtins.property
+    def control_numbers(self) -> _containers.RepeatedCompositeFieldContainer[Global___ControlNumberChange]:
+        """The control numbers of each agreement that has some in the backup or in
+        a matching live environment: before, after and why.
+        """
+
+    @_builtins.property
+    def checklist(self) -> _containers.RepeatedCompositeFieldContainer[_environments_pb2.ChecklistItem]:
+        """The checklist the restored environment gets (for a restore into an
+        existing environment: the items added to its checklist).
+        """
+
+    @_builtins.property
+    def restored_artifacts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """For a restore into an existing environment: the artifacts written,
+        `{collection}/{artifact}`.
+        """
+
     def __init__(
         self,
         *,
@@ -616,10 +785,14 @@ class RestoreResult(_message.Message):
         artifact_count: _builtins.int = ...,
         size_bytes: _builtins.int = ...,
         backup_policy: _backup_policy_pb2.BackupPolicy | None = ...,
+        control_numbers: _abc.Iterable[Global___ControlNumberChange] | None = ...,
+        checklist: _abc.Iterable[_environments_pb2.ChecklistItem] | None = ...,
+        target_existing: _builtins.bool = ...,
+        restored_artifacts: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["backup_policy", b"backup_policy"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["artifact_count", b"artifact_count", "backup", b"backup", "backup_policy", b"backup_policy", "checks", b"checks", "edition", b"edition", "environment", b"environment", "size_bytes", b"size_bytes", "validate_only", b"validate_only", "warnings", b"warnings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["artifact_count", b"artifact_count", "backup", b"backup", "backup_policy", b"backup_policy", "checklist", b"checklist", "checks", b"checks", "control_numbers", b"control_numbers", "edition", b"edition", "environment", b"environment", "restored_artifacts", b"restored_artifacts", "size_bytes", b"size_bytes", "target_existing", b"target_existing", "validate_only", b"validate_only", "warnings", b"warnings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -728,6 +901,7 @@ class BackupStatus(_message.Message):
     LAST_SCHEDULED_BACKUP_FIELD_NUMBER: _builtins.int
     NEXT_RUN_TIME_FIELD_NUMBER: _builtins.int
     BACKUP_POLICY_FIELD_NUMBER: _builtins.int
+    LAST_DRILL_FIELD_NUMBER: _builtins.int
     environment: _builtins.str
     """`environments/{environment}`."""
     @_builtins.property
@@ -754,6 +928,12 @@ class BackupStatus(_message.Message):
         backups).
         """
 
+    @_builtins.property
+    def last_drill(self) -> Global___DrillAttempt:
+        """The latest restore drill of one of the environment's backups, manual or
+        scheduled, whatever its outcome; unset if none.
+        """
+
     def __init__(
         self,
         *,
@@ -763,14 +943,78 @@ class BackupStatus(_message.Message):
         last_scheduled_backup: Global___BackupAttempt | None = ...,
         next_run_time: _timestamp_pb2.Timestamp | None = ...,
         backup_policy: _backup_policy_pb2.BackupPolicy | None = ...,
+        last_drill: Global___DrillAttempt | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["backup_policy", b"backup_policy", "last_backup", b"last_backup", "last_scheduled_backup", b"last_scheduled_backup", "last_successful_backup", b"last_successful_backup", "next_run_time", b"next_run_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["backup_policy", b"backup_policy", "last_backup", b"last_backup", "last_drill", b"last_drill", "last_scheduled_backup", b"last_scheduled_backup", "last_successful_backup", b"last_successful_backup", "next_run_time", b"next_run_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["backup_policy", b"backup_policy", "environment", b"environment", "last_backup", b"last_backup", "last_scheduled_backup", b"last_scheduled_backup", "last_successful_backup", b"last_successful_backup", "next_run_time", b"next_run_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["backup_policy", b"backup_policy", "environment", b"environment", "last_backup", b"last_backup", "last_drill", b"last_drill", "last_scheduled_backup", b"last_scheduled_backup", "last_successful_backup", b"last_successful_backup", "next_run_time", b"next_run_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___BackupStatus: _TypeAlias = BackupStatus  # noqa: Y015
+
+@_typing.final
+class DrillAttempt(_message.Message):
+    """The outcome of one restore drill."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OPERATION_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    BACKUP_FIELD_NUMBER: _builtins.int
+    START_TIME_FIELD_NUMBER: _builtins.int
+    END_TIME_FIELD_NUMBER: _builtins.int
+    PASSED_FIELD_NUMBER: _builtins.int
+    RESULT_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    operation: _builtins.str
+    """The operation, `operations/{operation}`; empty when a scheduled drill
+    was refused before it started.
+    """
+    state: _builtins.str
+    """The operation's state (SUCCEEDED, FAILED, CANCELLED, RUNNING); for a
+    scheduled drill also REFUSED (there was no backup to drill, or it could
+    not be read; error says why).
+    """
+    backup: _builtins.str
+    """The backup drilled."""
+    passed: _builtins.bool
+    """True when the drill ran and the backup restored exactly."""
+    @_builtins.property
+    def start_time(self) -> _timestamp_pb2.Timestamp:
+        """When the drill started."""
+
+    @_builtins.property
+    def end_time(self) -> _timestamp_pb2.Timestamp:
+        """When it ended; unset while running."""
+
+    @_builtins.property
+    def result(self) -> _drills_pb2.DrillResult:
+        """What the drill found, when it ran to the end."""
+
+    @_builtins.property
+    def error(self) -> _status_pb2.Status:
+        """Why it failed or was refused."""
+
+    def __init__(
+        self,
+        *,
+        operation: _builtins.str = ...,
+        state: _builtins.str = ...,
+        backup: _builtins.str = ...,
+        start_time: _timestamp_pb2.Timestamp | None = ...,
+        end_time: _timestamp_pb2.Timestamp | None = ...,
+        passed: _builtins.bool = ...,
+        result: _drills_pb2.DrillResult | None = ...,
+        error: _status_pb2.Status | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "error", b"error", "result", b"result", "start_time", b"start_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["backup", b"backup", "end_time", b"end_time", "error", b"error", "operation", b"operation", "passed", b"passed", "result", b"result", "start_time", b"start_time", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DrillAttempt: _TypeAlias = DrillAttempt  # noqa: Y015
 
 @_typing.final
 class GetBackupStatusResponse(_message.Message):

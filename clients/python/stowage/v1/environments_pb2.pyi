@@ -150,6 +150,7 @@ class Environment(_message.Message):
     RESTORED_FROM_FIELD_NUMBER: _builtins.int
     ARTIFACT_COUNT_FIELD_NUMBER: _builtins.int
     ARTIFACT_BYTES_FIELD_NUMBER: _builtins.int
+    CHECKLIST_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Resource name, `environments/{environment}`. The id is 3 to 63 characters
     of lowercase letters, digits and hyphens, starting with a letter and not
@@ -187,6 +188,13 @@ class Environment(_message.Message):
     def update_time(self) -> _timestamp_pb2.Timestamp:
         """Output only. When any setting last changed."""
 
+    @_builtins.property
+    def checklist(self) -> _containers.RepeatedCompositeFieldContainer[Global___ChecklistItem]:
+        """Output only. What the operator must do after a restore, created with the
+        restored environment (empty for a provisioned one). Returned by
+        GetEnvironment; ListEnvironments leaves it empty.
+        """
+
     def __init__(
         self,
         *,
@@ -201,14 +209,166 @@ class Environment(_message.Message):
         restored_from: _builtins.str = ...,
         artifact_count: _builtins.int = ...,
         artifact_bytes: _builtins.int = ...,
+        checklist: _abc.Iterable[Global___ChecklistItem] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "settings", b"settings", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["artifact_bytes", b"artifact_bytes", "artifact_count", b"artifact_count", "create_time", b"create_time", "edition", b"edition", "name", b"name", "region", b"region", "restored_from", b"restored_from", "settings", b"settings", "state", b"state", "uid", b"uid", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["artifact_bytes", b"artifact_bytes", "artifact_count", b"artifact_count", "checklist", b"checklist", "create_time", b"create_time", "edition", b"edition", "name", b"name", "region", b"region", "restored_from", b"restored_from", "settings", b"settings", "state", b"state", "uid", b"uid", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Environment: _TypeAlias = Environment  # noqa: Y015
+
+@_typing.final
+class ChecklistItem(_message.Message):
+    """One thing to do on a restored environment before it runs. An item closes
+    itself when Stowage sees the fix (state DONE), or by
+    AcknowledgeChecklistItem (state ACKNOWLEDGED). ResumeEnvironment refuses
+    while a blocking item is open, unless forced.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    class _Kind:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _KindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[ChecklistItem._Kind.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        KIND_UNSPECIFIED: ChecklistItem._Kind.ValueType  # 0
+        """Not used."""
+        KIND_CREDENTIALS: ChecklistItem._Kind.ValueType  # 1
+        """The access-control credentials came from the backup: re-point them.
+        Blocking. Done when the access_control_key setting differs from the
+        backed-up key.
+        """
+        KIND_FTP_FOLDER: ChecklistItem._Kind.ValueType  # 2
+        """An agreement pulls a source FTP folder another live environment pulls
+        too. Blocking. Done when the agreement's folder changes (or it is
+        deleted), or no other live environment pulls that folder any more.
+        """
+        KIND_HYBRID_CONNECTION: ChecklistItem._Kind.ValueType  # 3
+        """A hybrid connection existed in the source: recreate it by name. Done
+        when a hybrid connection of that name exists.
+        """
+        KIND_BACKUP_POLICY: ChecklistItem._Kind.ValueType  # 4
+        """The environment has no automatic backups. Done when it has a backup
+        policy.
+        """
+        KIND_TRACKING_DATA: ChecklistItem._Kind.ValueType  # 5
+        """Tracking data is not part of a backup. A note: acknowledge it."""
+
+    class Kind(_Kind, metaclass=_KindEnumTypeWrapper):
+        """What the item is about."""
+
+    KIND_UNSPECIFIED: ChecklistItem.Kind.ValueType  # 0
+    """Not used."""
+    KIND_CREDENTIALS: ChecklistItem.Kind.ValueType  # 1
+    """The access-control credentials came from the backup: re-point them.
+    Blocking. Done when the access_control_key setting differs from the
+    backed-up key.
+    """
+    KIND_FTP_FOLDER: ChecklistItem.Kind.ValueType  # 2
+    """An agreement pulls a source FTP folder another live environment pulls
+    too. Blocking. Done when the agreement's folder changes (or it is
+    deleted), or no other live environment pulls that folder any more.
+    """
+    KIND_HYBRID_CONNECTION: ChecklistItem.Kind.ValueType  # 3
+    """A hybrid connection existed in the source: recreate it by name. Done
+    when a hybrid connection of that name exists.
+    """
+    KIND_BACKUP_POLICY: ChecklistItem.Kind.ValueType  # 4
+    """The environment has no automatic backups. Done when it has a backup
+    policy.
+    """
+    KIND_TRACKING_DATA: ChecklistItem.Kind.ValueType  # 5
+    """Tracking data is not part of a backup. A note: acknowledge it."""
+
+    class _State:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _StateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[ChecklistItem._State.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        STATE_UNSPECIFIED: ChecklistItem._State.ValueType  # 0
+        """Not used."""
+        STATE_OPEN: ChecklistItem._State.ValueType  # 1
+        """To do."""
+        STATE_DONE: ChecklistItem._State.ValueType  # 2
+        """Stowage saw the fix."""
+        STATE_ACKNOWLEDGED: ChecklistItem._State.ValueType  # 3
+        """Closed by AcknowledgeChecklistItem."""
+
+    class State(_State, metaclass=_StateEnumTypeWrapper):
+        """Where the item is."""
+
+    STATE_UNSPECIFIED: ChecklistItem.State.ValueType  # 0
+    """Not used."""
+    STATE_OPEN: ChecklistItem.State.ValueType  # 1
+    """To do."""
+    STATE_DONE: ChecklistItem.State.ValueType  # 2
+    """Stowage saw the fix."""
+    STATE_ACKNOWLEDGED: ChecklistItem.State.ValueType  # 3
+    """Closed by AcknowledgeChecklistItem."""
+
+    NAME_FIELD_NUMBER: _builtins.int
+    ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    BLOCKING_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    RESOLUTION_FIELD_NUMBER: _builtins.int
+    CLOSE_TIME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Resource name,
+    `environments/{environment}/checklistItems/{checklist_item}`.
+    """
+    id: _builtins.str
+    """The item's id, the last segment of its name: "credentials",
+    "ftp-folder-{agreement}", "hybrid-connection-{connection}",
+    "backup-policy" or "tracking-data".
+    """
+    kind: Global___ChecklistItem.Kind.ValueType
+    """What the item is about."""
+    subject: _builtins.str
+    """The object concerned: a setting (`settings.access_control_key`), an
+    agreement or hybrid connection (resource name), or the environment.
+    """
+    description: _builtins.str
+    """What to do, in words."""
+    blocking: _builtins.bool
+    """True when ResumeEnvironment refuses while the item is open."""
+    state: Global___ChecklistItem.State.ValueType
+    """Where the item is."""
+    resolution: _builtins.str
+    """How it closed, in words (the fix seen, or the acknowledgement and its
+    note); empty while open.
+    """
+    @_builtins.property
+    def close_time(self) -> _timestamp_pb2.Timestamp:
+        """When it closed; unset while open."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        id: _builtins.str = ...,
+        kind: Global___ChecklistItem.Kind.ValueType = ...,
+        subject: _builtins.str = ...,
+        description: _builtins.str = ...,
+        blocking: _builtins.bool = ...,
+        state: Global___ChecklistItem.State.ValueType = ...,
+        resolution: _builtins.str = ...,
+        close_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blocking", b"blocking", "close_time", b"close_time", "description", b"description", "id", b"id", "kind", b"kind", "name", b"name", "resolution", b"resolution", "state", b"state", "subject", b"subject"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChecklistItem: _TypeAlias = ChecklistItem  # noqa: Y015
 
 @_typing.final
 class EnvironmentSettings(_message.Message):
@@ -483,7 +643,7 @@ class ResumeEnvironmentRequest(_message.Message):
     name: _builtins.str
     """`environments/{environment}`."""
     force: _builtins.bool
-    """Resume even when blocking conflicts are open."""
+    """Resume even when blocking conflicts or checklist items are open."""
     def __init__(
         self,
         *,
@@ -497,6 +657,34 @@ class ResumeEnvironmentRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ResumeEnvironmentRequest: _TypeAlias = ResumeEnvironmentRequest  # noqa: Y015
+
+@_typing.final
+class AcknowledgeChecklistItemRequest(_message.Message):
+    """Request of AcknowledgeChecklistItem."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """`environments/{environment}/checklistItems/{checklist_item}`."""
+    note: _builtins.str
+    """Why it is closed, kept as part of the resolution; at most 1024
+    printable characters.
+    """
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "note", b"note"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AcknowledgeChecklistItemRequest: _TypeAlias = AcknowledgeChecklistItemRequest  # noqa: Y015
 
 @_typing.final
 class Artifact(_message.Message):

@@ -73,6 +73,11 @@ class EnvironmentServiceStub:
                 request_serializer=stowage_dot_v1_dot_environments__pb2.ResumeEnvironmentRequest.SerializeToString,
                 response_deserializer=stowage_dot_v1_dot_environments__pb2.Environment.FromString,
                 _registered_method=True)
+        self.AcknowledgeChecklistItem = channel.unary_unary(
+                '/stowage.v1.EnvironmentService/AcknowledgeChecklistItem',
+                request_serializer=stowage_dot_v1_dot_environments__pb2.AcknowledgeChecklistItemRequest.SerializeToString,
+                response_deserializer=stowage_dot_v1_dot_environments__pb2.ChecklistItem.FromString,
+                _registered_method=True)
         self.PutArtifact = channel.stream_unary(
                 '/stowage.v1.EnvironmentService/PutArtifact',
                 request_serializer=stowage_dot_v1_dot_environments__pb2.PutArtifactRequest.SerializeToString,
@@ -213,8 +218,21 @@ class EnvironmentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ResumeEnvironment(self, request, context):
-        """Moves a SUSPENDED environment to ACTIVE.
+        """Moves a SUSPENDED environment to ACTIVE. Refused with FAILED_PRECONDITION
+        (RESUME_BLOCKED, a PreconditionFailure listing each conflict) while a
+        blocking checklist item is open or an agreement would pull a source FTP
+        folder that an active environment already pulls, unless force is set.
         Errors: ENVIRONMENT_NOT_FOUND, INVALID_STATE, RESUME_BLOCKED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AcknowledgeChecklistItem(self, request, context):
+        """Closes one item of a restored environment's checklist by hand: the
+        operator has dealt with it in a way Stowage cannot see, or accepts it. An
+        item that is already closed is returned unchanged.
+        Errors: ENVIRONMENT_NOT_FOUND, OBJECT_NOT_FOUND, INVALID_ARGUMENT.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -391,6 +409,11 @@ def add_EnvironmentServiceServicer_to_server(servicer, server):
                     servicer.ResumeEnvironment,
                     request_deserializer=stowage_dot_v1_dot_environments__pb2.ResumeEnvironmentRequest.FromString,
                     response_serializer=stowage_dot_v1_dot_environments__pb2.Environment.SerializeToString,
+            ),
+            'AcknowledgeChecklistItem': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcknowledgeChecklistItem,
+                    request_deserializer=stowage_dot_v1_dot_environments__pb2.AcknowledgeChecklistItemRequest.FromString,
+                    response_serializer=stowage_dot_v1_dot_environments__pb2.ChecklistItem.SerializeToString,
             ),
             'PutArtifact': grpc.stream_unary_rpc_method_handler(
                     servicer.PutArtifact,
@@ -665,6 +688,33 @@ class EnvironmentService:
             '/stowage.v1.EnvironmentService/ResumeEnvironment',
             stowage_dot_v1_dot_environments__pb2.ResumeEnvironmentRequest.SerializeToString,
             stowage_dot_v1_dot_environments__pb2.Environment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcknowledgeChecklistItem(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stowage.v1.EnvironmentService/AcknowledgeChecklistItem',
+            stowage_dot_v1_dot_environments__pb2.AcknowledgeChecklistItemRequest.SerializeToString,
+            stowage_dot_v1_dot_environments__pb2.ChecklistItem.FromString,
             options,
             channel_credentials,
             insecure,

@@ -64,8 +64,17 @@ class EnvironmentServiceStub:
     Errors: ENVIRONMENT_NOT_FOUND, INVALID_STATE.
     """
     ResumeEnvironment: _grpc.UnaryUnaryMultiCallable[_environments_pb2.ResumeEnvironmentRequest, _environments_pb2.Environment]
-    """Moves a SUSPENDED environment to ACTIVE.
+    """Moves a SUSPENDED environment to ACTIVE. Refused with FAILED_PRECONDITION
+    (RESUME_BLOCKED, a PreconditionFailure listing each conflict) while a
+    blocking checklist item is open or an agreement would pull a source FTP
+    folder that an active environment already pulls, unless force is set.
     Errors: ENVIRONMENT_NOT_FOUND, INVALID_STATE, RESUME_BLOCKED.
+    """
+    AcknowledgeChecklistItem: _grpc.UnaryUnaryMultiCallable[_environments_pb2.AcknowledgeChecklistItemRequest, _environments_pb2.ChecklistItem]
+    """Closes one item of a restored environment's checklist by hand: the
+    operator has dealt with it in a way Stowage cannot see, or accepts it. An
+    item that is already closed is returned unchanged.
+    Errors: ENVIRONMENT_NOT_FOUND, OBJECT_NOT_FOUND, INVALID_ARGUMENT.
     """
     PutArtifact: _grpc.StreamUnaryMultiCallable[_environments_pb2.PutArtifactRequest, _environments_pb2.Artifact]
     """Writes one artifact, creating or replacing it. Client streaming: the first
@@ -173,8 +182,17 @@ class EnvironmentServiceAsyncStub(EnvironmentServiceStub):
     Errors: ENVIRONMENT_NOT_FOUND, INVALID_STATE.
     """
     ResumeEnvironment: _aio.UnaryUnaryMultiCallable[_environments_pb2.ResumeEnvironmentRequest, _environments_pb2.Environment]  # type: ignore[assignment]
-    """Moves a SUSPENDED environment to ACTIVE.
+    """Moves a SUSPENDED environment to ACTIVE. Refused with FAILED_PRECONDITION
+    (RESUME_BLOCKED, a PreconditionFailure listing each conflict) while a
+    blocking checklist item is open or an agreement would pull a source FTP
+    folder that an active environment already pulls, unless force is set.
     Errors: ENVIRONMENT_NOT_FOUND, INVALID_STATE, RESUME_BLOCKED.
+    """
+    AcknowledgeChecklistItem: _aio.UnaryUnaryMultiCallable[_environments_pb2.AcknowledgeChecklistItemRequest, _environments_pb2.ChecklistItem]  # type: ignore[assignment]
+    """Closes one item of a restored environment's checklist by hand: the
+    operator has dealt with it in a way Stowage cannot see, or accepts it. An
+    item that is already closed is returned unchanged.
+    Errors: ENVIRONMENT_NOT_FOUND, OBJECT_NOT_FOUND, INVALID_ARGUMENT.
     """
     PutArtifact: _aio.StreamUnaryMultiCallable[_environments_pb2.PutArtifactRequest, _environments_pb2.Artifact]  # type: ignore[assignment]
     """Writes one artifact, creating or replacing it. Client streaming: the first
@@ -321,8 +339,23 @@ class EnvironmentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _environments_pb2.ResumeEnvironmentRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_environments_pb2.Environment, _abc.Awaitable[_environments_pb2.Environment]]:
-        """Moves a SUSPENDED environment to ACTIVE.
+        """Moves a SUSPENDED environment to ACTIVE. Refused with FAILED_PRECONDITION
+        (RESUME_BLOCKED, a PreconditionFailure listing each conflict) while a
+        blocking checklist item is open or an agreement would pull a source FTP
+        folder that an active environment already pulls, unless force is set.
         Errors: ENVIRONMENT_NOT_FOUND, INVALID_STATE, RESUME_BLOCKED.
+        """
+
+    @_abc_1.abstractmethod
+    def AcknowledgeChecklistItem(
+        self,
+        request: _environments_pb2.AcknowledgeChecklistItemRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_environments_pb2.ChecklistItem, _abc.Awaitable[_environments_pb2.ChecklistItem]]:
+        """Closes one item of a restored environment's checklist by hand: the
+        operator has dealt with it in a way Stowage cannot see, or accepts it. An
+        item that is already closed is returned unchanged.
+        Errors: ENVIRONMENT_NOT_FOUND, OBJECT_NOT_FOUND, INVALID_ARGUMENT.
         """
 
     @_abc_1.abstractmethod
