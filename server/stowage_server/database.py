@@ -155,6 +155,17 @@ CREATE TABLE IF NOT EXISTS scheduled_runs (
     error BLOB,
     PRIMARY KEY (env_uid, slot)
 );
+
+-- The checklist of each restored environment (checklist.py). body is a
+-- stowage.v1.ChecklistItem; watch says what closes it (JSON).
+CREATE TABLE IF NOT EXISTS checklist_items (
+    env_uid TEXT NOT NULL,
+    id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    body BLOB NOT NULL,
+    watch TEXT NOT NULL,
+    PRIMARY KEY (env_uid, id)
+);
 """
 
 

@@ -173,3 +173,26 @@ def parse_operation(name: str, field: str = "name") -> str:
     if len(parts) != 2 or parts[0] != "operations" or not _OP_ID.match(parts[1]):
         raise InvalidArgument(field, "must be operations/{32 hex digits}")
     return parts[1]
+
+
+# Restore drills restore into sandboxes named `drill-` and 12 hex digits (the
+# start of the drill's operation id). The names are reserved, and sandboxes are
+# left out of every listing and every rule that looks at live environments.
+SANDBOX_GLOB = "drill-" + "[0-9a-f]" * 12  # SQLite GLOB
+_SANDBOX = re.compile(r"^drill-[0-9a-f]{12}$")
+
+
+def is_sandbox(env_id: str) -> bool:
+    return bool(_SANDBOX.match(env_id))
+
+
+def sandbox_id(op_id: str) -> str:
+    return f"drill-{op_id[:12]}"
+
+
+def check_not_reserved(env_id: str, field: str = "environment_id") -> str:
+    if is_sandbox(env_id):
+        raise InvalidArgument(
+            field, "names of the form drill-{12 hex digits} are reserved for restore drills"
+        )
+    return env_id

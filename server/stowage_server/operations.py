@@ -27,7 +27,7 @@ from typing import Any, Protocol, TypeVar
 from google.protobuf.message import Message
 from google.rpc import code_pb2
 
-from stowage.v1 import backups_pb2, maintenance_pb2
+from stowage.v1 import backups_pb2, drills_pb2, maintenance_pb2
 from stowage.v1 import operations_pb2 as ops_pb
 
 from . import logs
@@ -53,7 +53,7 @@ TERMINAL = (SUCCEEDED, FAILED, CANCELLED)
 # Progress events are written at most this often; phase changes and warnings at once.
 EVENT_INTERVAL = 0.25
 SHUT_DOWN = "server shut down"
-KIND_WORDS = {Op.KIND_BACKUP: "backup", Op.KIND_RESTORE: "restore"}
+KIND_WORDS = {Op.KIND_BACKUP: "backup", Op.KIND_RESTORE: "restore", Op.KIND_DRILL: "drill"}
 
 
 def request_hash(request: Message) -> str:
@@ -689,6 +689,7 @@ _RESULT_FIELDS = {
     maintenance_pb2.VerifyResult: "verify",
     maintenance_pb2.PruneResult: "prune",
     maintenance_pb2.CopyResult: "copy",
+    drills_pb2.DrillResult: "drill",
 }
 
 

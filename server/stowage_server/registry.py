@@ -134,6 +134,31 @@ class RestorePlanData:
     extra_writes: list[Callable[[sqlite3.Connection, str], None]] = field(default_factory=list)
 
 
+@dataclass
+class RestoreIntoData:
+    """What a restore into an existing environment writes (chosen artifacts)."""
+
+    env_id: str
+    env_uid: str  # the environment the plan checked; another one of that name is refused
+    # kind, id, sha256, size, metadata, update time, encoded ManifestItem
+    artifacts: list[tuple[int, str, bytes, int, dict[str, str], float, bytes]]
+    contents: list[StagedContent]
+    control_numbers: list[ControlNumberRecord]
+    extra_writes: list[Callable[[sqlite3.Connection, str], None]] = field(default_factory=list)
+
+
+# Every table of per-environment rows, keyed by env_uid.
+_ENV_TABLES = (
+    "artifacts",
+    "control_numbers",
+    "as2_messages",
+    "batches",
+    "batch_messages",
+    "hybrid_connections",
+    "checklist_items",
+    "backup_policies",
+)
+
 _ENV_COLUMNS = "uid, name, edition, region, state, settings, create_time, update_time, restored_from, quiesced_by"
 
 
@@ -267,8 +292,9 @@ class Registry:
                 f"SELECT {', '.join('e.' + c.strip() for c in _ENV_COLUMNS.split(','))}, "
                 "COUNT(a.id), COALESCE(SUM(a.size), 0) FROM environments e "
                 "LEFT JOIN artifacts a ON a.env_uid = e.uid "
-                "WHERE e.deleted_time IS NULL AND e.name > ? GROUP BY e.uid ORDER BY e.name LIMIT ?",
-                (after, limit),
+                "WHERE e.deleted_time IS NULL AND e.name > ? AND e.name NOT GLOB ? "
+                "GROUP BY e.uid ORDER BY e.name LIMIT ?",
+                (after, names.SANDBOX_GLOB, limit),
             ).fetchall()
         return [_env(r[:10], (r[10], r[11])) for r in rows]
 
@@ -277,7 +303,9 @@ class Registry:
             return [
                 r[0]
                 for r in conn.execute(
-                    "SELECT name FROM environments WHERE deleted_time IS NULL ORDER BY name"
+                    "SELECT name FROM environments WHERE deleted_time IS NULL "
+                    "AND name NOT GLOB ? ORDER BY name",
+                    (names.SANDBOX_GLOB,),
                 )
             ]
 
@@ -328,9 +356,35 @@ class Registry:
                 "batches",
                 "batch_messages",
                 "hybrid_connections",
+                "checklist_items",
             ):
                 conn.execute(f"DELETE FROM {table} WHERE env_uid = ?", (env.uid,))
             return env
+
+    def purge_sandbox(self, env_id: str) -> bool:
+        """Deletes a drill's sandbox without a trace: no release period holds its
+        name. Returns False when it was not there."""
+        if not names.is_sandbox(env_id):
+            raise ValueError(f"{env_id} is not a sandbox")
+        with self.db.write() as conn:
+            uids = [
+                r[0] for r in conn.execute("SELECT uid FROM environments WHERE name = ?", (env_id,))
+            ]
+            for uid in uids:
+                for table in _ENV_TABLES:
+                    conn.execute(f"DELETE FROM {table} WHERE env_uid = ?", (uid,))
+                conn.execute("DELETE FROM environments WHERE uid = ?", (uid,))
+            return bool(uids)
+
+    def sandboxes(self) -> list[str]:
+        with self.db.read() as conn:
+            return [
+                r[0]
+                for r in conn.execute(
+                    "SELECT DISTINCT name FROM environments WHERE name GLOB ?",
+                    (names.SANDBOX_GLOB,),
+                )
+            ]
 
     def set_state(self, env_id: str, allowed_from: tuple[int, ...], to: int) -> EnvRecord:
         with self.db.write() as conn:
@@ -357,9 +411,9 @@ class Registry:
         out: dict[str, list[tuple[str, str]]] = {}
         query = (
             "SELECT e.name, a.id, a.metadata FROM artifacts a JOIN environments e ON e.uid = a.env_uid "
-            "WHERE e.deleted_time IS NULL AND a.kind = ? AND e.name != ?"
+            "WHERE e.deleted_time IS NULL AND a.kind = ? AND e.name != ? AND e.name NOT GLOB ?"
         )
-        args: list = [env_pb.ARTIFACT_KIND_AGREEMENT, exclude_env]
+        args: list = [env_pb.ARTIFACT_KIND_AGREEMENT, exclude_env, names.SANDBOX_GLOB]
         if active_only:
             query += " AND e.state = ?"
             args.append(ACTIVE)
@@ -610,13 +664,13 @@ class Registry:
 
     def sweep_contents(self, grace: float = 0.0) -> int:
         """Deletes content no artifact references and that is older than
-        ``grace`` (uploads awaiting their PutArtifact). Skipped while a backup or
-        restore is unfinished: they hold digests outside any transaction. The
+        ``grace`` (uploads awaiting their PutArtifact). Skipped while a backup,
+        restore or drill is unfinished: they hold digests outside any transaction. The
         check and the deletion share one write transaction, so no backup can
         start in between."""
         with self.db.write() as conn:
             busy = conn.execute(
-                "SELECT 1 FROM operations WHERE state IN (1, 2) AND kind IN (1, 2) LIMIT 1"
+                "SELECT 1 FROM operations WHERE state IN (1, 2) AND kind IN (1, 2, 6) LIMIT 1"
             ).fetchone()
             if busy:
                 return 0
@@ -674,22 +728,6 @@ class Registry:
                 (uid,),
             )
         ]
-
-    def live_control_numbers(
-        self, exclude_uid: str = ""
-    ) -> dict[str, list[tuple[str, ControlNumberRecord]]]:
-        """Counters of every live environment, by agreement id: [(environment, counters)]."""
-        out: dict[str, list[tuple[str, ControlNumberRecord]]] = {}
-        with self.db.read() as conn:
-            rows = conn.execute(
-                "SELECT e.name, c.agreement, c.interchange, c.grp, c.transaction_set, c.update_time "
-                "FROM control_numbers c JOIN environments e ON e.uid = c.env_uid "
-                "WHERE e.deleted_time IS NULL AND e.uid != ?",
-                (exclude_uid,),
-            ).fetchall()
-        for r in rows:
-            out.setdefault(r[1], []).append((r[0], ControlNumberRecord(*r[1:])))
-        return out
 
     def record_as2(self, env_id: str, message_id: str, mic: str) -> tuple[bool, str, float]:
         with self.db.write() as conn:
@@ -923,3 +961,45 @@ class Registry:
             for write in plan.extra_writes:
                 write(conn, uid)
         return self.get(plan.env_id)
+
+    def restore_into(self, data: RestoreIntoData) -> EnvRecord:
+        """Writes chosen artifacts of a backup into an existing SUSPENDED
+        environment, in one transaction (R6). Control numbers only ever rise:
+        a counter the environment has issued past is kept."""
+        with self.db.write() as conn:
+            env = self._writable(conn, data.env_id)
+            if env.uid != data.env_uid:
+                raise ConcurrentChange(
+                    f"environment {data.env_id} was replaced while the restore ran; nothing changed"
+                )
+            if env.state != SUSPENDED:
+                state = env_pb.Environment.State.Name(env.state)
+                raise FailedPrecondition(
+                    "INVALID_STATE",
+                    f"environment {data.env_id} is {state}; restore into a SUSPENDED environment",
+                    metadata={"state": state, "environment": names.environment_name(data.env_id)},
+                )
+            for staged in data.contents:
+                self._install(conn, staged)
+            conn.executemany(
+                "INSERT OR REPLACE INTO artifacts (env_uid, kind, id, sha256, size, metadata, update_time, item) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (env.uid, k, i, d, size, json.dumps(m, sort_keys=True), t, item)
+                    for k, i, d, size, m, t, item in data.artifacts
+                ],
+            )
+            conn.executemany(
+                "INSERT INTO control_numbers (env_uid, agreement, interchange, grp, transaction_set, update_time) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (env_uid, agreement) DO UPDATE SET "
+                "interchange = MAX(interchange, excluded.interchange), grp = MAX(grp, excluded.grp), "
+                "transaction_set = MAX(transaction_set, excluded.transaction_set), "
+                "update_time = excluded.update_time",
+                [
+                    (env.uid, c.agreement, c.interchange, c.group, c.transaction_set, c.update_time)
+                    for c in data.control_numbers
+                ],
+            )
+            for write in data.extra_writes:
+                write(conn, env.uid)
+        return self.get(data.env_id)
