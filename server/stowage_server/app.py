@@ -40,10 +40,14 @@ from .artifacts import ArtifactEngine
 from .backup import BackupEngine
 from .backup_copy import CopyEngine
 from .catalog import BackupCatalog
+from .checklist import Checklists
 from .clock import Clock, SystemClock
 from .config import Config
 from .content import ContentStore
 from .database import Database
+from .diff import DiffEngine
+from .drill import DrillEngine
+from .drill_schedule import DrillScheduler
 from .editions import EditionPolicy
 from .environments import EnvironmentEngine
 from .metrics import Metrics, MetricsListener
@@ -52,6 +56,7 @@ from .policies import PolicyEngine, PolicyStore
 from .prune import PruneEngine
 from .registry import Registry
 from .restore import RestoreEngine
+from .restore_into import RestoreIntoEngine
 from .runtime import RuntimeEngine
 from .scheduled_runs import ScheduledRuns
 from .scheduler import Scheduler
@@ -130,6 +135,10 @@ class Engines:
     copies: CopyEngine
     policies: PolicyEngine
     scheduler: Scheduler  # started by StowageServer, not by assembly
+    checklists: Checklists
+    drills: DrillEngine
+    diffs: DiffEngine
+    drill_scheduler: DrillScheduler  # started by StowageServer too
 
     async def close(self) -> None:
         await self.repo.store.close()
@@ -193,6 +202,37 @@ async def assemble(
         poll=min(30.0, max(0.5, cfg.min_schedule_interval)),
     )
     policies.on_change.append(scheduler.wake)
+    checklists = Checklists(db, clock, executor)
+    restores = RestoreEngine(
+        registry,
+        repo,
+        operations,
+        master,
+        editions,
+        clock,
+        executor,
+        cfg.name_release_period,
+        cfg.max_artifact_size,
+        policy_store,
+        checklists,
+    )
+    restores.into_existing = RestoreIntoEngine(restores)
+    drills = DrillEngine(restores, runs)
+    catalog.last_drill = drills.last
+    removed = await drills.clean_leftovers()
+    if removed:
+        log.warning("deleted %d sandbox(es) of interrupted restore drills", removed)
+    drill_scheduler = DrillScheduler(
+        policy_store,
+        runs,
+        drills,
+        catalog,
+        operations,
+        clock,
+        executor,
+        poll=min(30.0, max(0.5, cfg.min_schedule_interval)),
+    )
+    policies.on_change.append(drill_scheduler.wake)
     return Engines(
         config=cfg,
         executor=executor,
@@ -201,22 +241,11 @@ async def assemble(
         registry=registry,
         owner=owner,
         operations=operations,
-        environments=EnvironmentEngine(registry, executor, cfg.name_release_period),
+        environments=EnvironmentEngine(registry, executor, cfg.name_release_period, checklists),
         artifacts=ArtifactEngine(registry, executor, cfg.max_artifact_size),
         runtime=RuntimeEngine(registry, executor),
         backups=backups,
-        restores=RestoreEngine(
-            registry,
-            repo,
-            operations,
-            master,
-            editions,
-            clock,
-            executor,
-            cfg.name_release_period,
-            cfg.max_artifact_size,
-            policy_store,
-        ),
+        restores=restores,
         catalog=catalog,
         verify=VerifyEngine(repo, operations, master),
         prune=PruneEngine(repo, operations),
@@ -231,6 +260,10 @@ async def assemble(
         ),
         policies=policies,
         scheduler=scheduler,
+        checklists=checklists,
+        drills=drills,
+        diffs=DiffEngine(restores),
+        drill_scheduler=drill_scheduler,
     )
 
 
@@ -271,7 +304,10 @@ class StowageServer:
             EnvironmentServicer(e.environments, e.artifacts, e.runtime), server
         )
         backup_service_pb2_grpc.add_BackupServiceServicer_to_server(
-            BackupServicer(e.backups, e.restores, e.catalog, e.copies, e.policies), server
+            BackupServicer(
+                e.backups, e.restores, e.catalog, e.copies, e.policies, e.drills, e.diffs
+            ),
+            server,
         )
         repository_service_pb2_grpc.add_RepositoryServiceServicer_to_server(
             RepositoryServicer(e.verify, e.prune), server
@@ -304,6 +340,7 @@ class StowageServer:
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._tasks.append(asyncio.ensure_future(self._maintenance()))
         e.scheduler.start()
+        e.drill_scheduler.start()
         host = cfg.listen.rsplit(":", 1)[0]
         log.info(
             "stowage serving on %s:%d (data %s, repository %s)",
@@ -324,6 +361,7 @@ class StowageServer:
             try:
                 ops = self.engines.operations
                 await ops.mark_interrupted()
+                await self.engines.drills.clean_leftovers()
                 swept = await ops.run(self._sweep)
                 if swept:
                     log.info("deleted %d unreferenced content object(s)", swept)
@@ -348,6 +386,7 @@ class StowageServer:
         for t in self._tasks:
             t.cancel()
         await self.engines.scheduler.stop()
+        await self.engines.drill_scheduler.stop()
         await ops.shutdown(grace)
         await server.stop(1.0)
         # A create that was past its check when shutdown began may have launched since.

@@ -4,7 +4,7 @@ each environment's last backup."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TypeVar
@@ -21,7 +21,7 @@ from . import names
 from .clock import timestamp
 from .errors import DataLoss, backup_not_found, from_storage
 from .operations import OperationStore
-from .policies import PolicyEngine
+from .policies import PolicyEngine, next_drill_time
 from .registry import Registry
 from .scheduled_runs import QUEUED, REFUSED, ScheduledRun
 
@@ -43,6 +43,9 @@ class BackupCatalog:
         self.operations = operations
         self._executor = executor
         self.policies = policies
+        # The latest restore drill of an environment (environment id, uid);
+        # set by assembly once the drill engine exists.
+        self.last_drill: Callable[[str, str], Awaitable[bk_pb.DrillAttempt | None]] | None = None
         # Records never change once written, so a read one can be kept.
         self._records: dict[RecordRef, bk_pb.Backup] = {}
 
@@ -132,8 +135,22 @@ class BackupCatalog:
                 status.last_successful_backup.CopyFrom(attempt(good))
             if self.policies is not None:
                 await self._scheduled(e, status)
+            if self.last_drill is not None:
+                await self._drill(e, status)
             out.append(status)
         return out
+
+    async def _drill(self, env_id: str, status: bk_pb.BackupStatus) -> None:
+        assert self.last_drill is not None
+        try:
+            env = await self._run(lambda: self.registry.get(env_id))
+        except Exception as e:  # deleted meanwhile
+            if getattr(e, "reason", "") == "ENVIRONMENT_NOT_FOUND":
+                return
+            raise
+        drill = await self.last_drill(env_id, env.uid)
+        if drill is not None:
+            status.last_drill.CopyFrom(drill)
 
     async def _scheduled(self, env_id: str, status: bk_pb.BackupStatus) -> None:
         """The policy, its next run and its last attempt. A refused scheduled
@@ -148,6 +165,9 @@ class BackupCatalog:
         state = await self.policies.state(env.uid)
         if state.policy is not None:
             status.backup_policy.CopyFrom(state.policy)
+            next_drill = next_drill_time(state.policy, self.policies.clock.now())
+            if next_drill is not None:
+                status.backup_policy.next_drill_time.FromMilliseconds(next_drill)
         if state.next_run is not None:
             status.next_run_time.FromMilliseconds(state.next_run)
             status.backup_policy.next_run_time.FromMilliseconds(state.next_run)

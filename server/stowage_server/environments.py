@@ -14,7 +14,8 @@ from stowage.v1 import environments_pb2 as env_pb
 
 from . import names
 from . import settings as settings_mod
-from .errors import Collected, FailedPrecondition, InvalidArgument, Violation
+from .checklist import Checklists
+from .errors import Collected, FailedPrecondition, InvalidArgument, Violation, object_not_found
 from .registry import ACTIVE, SUSPENDED, EnvRecord, Registry
 
 T = TypeVar("T")
@@ -24,17 +25,22 @@ _UPDATABLE = {"edition", "region", "settings"} | {f"settings.{f}" for f in setti
 
 class EnvironmentEngine:
     def __init__(
-        self, registry: Registry, executor: Executor | None, release_period: float
+        self,
+        registry: Registry,
+        executor: Executor | None,
+        release_period: float,
+        checklists: Checklists | None = None,
     ) -> None:
         self.registry = registry
         self._executor = executor
         self.release_period = release_period
+        self.checklists = checklists
 
     async def run(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
     async def provision(self, req: env_pb.ProvisionEnvironmentRequest) -> EnvRecord:
-        env_id = names.check_environment_id(req.environment_id)
+        env_id = names.check_not_reserved(names.check_environment_id(req.environment_id))
         names.check_request_id(req.request_id)
         errors = Collected()
         e = req.environment
@@ -109,24 +115,54 @@ class EnvironmentEngine:
         return await self.run(lambda: self.registry.set_state(env_id, (ACTIVE,), SUSPENDED))
 
     async def resume(self, name: str, force: bool) -> EnvRecord:
-        """R7 and R9: an environment may not start pulling a source FTP folder that
-        an active environment already pulls, unless forced."""
+        """R7 and R9: an environment may not start while a blocking item of its
+        checklist is open, nor pull a source FTP folder that an active
+        environment already pulls, unless forced."""
         env_id = names.parse_environment(name)
         if not force:
-            conflicts = await self.run(lambda: self._folder_conflicts(env_id))
+            open_items = (
+                await self.checklists.open_blocking(env_id) if self.checklists is not None else []
+            )
+            conflicts = [
+                Violation(
+                    item.subject,
+                    f"checklist item {item.id} is open: {item.description}",
+                    "CHECKLIST_ITEM",
+                )
+                for item in open_items
+            ]
+            listed = {v.subject for v in conflicts}
+            conflicts += [
+                v
+                for v in await self.run(lambda: self._folder_conflicts(env_id))
+                if v.subject not in listed
+            ]
             if conflicts:
+                items = [item.id for item in open_items]
                 raise FailedPrecondition(
                     "RESUME_BLOCKED",
-                    f"{env_id} would pull source folders that active environments already pull: "
+                    f"{env_id} cannot resume yet: "
                     + "; ".join(v.description for v in conflicts)
-                    + "; change the folders or resume with force",
+                    + "; fix them, acknowledge the checklist items, or resume with force",
                     metadata={
                         "conflicts": str(len(conflicts)),
                         "environment": names.environment_name(env_id),
+                        **({"checklist_items": ",".join(items)} if items else {}),
                     },
                     violations=conflicts,
                 )
         return await self.run(lambda: self.registry.set_state(env_id, (SUSPENDED,), ACTIVE))
+
+    async def checklist(self, env_id: str) -> list[env_pb.ChecklistItem]:
+        """The environment's checklist, with what is fixed closed."""
+        if self.checklists is None:
+            return []
+        return await self.checklists.items(env_id)
+
+    async def acknowledge(self, name: str, note: str) -> env_pb.ChecklistItem:
+        if self.checklists is None:
+            raise object_not_found(name)
+        return await self.checklists.acknowledge(name, note)
 
     def _folder_conflicts(self, env_id: str) -> list[Violation]:
         users = self.registry.ftp_folder_users(exclude_env=env_id, active_only=True)

@@ -86,6 +86,13 @@ class Schedule:
     cron: Cron | None = None
 
     @classmethod
+    def drills(cls, policy: Policy) -> Schedule | None:
+        """The policy's restore drills, every drill_every from update_time."""
+        if not policy.HasField("drill_every"):
+            return None
+        return cls(policy.update_time.ToMilliseconds(), interval_ms=policy.drill_every.ToMilliseconds())
+
+    @classmethod
     def of(cls, policy: Policy) -> Schedule:
         anchor = policy.update_time.ToMilliseconds()
         if policy.WhichOneof("schedule") == "cron":
@@ -130,6 +137,12 @@ class Schedule:
             return 0
         h = hashlib.sha256(f"{env_uid}/{slot}".encode()).digest()
         return int.from_bytes(h[:8], "big") % (cap + 1)
+
+
+def next_drill_time(policy: Policy, now: float) -> int | None:
+    """When the policy's next restore drill is due (milliseconds); None without drills."""
+    drills = Schedule.drills(policy)
+    return None if drills is None else drills.next_after(now)
 
 
 def rules_of(policy: Policy) -> Rules | None:
@@ -179,6 +192,19 @@ def check(policy: Policy, min_interval: float) -> Schedule:
                     f"runs {duration_text(gaps[0])} apart, closer than the server's minimum "
                     f"interval {duration_text(min_interval)} (min_schedule_interval)",
                 )
+    if policy.HasField("drill_every"):
+        drill = _seconds(policy.drill_every)
+        if drill <= 0 or drill > _MAX_EVERY:
+            errors.add(
+                "policy.drill_every",
+                f"must be more than 0 and at most {duration_text(_MAX_EVERY)}",
+            )
+        elif drill < min_interval:
+            errors.add(
+                "policy.drill_every",
+                f"{duration_text(drill)} is shorter than the server's minimum interval "
+                f"{duration_text(min_interval)} (min_schedule_interval)",
+            )
     if policy.HasField("retention"):
         r = policy.retention
         for field in ("keep_last", "keep_daily", "keep_weekly", "keep_monthly"):
@@ -289,6 +315,9 @@ class PolicyEngine:
         slot = Schedule.of(policy).next_run(self.clock.now(), last_claimed)
         if slot is not None:
             out.next_run_time.FromMilliseconds(slot)
+        next_drill = next_drill_time(policy, self.clock.now())
+        if next_drill is not None:
+            out.next_drill_time.FromMilliseconds(next_drill)
         return out
 
     def _last_slot(self, env_uid: str) -> int | None:
@@ -312,6 +341,8 @@ class PolicyEngine:
             policy.every.CopyFrom(req.policy.every)
         elif req.policy.WhichOneof("schedule") == "cron":
             policy.cron = " ".join(req.policy.cron.split())
+        if req.policy.HasField("drill_every"):
+            policy.drill_every.CopyFrom(req.policy.drill_every)
         check(policy, self.min_interval)
         env = await self._run(lambda: self.registry.get(env_id))
         self.editions.require(env.edition, "backup", env_id)  # R1: it could never run
@@ -348,5 +379,6 @@ class PolicyEngine:
         out.CopyFrom(recorded)
         out.name = policy_name(env_id)
         out.ClearField("next_run_time")
+        out.ClearField("next_drill_time")
         out.update_time.CopyFrom(timestamp(now))
         return out

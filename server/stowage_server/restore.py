@@ -5,7 +5,9 @@ Order is the safety argument (R6): content is read from the repository and
 verified against its digests into staging files that no environment can see;
 only when every item has checked out does one registry transaction create the
 environment with all of it. A corrupt blob, a cancel or a crash before that
-leaves no environment behind.
+leaves no environment behind. The same transaction writes the control numbers
+the request's policy gives (reconcile.py, R8) and the environment's checklist
+(checklist.py). Restores into an existing environment are restore_into.py's.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import sqlite3
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from google.protobuf.message import DecodeError
 
@@ -48,8 +50,9 @@ from stowage_storage.repository import (
 from stowage_storage.store import StorageError
 
 from . import manifest as mf
-from . import names
+from . import names, reconcile
 from . import settings as settings_mod
+from .checklist import Checklists, Entry, FtpConflict, restore_items
 from .clock import Clock, rfc3339
 from .content import StagedContent
 from .editions import EditionPolicy, edition_name, edition_word
@@ -64,6 +67,9 @@ from .errors import (
 from .operations import OperationContext, OperationManager, request_hash
 from .policies import PolicyEngine, PolicyStore, Schedule
 from .registry import FTP_FOLDER, ControlNumberRecord, Registry, RestorePlanData
+
+if TYPE_CHECKING:
+    from .restore_into import RestoreIntoEngine
 
 T = TypeVar("T")
 W = bk_pb.RestoreWarning
@@ -91,6 +97,11 @@ class Plan:
     # ErrorInfo metadata for each failed check, by check name.
     check_metadata: dict[str, dict[str, str]] = field(default_factory=dict)
     copy_policy_requested: bool = False
+    # The settings as backed up (plan.settings has the request's overrides).
+    backed_up: env_pb.EnvironmentSettings = field(default_factory=env_pb.EnvironmentSettings)
+    # The control numbers to write (R8) and the checklist to create with them.
+    control_numbers: list[ControlNumberRecord] = field(default_factory=list)
+    checklist: list[Entry] = field(default_factory=list)
 
 
 class RestoreEngine:
@@ -106,6 +117,7 @@ class RestoreEngine:
         release_period: float,
         max_artifact_size: int,
         policies: PolicyStore | None = None,
+        checklists: Checklists | None = None,
     ) -> None:
         self.registry = registry
         self.repo = repo
@@ -117,6 +129,10 @@ class RestoreEngine:
         self.release_period = release_period
         self.max_artifact_size = max_artifact_size
         self.policies = policies
+        self.checklists = checklists
+        self.live_agreements = reconcile.LiveAgreements(registry.db)
+        # Restores into an existing environment (target_existing); set by assembly.
+        self.into_existing: RestoreIntoEngine | None = None
 
     async def _run(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
@@ -124,8 +140,11 @@ class RestoreEngine:
     # -- request --------------------------------------------------------------
 
     async def start(self, req: bk_pb.RestoreBackupRequest) -> ops_pb.Operation:
+        if req.target_existing and self.into_existing is not None:
+            return await self.into_existing.start(req)
         bname = names.parse_backup(req.backup, "backup")
         target = names.check_environment_id(req.environment_id, "environment_id")
+        names.check_not_reserved(target)
         names.check_request_id(req.request_id)
         self._validate(req)
         op = self.operations.new(ops_pb.Operation.KIND_RESTORE, str(bname), req.request_id)
@@ -155,6 +174,9 @@ class RestoreEngine:
         if len(req.region) > 64:
             errors.add("region", "at most 64 characters")
         settings_mod.validate(req.settings, "settings", errors)
+        reconcile.validate(req, errors)
+        if req.kinds or req.artifacts:
+            errors.add("kinds" if req.kinds else "artifacts", "only with target_existing")
         for agreement, folder in req.source_ftp_folders.items():
             if not names.is_artifact_id(agreement):
                 errors.add(f"source_ftp_folders[{agreement!r}]", "not an agreement id")
@@ -216,6 +238,7 @@ class RestoreEngine:
             region=region,
             settings=settings_mod.overlay(backed_up, req.settings),
             copy_policy_requested=req.copy_backup_policy,
+            backed_up=backed_up,
         )
         item_ids = {(i.kind, i.id) for i in m.items}
         for agreement in req.source_ftp_folders:
@@ -243,7 +266,57 @@ class RestoreEngine:
         plan.result.size_bytes = sum(i.size_bytes for i in m.items)
         await self._checks(plan)
         await self._warnings(plan)
+        await self._reconcile(plan, req)
+        await self._checklist(plan)
         return plan
+
+    async def _reconcile(self, plan: Plan, req: bk_pb.RestoreBackupRequest) -> None:
+        """The control numbers the restored agreements get (R8)."""
+        live = await self._run(self.live_agreements.by_identity)
+        agreements = {
+            i.id: dict(i.metadata) for i in plan.items if i.kind == env_pb.ARTIFACT_KIND_AGREEMENT
+        }
+        done = reconcile.reconcile(
+            plan.loaded.manifest,
+            agreements,
+            live,
+            req.control_number_policy,
+            req.control_number_margin,
+            plan.target,
+            self.clock.now(),
+        )
+        plan.control_numbers = done.records
+        plan.result.control_numbers.extend(done.changes)
+        plan.result.warnings.extend(done.warnings)
+
+    async def _checklist(self, plan: Plan) -> None:
+        """What the operator must do before resuming, created with the environment."""
+        store = self.checklists
+        if store is None:
+            return
+        box = self.registry.box
+        backed_up = plan.backed_up.access_control_key.value
+        restored = plan.settings.access_control_key.value
+        key = box.fingerprint(backed_up) if backed_up else ""
+        holders = await self._run(lambda: store.key_holders(key))
+        users = await self._run(self.registry.ftp_folder_users)
+        plan.checklist = restore_items(
+            plan.target,
+            backed_up_key=key,
+            restored_key=box.fingerprint(restored) if restored else "",
+            key_holders=holders,
+            ftp_conflicts=ftp_conflicts(plan.items, users),
+            hybrid_connections=[
+                (e.name.rsplit("/", 1)[-1], e.reason)
+                for e in plan.loaded.manifest.excluded
+                if e.kind == bk_pb.ExcludedItem.KIND_HYBRID_CONNECTION
+            ],
+            policy_copied=plan.result.HasField("backup_policy"),
+            now=self.clock.now(),
+        )
+        plan.result.checklist.extend(e.item for e in plan.checklist)
+        for item in plan.result.checklist:
+            item.name = f"environments/{plan.target}/checklistItems/{item.id}"
 
     async def _checks(self, plan: Plan) -> None:
         m = plan.loaded.manifest
@@ -341,23 +414,7 @@ class RestoreEngine:
                     message="tracking data is not part of the backup; "
                     "the restored environment points at the same tracking database",
                 )
-        live = await self._run(self.registry.live_control_numbers)
-        for c in m.control_numbers:
-            agreement = c.agreement.rsplit("/", 1)[-1]
-            for env_name, counters in live.get(agreement, []):
-                if (
-                    counters.interchange > c.interchange
-                    or counters.group > c.group
-                    or counters.transaction_set > c.transaction_set
-                ):
-                    add(
-                        kind=W.KIND_CONTROL_NUMBERS,
-                        subject=f"environments/{plan.target}/agreements/{agreement}",
-                        message=(
-                            f"live environment {env_name} has issued interchange {counters.interchange}, "
-                            f"past the backup's {c.interchange}: restored numbers may duplicate"
-                        ),
-                    )
+        # Control-number warnings come from reconciliation (_reconcile).
         folders = await self._run(self.registry.ftp_folder_users)
         for item in plan.items:
             folder = item.metadata.get(FTP_FOLDER)
@@ -419,16 +476,7 @@ class RestoreEngine:
                     for i in items
                 ],
                 contents=staged,
-                control_numbers=[
-                    ControlNumberRecord(
-                        c.agreement.rsplit("/", 1)[-1],
-                        c.interchange,
-                        c.group,
-                        c.transaction_set,
-                        c.update_time.ToNanoseconds() / 1e9,
-                    )
-                    for c in m.control_numbers
-                ],
+                control_numbers=plan.control_numbers,
                 as2_messages=[
                     (a.message_id, a.mic, a.first_seen_time.ToNanoseconds() / 1e9)
                     for a in m.as2_messages
@@ -444,6 +492,8 @@ class RestoreEngine:
             )
             if plan.result.HasField("backup_policy") and self.policies is not None:
                 data.extra_writes.append(self._policy_writer(plan))
+            if plan.checklist:
+                data.extra_writes.append(Checklists.writer(plan.checklist))
             # The one transaction that makes the environment exist (R6), SUSPENDED (R7).
             ctx.commit()
             await asyncio.shield(self._run(lambda: self.registry.create_restored(data)))
@@ -468,6 +518,13 @@ class RestoreEngine:
             store.insert(conn, uid, PolicyEngine.for_restore(recorded, plan.target, self.clock.now()))
 
         return write
+
+    async def stage(
+        self, ctx: OperationContext, items: list[mf_pb.ManifestItem]
+    ) -> list[StagedContent]:
+        """Reads and verifies every item's content into staging files no
+        environment sees (for restores into existing environments and drills)."""
+        return await self._stage(ctx, items)
 
     async def _stage(
         self, ctx: OperationContext, items: list[mf_pb.ManifestItem]
@@ -597,3 +654,18 @@ def _raise_failed_checks(plan: Plan) -> None:
     if reason == "CORRUPT_DATA":
         raise DataLoss(message, metadata=metadata, violations=violations)
     raise FailedPrecondition(reason, message, metadata=metadata, violations=violations)
+
+
+def ftp_conflicts(
+    items: list[mf_pb.ManifestItem], users: dict[str, list[tuple[str, str]]]
+) -> list[FtpConflict]:
+    """The agreements among ``items`` whose source folder a live environment
+    already pulls (``users``: folder -> [(environment, agreement)]), R9."""
+    out = []
+    for item in items:
+        folder = item.metadata.get(FTP_FOLDER)
+        if item.kind == env_pb.ARTIFACT_KIND_AGREEMENT and folder and users.get(folder):
+            pulled_by = [f"{agreement} of {env}" for env, agreement in users[folder]]
+            out.append(FtpConflict(item.id, folder, pulled_by))
+    return out
+

@@ -8,6 +8,8 @@ from google.protobuf import empty_pb2
 from stowage.v1 import backup_policy_pb2 as pol_pb
 from stowage.v1 import backup_service_pb2_grpc
 from stowage.v1 import backups_pb2 as bk_pb
+from stowage.v1 import diffs_pb2 as df_pb
+from stowage.v1 import drills_pb2 as dr_pb
 from stowage.v1 import maintenance_pb2 as mt_pb
 from stowage.v1 import operations_pb2 as ops_pb
 
@@ -15,6 +17,8 @@ from .. import names
 from ..backup import BackupEngine
 from ..backup_copy import CopyEngine
 from ..catalog import BackupCatalog
+from ..diff import DiffEngine
+from ..drill import DrillEngine
 from ..pagination import decode_token, encode_token, page_size
 from ..policies import PolicyEngine
 from ..restore import RestoreEngine
@@ -31,12 +35,16 @@ class BackupServicer(backup_service_pb2_grpc.BackupServiceServicer):
         catalog: BackupCatalog,
         copies: CopyEngine,
         policies: PolicyEngine,
+        drills: DrillEngine,
+        diffs: DiffEngine,
     ) -> None:
         self.backups = backups
         self.restores = restores
         self.catalog = catalog
         self.copies = copies
         self.policies = policies
+        self.drills = drills
+        self.diffs = diffs
 
     @unary
     async def CreateBackup(
@@ -74,6 +82,18 @@ class BackupServicer(backup_service_pb2_grpc.BackupServiceServicer):
         self, request: bk_pb.RestoreBackupRequest, context: Ctx
     ) -> ops_pb.Operation:
         return await self.restores.start(request)
+
+    @unary
+    async def DrillBackup(
+        self, request: dr_pb.DrillBackupRequest, context: Ctx
+    ) -> ops_pb.Operation:
+        return await self.drills.start(request)
+
+    @unary
+    async def DiffBackup(
+        self, request: df_pb.DiffBackupRequest, context: Ctx
+    ) -> df_pb.DiffBackupResponse:
+        return await self.diffs.diff(request)
 
     @unary
     async def GetBackupStatus(

@@ -79,9 +79,11 @@ class EnvironmentServicer(environments_pb2_grpc.EnvironmentServiceServicer):
         self, request: env_pb.GetEnvironmentRequest, context: Ctx
     ) -> env_pb.Environment:
         env = await self.envs.get(request.name)
-        return environment_message(
+        out = environment_message(
             self.envs, env, reveal=request.view == env_pb.ENVIRONMENT_VIEW_FULL
         )
+        out.checklist.extend(await self.envs.checklist(env.name))
+        return out
 
     @unary
     async def ListEnvironments(
@@ -121,6 +123,12 @@ class EnvironmentServicer(environments_pb2_grpc.EnvironmentServiceServicer):
         self, request: env_pb.ResumeEnvironmentRequest, context: Ctx
     ) -> env_pb.Environment:
         return environment_message(self.envs, await self.envs.resume(request.name, request.force))
+
+    @unary
+    async def AcknowledgeChecklistItem(
+        self, request: env_pb.AcknowledgeChecklistItemRequest, context: Ctx
+    ) -> env_pb.ChecklistItem:
+        return await self.envs.acknowledge(request.name, request.note)
 
     @unary
     async def PutArtifact(
