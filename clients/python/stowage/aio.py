@@ -31,6 +31,7 @@ from stowage.v1 import (
     repository_service_pb2_grpc,
 )
 from stowage.v1 import backups_pb2 as bk_pb
+from stowage.v1 import diffs_pb2 as df_pb
 from stowage.v1 import environments_pb2 as env_pb
 from stowage.v1 import operations_pb2 as ops_pb
 
@@ -402,6 +403,52 @@ class AsyncClient:
             messages.create_hybrid_connection(env, connection_id, endpoint),
         )
 
+    async def add_batch_message(self, env: str, batch: str, message_id: str) -> env_pb.Batch:
+        return await self._unary(
+            self.environments.AddBatchMessage,
+            env_pb.AddBatchMessageRequest(
+                batch=messages.batch_name(env, batch), message_id=message_id
+            ),
+        )
+
+    async def release_batch(self, env: str, batch: str) -> env_pb.Batch:
+        return await self._unary(
+            self.environments.ReleaseBatch,
+            env_pb.ReleaseBatchRequest(name=messages.batch_name(env, batch)),
+        )
+
+    async def list_batches(self, env: str) -> list[env_pb.Batch]:
+        resp = await self._unary(
+            self.environments.ListBatches, env_pb.ListBatchesRequest(parent=environment_name(env))
+        )
+        return list(resp.batches)
+
+    async def delete_hybrid_connection(self, env: str, connection_id: str) -> None:
+        await self._unary(
+            self.environments.DeleteHybridConnection,
+            env_pb.DeleteHybridConnectionRequest(
+                name=messages.hybrid_connection_name(env, connection_id)
+            ),
+        )
+
+    async def list_hybrid_connections(self, env: str) -> list[env_pb.HybridConnection]:
+        resp = await self._unary(
+            self.environments.ListHybridConnections,
+            env_pb.ListHybridConnectionsRequest(parent=environment_name(env)),
+        )
+        return list(resp.hybrid_connections)
+
+    async def acknowledge_checklist_item(
+        self, env: str, item_id: str, *, note: str = ""
+    ) -> env_pb.ChecklistItem:
+        """Closes an item of a restored environment's checklist by hand."""
+        return await self._unary(
+            self.environments.AcknowledgeChecklistItem,
+            env_pb.AcknowledgeChecklistItemRequest(
+                name=messages.checklist_item_name(env, item_id), note=note
+            ),
+        )
+
     # -- backups --------------------------------------------------------------
 
     async def create_backup(
@@ -443,6 +490,8 @@ class AsyncClient:
         validate_only: bool = False,
         request_id: str = "",
         copy_backup_policy: bool = False,
+        control_numbers: str | int = 0,
+        control_number_margin: int = 0,
     ) -> AsyncOperation:
         """Starts a restore; without a ``request_id`` a random one makes it retry-safe."""
         op = await self._unary(
@@ -457,9 +506,62 @@ class AsyncClient:
                 validate_only,
                 request_id,
                 copy_backup_policy,
+                control_numbers,
+                control_number_margin,
             ),
         )
         return AsyncOperation(self, op)
+
+    async def restore_into(
+        self,
+        backup: str,
+        env: str,
+        *,
+        kinds: Iterable[str | int] = (),
+        artifacts: Iterable[str] = (),
+        source_ftp_folders: dict[str, str] | None = None,
+        control_numbers: str | int = 0,
+        control_number_margin: int = 0,
+        validate_only: bool = False,
+        request_id: str = "",
+    ) -> AsyncOperation:
+        """Restores chosen artifacts of ``backup`` into the existing SUSPENDED
+        environment ``env``: every artifact of ``kinds`` ("agreement") and each
+        of ``artifacts`` ("agreement/ID" or "agreements/ID")."""
+        op = await self._unary(
+            self.backups.RestoreBackup,
+            messages.restore_into(
+                backup,
+                env,
+                kinds,
+                artifacts,
+                source_ftp_folders,
+                control_numbers,
+                control_number_margin,
+                validate_only,
+                request_id,
+            ),
+        )
+        return AsyncOperation(self, op)
+
+    async def drill_backup(self, name: str, *, request_id: str = "") -> AsyncOperation:
+        """Starts a restore drill: the backup restored into a sandbox, checked
+        and deleted; the result says whether it passed."""
+        op = await self._unary(self.backups.DrillBackup, messages.drill_backup(name, request_id))
+        return AsyncOperation(self, op)
+
+    async def diff_backup(
+        self,
+        name: str,
+        *,
+        other_backup: str | None = None,
+        live_environment: str | None = None,
+    ) -> df_pb.DiffBackupResponse:
+        """What changed from ``name`` to another backup or a live environment."""
+        return await self._unary(
+            self.backups.DiffBackup,
+            messages.diff_backup(name, other_backup, live_environment),
+        )
 
     async def backup_status(self, env: str | None = None) -> list[bk_pb.BackupStatus]:
         resp = await self._unary(self.backups.GetBackupStatus, messages.backup_status(env))
@@ -496,11 +598,13 @@ class AsyncClient:
         max_age: float | None = None,
         retention: bool | None = None,
         validate_only: bool = False,
+        drill_every: float | None = None,
     ) -> pol_pb.BackupPolicy:
         """Backs ``env`` up every ``every`` seconds or on a ``cron`` expression
         (UTC), replacing any policy it had. Retention applies when a keep_* rule
         or max_age is given (or ``retention`` is True); otherwise every backup
-        is kept."""
+        is kept. ``drill_every`` (seconds) schedules restore drills of the
+        newest backup."""
         return await self._unary(
             self.backups.SetBackupPolicy,
             messages.set_backup_policy(
@@ -511,6 +615,7 @@ class AsyncClient:
                 max_age,
                 retention,
                 validate_only,
+                drill_every,
             ),
         )
 

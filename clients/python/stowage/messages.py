@@ -15,11 +15,27 @@ from google.protobuf import duration_pb2, field_mask_pb2
 
 from stowage.v1 import backup_policy_pb2 as pol_pb
 from stowage.v1 import backups_pb2 as bk_pb
+from stowage.v1 import diffs_pb2 as df_pb
+from stowage.v1 import drills_pb2 as dr_pb
 from stowage.v1 import environments_pb2 as env_pb
 from stowage.v1 import maintenance_pb2 as mt_pb
 from stowage.v1 import operations_pb2 as ops_pb
 
-from .names import KINDS, artifact_kind, artifact_name, edition, environment_name, policy_name
+from .names import (
+    COLLECTIONS,
+    KINDS,
+    artifact_kind,
+    artifact_name,
+    edition,
+    environment_name,
+    policy_name,
+)
+
+CONTROL_NUMBER_POLICIES: dict[str, bk_pb.ControlNumberPolicy.ValueType] = {
+    "keep": bk_pb.CONTROL_NUMBER_POLICY_KEEP,
+    "live-max": bk_pb.CONTROL_NUMBER_POLICY_LIVE_MAX,
+    "advance": bk_pb.CONTROL_NUMBER_POLICY_ADVANCE,
+}
 
 # Content travels in 1 MiB pieces: big enough to keep the stream busy, well
 # under the server's 4 MiB per message.
@@ -172,6 +188,8 @@ def restore(
     validate_only: bool,
     request_id_: str,
     copy_backup_policy: bool = False,
+    control_numbers: str | int = 0,
+    control_number_margin: int = 0,
 ) -> bk_pb.RestoreBackupRequest:
     return bk_pb.RestoreBackupRequest(
         backup=backup,
@@ -183,7 +201,77 @@ def restore(
         validate_only=validate_only,
         request_id=request_id(request_id_),
         copy_backup_policy=copy_backup_policy,
+        control_number_policy=control_number_policy(control_numbers),
+        control_number_margin=control_number_margin,
     )
+
+
+def control_number_policy(value: str | int) -> bk_pb.ControlNumberPolicy.ValueType:
+    """A control-number policy from its CLI spelling ("live-max") or its enum number."""
+    if isinstance(value, str):
+        return CONTROL_NUMBER_POLICIES[value]
+    return bk_pb.ControlNumberPolicy.ValueType(value)
+
+
+def artifact_label(text: str) -> str:
+    """``{collection}/{artifact}`` from that or the CLI's ``{kind}/{artifact}``."""
+    kind, _, artifact_id = text.partition("/")
+    if kind in KINDS:
+        return f"{COLLECTIONS[KINDS[kind]]}/{artifact_id}"
+    return text
+
+
+def restore_into(
+    backup: str,
+    env: str,
+    kinds: Iterable[str | int],
+    artifacts: Iterable[str],
+    source_ftp_folders: dict[str, str] | None,
+    control_numbers: str | int,
+    control_number_margin: int,
+    validate_only: bool,
+    request_id_: str,
+) -> bk_pb.RestoreBackupRequest:
+    return bk_pb.RestoreBackupRequest(
+        backup=backup,
+        environment_id=environment_name(env).removeprefix("environments/"),
+        target_existing=True,
+        kinds=[artifact_kind(k) for k in kinds],
+        artifacts=[artifact_label(a) for a in artifacts],
+        source_ftp_folders=source_ftp_folders or {},
+        control_number_policy=control_number_policy(control_numbers),
+        control_number_margin=control_number_margin,
+        validate_only=validate_only,
+        request_id=request_id(request_id_),
+    )
+
+
+def drill_backup(name: str, request_id_: str) -> dr_pb.DrillBackupRequest:
+    return dr_pb.DrillBackupRequest(backup=name, request_id=request_id(request_id_))
+
+
+def diff_backup(
+    name: str, other_backup: str | None, live_environment: str | None
+) -> df_pb.DiffBackupRequest:
+    if (other_backup is None) == (live_environment is None):
+        raise ValueError("give exactly one of other_backup and live_environment")
+    if other_backup is not None:
+        return df_pb.DiffBackupRequest(backup=name, other_backup=other_backup)
+    return df_pb.DiffBackupRequest(
+        backup=name, live_environment=environment_name(live_environment or "")
+    )
+
+
+def checklist_item_name(env: str, item_id: str) -> str:
+    return f"{environment_name(env)}/checklistItems/{item_id}"
+
+
+def batch_name(env: str, batch: str) -> str:
+    return f"{environment_name(env)}/batches/{batch}"
+
+
+def hybrid_connection_name(env: str, connection_id: str) -> str:
+    return f"{environment_name(env)}/hybridConnections/{connection_id}"
 
 
 def backup_status(env: str | None) -> bk_pb.GetBackupStatusRequest:
@@ -204,6 +292,7 @@ def set_backup_policy(
     max_age: float | None,
     retention: bool | None,
     validate_only: bool,
+    drill_every: float | None = None,
 ) -> pol_pb.SetBackupPolicyRequest:
     """``keep`` is (last, daily, weekly, monthly). Retention is sent when a rule
     is given (or ``retention`` is True, to have a rule of 0 checked too)."""
@@ -212,6 +301,8 @@ def set_backup_policy(
         policy.every.CopyFrom(duration(every))
     if cron:
         policy.cron = cron
+    if drill_every is not None:
+        policy.drill_every.CopyFrom(duration(drill_every))
     if retention or (retention is None and (any(keep) or max_age is not None)):
         r = policy.retention
         r.keep_last, r.keep_daily, r.keep_weekly, r.keep_monthly = keep

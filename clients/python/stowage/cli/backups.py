@@ -10,7 +10,7 @@ from stowage.client import Client
 from stowage.errors import from_status
 from stowage.v1 import backups_pb2 as bk_pb
 
-from . import policies
+from . import diffs, drills, policies
 from .environments import environment_id
 from .operations import wait_and_report
 from .output import (
@@ -93,6 +93,8 @@ def register(commands: Any, common: list[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler=status)
 
     policies.register(sub, common)
+    drills.register(sub, common)
+    diffs.register(sub, common)
 
 
 def trigger_text(trigger: int) -> str:
@@ -207,6 +209,7 @@ def status(args: argparse.Namespace, client: Client) -> int:
                 scheduled.state if scheduled else "-",
                 utc(s.next_run_time) if s.HasField("next_run_time") else "-",
                 policies.policy_text(s.backup_policy) if s.HasField("backup_policy") else "none",
+                _drill_text(s.last_drill) if s.HasField("last_drill") else "-",
                 _short_error(last),
             )
         )
@@ -222,12 +225,22 @@ def status(args: argparse.Namespace, client: Client) -> int:
             "SCHEDULED",
             "NEXT RUN",
             "POLICY",
+            "LAST DRILL",
             "ERROR",
         ],
         rows,
         right=(4, 5),
     )
     return 0
+
+
+def _drill_text(d: bk_pb.DrillAttempt) -> str:
+    """'passed 2026-01-02 03:04:05 (1.2s)', 'FAILED ...', or the state while it has no verdict."""
+    if d.HasField("result"):
+        verdict = "passed" if d.passed else "FAILED"
+        seconds = d.result.duration.ToNanoseconds() / 1e9
+        return f"{verdict} {utc(d.end_time)} ({seconds:.1f}s)"
+    return f"{d.state} {utc(d.start_time)}"
 
 
 def _short_error(attempt: bk_pb.BackupAttempt | None) -> str:

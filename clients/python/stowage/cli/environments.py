@@ -65,6 +65,23 @@ def register(commands: Any, common: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--force", action="store_true", help="resume despite blocking conflicts")
     p.set_defaults(handler=resume)
 
+    p = sub.add_parser(
+        "checklist",
+        parents=common,
+        help="what to do on a restored environment before resuming it",
+        description="A restored environment's checklist. Items close themselves when the fix "
+        "is seen; blocking items keep 'env resume' from starting it until then (or until "
+        "acknowledged with 'env ack').",
+    )
+    p.add_argument("name", metavar="NAME")
+    p.set_defaults(handler=checklist)
+
+    p = sub.add_parser("ack", parents=common, help="acknowledge a checklist item (closes it)")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("item", metavar="ITEM", help="the item's id, as 'env checklist' shows it")
+    p.add_argument("--note", default="", metavar="TEXT", help="why, kept with the item")
+    p.set_defaults(handler=acknowledge)
+
     p = sub.add_parser("delete", parents=common, help="delete an environment (its backups stay)")
     p.add_argument("name", metavar="NAME")
     p.set_defaults(handler=delete)
@@ -99,6 +116,33 @@ def print_environment(env: env_pb.Environment, *, reveal: bool = False) -> None:
     )
     print("settings:")
     print_fields(setting_rows(env.settings, reveal=reveal), indent="  ")
+    if env.checklist:
+        left = [i for i in env.checklist if i.state == env_pb.ChecklistItem.STATE_OPEN]
+        blocking = sum(1 for i in left if i.blocking)
+        print(
+            f"checklist: {len(left)} of {len(env.checklist)} item(s) open, {blocking} blocking "
+            f"('stowage env checklist {short_id(env.name)}')"
+        )
+
+
+def item_state_text(item: env_pb.ChecklistItem) -> str:
+    return enum_text(env_pb.ChecklistItem.State, item.state, "STATE_")
+
+
+def print_checklist(items: list[env_pb.ChecklistItem]) -> None:
+    print_table(
+        ["ITEM", "STATE", "BLOCKING", "WHAT", "RESOLUTION"],
+        [
+            (
+                i.id,
+                item_state_text(i),
+                "yes" if i.blocking else "no",
+                i.description,
+                i.resolution,
+            )
+            for i in items
+        ],
+    )
 
 
 def summary(env: env_pb.Environment) -> str:
@@ -156,6 +200,28 @@ def get(args: argparse.Namespace, client: Client) -> int:
         print_json(env)
     else:
         print_environment(env, reveal=args.show_secrets)
+    return 0
+
+
+def checklist(args: argparse.Namespace, client: Client) -> int:
+    env = client.get_environment(environment_id(args.name))
+    if args.json:
+        print_json_items(env.checklist)
+    elif not env.checklist:
+        print(f"{env.name} has no checklist (it was not restored)")
+    else:
+        print_checklist(list(env.checklist))
+    return 0
+
+
+def acknowledge(args: argparse.Namespace, client: Client) -> int:
+    item = client.acknowledge_checklist_item(
+        environment_id(args.name), args.item, note=args.note
+    )
+    if args.json:
+        print_json(item)
+    else:
+        print(f"{item.name}: {item_state_text(item)} ({item.resolution})")
     return 0
 
 

@@ -18,7 +18,17 @@ import grpc
 from stowage.client import DEFAULT_SERVER, Client
 from stowage.errors import StowageError, from_rpc_error
 
-from . import artifacts, backups, demo, environments, operations, repository, restore, serve
+from . import (
+    artifacts,
+    backups,
+    demo,
+    environments,
+    operations,
+    repository,
+    restore,
+    runtime,
+    serve,
+)
 from .output import CommandError, error_line
 
 
@@ -69,6 +79,7 @@ def build_parser(*, server_options: bool = True) -> Parser:
     serve.register(commands, common, server_options)
     environments.register(commands, common)
     artifacts.register(commands, common)
+    runtime.register(commands, common)
     backups.register(commands, common)
     restore.register(commands, common)
     operations.register(commands, common)

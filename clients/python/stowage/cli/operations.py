@@ -9,6 +9,7 @@ from typing import Any
 from stowage.client import Client, Operation
 from stowage.operation import operation_error
 from stowage.v1 import backups_pb2 as bk_pb
+from stowage.v1 import drills_pb2 as dr_pb
 from stowage.v1 import operations_pb2 as ops_pb
 
 from .environments import environment_id
@@ -33,6 +34,7 @@ KIND_CHOICES = {
     "verify": ops_pb.Operation.KIND_VERIFY,
     "prune": ops_pb.Operation.KIND_PRUNE,
     "copy": ops_pb.Operation.KIND_COPY,
+    "drill": ops_pb.Operation.KIND_DRILL,
 }
 
 
@@ -54,6 +56,44 @@ def warning_text(w: bk_pb.RestoreWarning) -> str:
     return f"warning: {kind}{subject}: {w.message}"
 
 
+def counters_text(c: Any) -> str:
+    return f"{c.interchange}/{c.group}/{c.transaction_set}"
+
+
+def print_restore_details(result: bk_pb.RestoreResult) -> None:
+    """Control numbers, restored artifacts, checklist and warnings of a restore."""
+    if result.target_existing:
+        print("artifacts: " + ", ".join(result.restored_artifacts))
+    if result.control_numbers:
+        print("control numbers (interchange/group/transaction set):")
+        print_table(
+            ["AGREEMENT", "BACKUP", "RESTORED", "WHY"],
+            [
+                (short_id(c.agreement), counters_text(c.before), counters_text(c.after), c.reason)
+                for c in result.control_numbers
+            ],
+        )
+    if result.checklist:
+        left = [i for i in result.checklist if i.state == i.STATE_OPEN]
+        print(f"checklist: {len(left)} item(s) to do before resuming:")
+        for i in left:
+            print(f"  {'[blocking] ' if i.blocking else ''}{i.id}: {i.description}")
+    for w in result.warnings:
+        print(warning_text(w))
+
+
+def print_drill(d: dr_pb.DrillResult) -> None:
+    for p in d.problems:
+        print(f"problem: {p.item}: {p.description}")
+    seconds = d.duration.ToNanoseconds() / 1e9
+    print(
+        f"{'PASSED' if d.passed else 'FAILED'}: {d.backup} restored into {short_id(d.sandbox)} "
+        f"in {seconds:.1f}s; {d.artifacts_checked} artifact(s) ({human_bytes(d.bytes_checked)}) "
+        f"and {d.settings_checked} setting(s) checked; sandbox "
+        f"{'deleted' if d.sandbox_deleted else 'NOT deleted'}"
+    )
+
+
 def progress_text(p: ops_pb.Progress) -> str:
     if p.bytes_total:
         return f"{p.phase} {100 * p.bytes_done // p.bytes_total}%"
@@ -67,7 +107,8 @@ def register(commands: Any, common: list[argparse.ArgumentParser]) -> None:
         "op",
         parents=common,
         help="watch and control operations",
-        description="Watch and control long-running operations (backups and restores).",
+        description="Watch and control long-running operations (backups, restores, drills "
+        "and repository maintenance).",
     )
     sub = op.add_subparsers(dest="op_command", metavar="COMMAND", required=True)
 
@@ -96,9 +137,11 @@ def wait_and_report(handle: Operation, *, json_lines: bool) -> ops_pb.Operation:
     restored environment and what to do about it. Raises if it did not succeed."""
     op = handle.operation
     view = ProgressView(
-        json_lines=json_lines, show_warnings=op.kind != ops_pb.Operation.KIND_RESTORE
+        json_lines=json_lines,
+        show_warnings=op.kind not in (ops_pb.Operation.KIND_RESTORE, ops_pb.Operation.KIND_DRILL),
     )
-    # Restore warnings arrive as events too; they are printed once, typed, at the end.
+    # Restore warnings and drill problems arrive as events too; they are
+    # printed once, typed, at the end.
     view.start(f"{op.name}: {kind_text(op.kind)} of {op.target}")
     op = watch(handle, view)
     if not json_lines:
@@ -113,8 +156,9 @@ def print_outcome(op: ops_pb.Operation) -> None:
         print(op.restore.environment)
         if op.restore.HasField("backup_policy"):
             print(f"backup policy copied: {policy_text(op.restore.backup_policy)}")
-        for w in op.restore.warnings:
-            print(warning_text(w))
+        print_restore_details(op.restore)
+    elif op.HasField("drill"):
+        print_drill(op.drill)
     elif op.HasField("verify"):
         v = op.verify
         for p in v.problems:

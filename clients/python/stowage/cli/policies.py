@@ -75,9 +75,16 @@ def retention_text(policy: pol_pb.BackupPolicy) -> str:
     return "keep " + ", ".join(rules)
 
 
+def drill_text(policy: pol_pb.BackupPolicy) -> str:
+    if not policy.HasField("drill_every"):
+        return "no scheduled drills"
+    return f"drill every {duration_text(policy.drill_every.ToNanoseconds() / 1e9)}"
+
+
 def policy_text(policy: pol_pb.BackupPolicy) -> str:
-    """One line for tables: 'every 2h; keep last 3'."""
-    return f"{schedule_text(policy, zone='')}; {retention_text(policy)}"
+    """One line for tables: 'every 2h; keep last 3' (and '; drill every 1d')."""
+    drills = f"; {drill_text(policy)}" if policy.HasField("drill_every") else ""
+    return f"{schedule_text(policy, zone='')}; {retention_text(policy)}{drills}"
 
 
 def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
@@ -105,6 +112,9 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
         p.add_argument(f"--keep-{rule}", type=_count, metavar="N", help=f"keep {what}")
     p.add_argument("--max-age", type=parse_duration, metavar="DURATION",
                    help="keep every backup younger than this")
+    p.add_argument("--drill-every", type=parse_duration, metavar="DURATION",
+                   help="also run a restore drill of the newest backup at this interval "
+                   "(see 'stowage backup drill')")
     p.add_argument("--dry-run", action="store_true", help="check the policy, change nothing")
     p.set_defaults(handler=set_policy)
 
@@ -134,6 +144,7 @@ def set_policy(args: argparse.Namespace, client: Client) -> int:
         # Any rule given, even 0, asks for retention: the server refuses one that keeps nothing.
         retention=any(k is not None for k in keeps) or args.max_age is not None,
         validate_only=args.dry_run,
+        drill_every=args.drill_every,
     )
     show(args, policy)
     return 0
@@ -163,7 +174,9 @@ def show(args: argparse.Namespace, policy: pol_pb.BackupPolicy) -> None:
             ("name", policy.name),
             ("schedule", schedule_text(policy)),
             ("retention", retention_text(policy)),
+            ("drills", drill_text(policy)),
             ("updated", utc(policy.update_time)),
             ("next run", utc(policy.next_run_time)),
+            ("next drill", utc(policy.next_drill_time)),
         ]
     )
