@@ -202,7 +202,11 @@ def test_resume_refuses_while_an_active_environment_pulls_the_same_ftp_folder(
     client: Client,
 ) -> None:
     backup = _backup(client, "puller")
-    client.restore(backup, "puller-twin").result()
+    # Credentials of its own: the source still runs with the backed-up key, which
+    # would block the resume too (see tests/safe_restores).
+    rotated = env_pb.EnvironmentSettings()
+    rotated.access_control_key.value = b"twin-key"
+    client.restore(backup, "puller-twin", settings=rotated).result()
     with pytest.raises(StowageError) as err:
         client.resume("puller-twin")
     assert err.value.code == grpc.StatusCode.FAILED_PRECONDITION
