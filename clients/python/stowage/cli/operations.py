@@ -262,6 +262,14 @@ def get(args: argparse.Namespace, client: Client) -> int:
             ),
             ("dry run", "yes" if r.validate_only else "no"),
         ]
+    if op.HasField("drill"):
+        d = op.drill
+        fields += [
+            ("drill", "passed" if d.passed else f"FAILED, {len(d.problems)} problem(s)"),
+            ("sandbox", f"{d.sandbox} ({'deleted' if d.sandbox_deleted else 'NOT deleted'})"),
+            ("checked", f"{d.artifacts_checked} artifact(s), {human_bytes(d.bytes_checked)}, "
+             f"{d.settings_checked} setting(s)"),
+        ]
     print_fields(fields)
     for w in op.warnings:
         print(f"warning: {w}")
