@@ -83,7 +83,8 @@ class ArtifactEngine:
             ) from None
 
     async def _finish(self, writer: ContentWriter, header: Header, field: str) -> StagedContent:
-        staged = await self.run(writer.finish)
+        # Large content is synced and chunked in a worker; small content is a digest away.
+        staged = writer.finish() if writer.in_memory else await self.run(writer.finish)
         problem = None
         if header.size_bytes and staged.size != header.size_bytes:
             problem = (
