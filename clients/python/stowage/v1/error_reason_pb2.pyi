@@ -111,6 +111,14 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     cannot share (prune excludes everything; backups exclude prune). Metadata
     "holders" names them; retry when they end.
     """
+    UNAUTHENTICATED: _ErrorReason.ValueType  # 30
+    """[UNAUTHENTICATED] The call carries no bearer token, or one the server does
+    not know (revoked, mistyped). Send `authorization: Bearer <token>`.
+    """
+    PERMISSION_DENIED: _ErrorReason.ValueType  # 31
+    """[PERMISSION_DENIED] The caller's role does not allow the call (metadata
+    "role" is the caller's role, "required_role" the one the call needs).
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """Why a request failed: the `reason` of the google.rpc.ErrorInfo attached to
@@ -206,5 +214,13 @@ REPOSITORY_LOCKED: ErrorReason.ValueType  # 29
 """[FAILED_PRECONDITION] Another operation holds a repository lock this one
 cannot share (prune excludes everything; backups exclude prune). Metadata
 "holders" names them; retry when they end.
+"""
+UNAUTHENTICATED: ErrorReason.ValueType  # 30
+"""[UNAUTHENTICATED] The call carries no bearer token, or one the server does
+not know (revoked, mistyped). Send `authorization: Bearer <token>`.
+"""
+PERMISSION_DENIED: ErrorReason.ValueType  # 31
+"""[PERMISSION_DENIED] The caller's role does not allow the call (metadata
+"role" is the caller's role, "required_role" the one the call needs).
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
