@@ -80,7 +80,11 @@ def test_each_sensitive_call_is_audited_with_its_caller(
     assert out.returncode == 0, out.stderr
     shown = out.stdout.splitlines()
     assert len(shown) == 2
-    assert "ada" in shown[0] and "DeleteBackup" in shown[0] and shown[1].split()[3] == "PruneRepository"
+    assert (
+        "ada" in shown[0]
+        and "DeleteBackup" in shown[0]
+        and shown[1].split()[3] == "PruneRepository"
+    )
 
 
 def test_token_commands(tmp_path: Path) -> None:

@@ -41,7 +41,9 @@ def back_up(data: Path, assembly: Path, **options: str) -> None:
             backup = c.create_backup("sealed").result().backup
             c.restore(backup.name, "sealed-copy").result()
             copy = c.get_environment("sealed-copy", full=True)
-            assert copy.settings.ssl_certificate_password.value == SECRETS["ssl_certificate_password"]
+            assert (
+                copy.settings.ssl_certificate_password.value == SECRETS["ssl_certificate_password"]
+            )
             restored = b"".join(c.read_artifact("sealed-copy", "assembly", "Contoso.Maps.dll"))
             assert restored == assembly.read_bytes()
             assert c.verify_repository(read_data=True).result().verify.ok

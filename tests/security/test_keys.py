@@ -78,7 +78,9 @@ def test_rotation_rewraps_every_key_and_the_old_key_opens_nothing(tmp_path: Path
         with pytest.raises(DecryptionFailed):
             settings_mod.open_all(settings_mod.SecretBox(old), uid, stored, reveal=True)
     with pytest.raises(StartupError, match="another key"):
-        asyncio.run(StowageServer(load(server_flags(data, key=old_text.strip()), environ={})).start())
+        asyncio.run(
+            StowageServer(load(server_flags(data, key=old_text.strip()), environ={})).start()
+        )
 
 
 def test_rotation_is_refused_when_the_key_comes_from_stowage_key(tmp_path: Path) -> None:
@@ -112,7 +114,9 @@ async def test_a_rotation_cut_short_keeps_every_backup_restorable(tmp_path: Path
     await provision(e, "halfway")
     names = []
     for _ in range(3):
-        op = await finish(e, await e.backups.start(bk_pb.CreateBackupRequest(parent="environments/halfway")))
+        op = await finish(
+            e, await e.backups.start(bk_pb.CreateBackupRequest(parent="environments/halfway"))
+        )
         names.append(op.backup.name)
     await e.close()
 

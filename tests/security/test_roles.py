@@ -66,7 +66,9 @@ def call(channel: grpc.Channel, path: str, method: Any) -> grpc.StatusCode:
     return grpc.StatusCode.OK
 
 
-def test_every_method_needs_a_token_and_its_role(secured: ServerThread, role_tokens: Tokens) -> None:
+def test_every_method_needs_a_token_and_its_role(
+    secured: ServerThread, role_tokens: Tokens
+) -> None:
     methods = served_methods(secured.address, role_tokens.admin)
     names = {path for path, _ in methods}
     assert "stowage.v1.RepositoryService/RotateKey" in names

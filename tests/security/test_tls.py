@@ -45,9 +45,10 @@ def test_tls_round_trip_with_a_token(tmp_path: Path, pki: dict, role_tokens: Tok
             c.provision("over-tls", "basic")
             assert c.create_backup("over-tls").result().backup.name
         # A client that does not trust the server's CA does not talk to it.
-        with Client(server.address, tls_ca=pki["other"].cert, timeout=5) as c, pytest.raises(
-            errors.StowageError
-        ) as refused:
+        with (
+            Client(server.address, tls_ca=pki["other"].cert, timeout=5) as c,
+            pytest.raises(errors.StowageError) as refused,
+        ):
             c.get_environment("over-tls")
         assert refused.value.code.name == "UNAVAILABLE"
     finally:
@@ -71,9 +72,10 @@ def test_mutual_tls_refuses_a_certificate_from_another_ca(tmp_path: Path, pki: d
             {"tls_cert": stranger.cert, "tls_key": stranger.key},
             {},  # no client certificate at all
         ):
-            with Client(server.address, tls_ca=ca, timeout=5, **kwargs) as c, pytest.raises(
-                errors.StowageError
-            ) as refused:
+            with (
+                Client(server.address, tls_ca=ca, timeout=5, **kwargs) as c,
+                pytest.raises(errors.StowageError) as refused,
+            ):
                 c.get_environment("mutual")
             assert refused.value.code.name == "UNAVAILABLE"
         # The CLI takes the same settings as flags.
