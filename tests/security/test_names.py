@@ -58,8 +58,9 @@ def test_malformed_names_fail_and_touch_nothing_outside(
         }
         blobs = blobs_pb2_grpc.BlobServiceStub(c.channel)
         env = c.environments
-        for bad in BAD:
-            calls: dict[str, Callable[[], Any]] = {
+
+        def calls_for(bad: str) -> dict[str, Callable[[], Any]]:
+            return {
                 "provision": lambda: env.ProvisionEnvironment(
                     env_pb.ProvisionEnvironmentRequest(
                         environment_id=bad, environment=env_pb.Environment(edition=2)
@@ -121,7 +122,9 @@ def test_malformed_names_fail_and_touch_nothing_outside(
                     blobs_pb2.FindMissingBlobsRequest(sha256=[bad])
                 ),
             }
-            for what, call in calls.items():
+
+        for bad in BAD:
+            for what, call in calls_for(bad).items():
                 assert code_of(call) == grpc.StatusCode.INVALID_ARGUMENT, (what, bad[:20])
         outside_after = files(tmp_path) - {
             f for f in files(tmp_path) if f.startswith("data" + os.sep) or f == "data"
