@@ -213,9 +213,12 @@ class StowageServer:
         )
         if why:
             raise StartupError(why)
-        if cfg.insecure and not exposure.is_local(cfg.listen):
+        gaps = exposure.missing(credentials is not None, tokens is not None)
+        if gaps and not exposure.is_local(cfg.listen):
             log.warning(
-                "--insecure: listening on %s without %s", cfg.listen, "TLS" if tokens else "tokens"
+                "--insecure: listening on %s, reachable from elsewhere, without %s",
+                cfg.listen,
+                gaps,
             )
         return credentials, tokens
 

@@ -29,11 +29,9 @@ def is_local(listen: str) -> bool:
         return False  # a name or all interfaces: reachable from elsewhere
 
 
-def refusal(listen: str, tls: bool, tokens: bool, insecure: bool) -> str | None:
-    """Why the server must not listen on ``listen`` as configured, or None."""
-    if insecure or is_local(listen) or (tls and tokens):
-        return None
-    missing = " and ".join(
+def missing(tls: bool, tokens: bool) -> str:
+    """What protection is off, in words ('' when none)."""
+    return " and ".join(
         what
         for what, present in (
             ("TLS (--tls-cert, --tls-key)", tls),
@@ -41,9 +39,15 @@ def refusal(listen: str, tls: bool, tokens: bool, insecure: bool) -> str | None:
         )
         if not present
     )
+
+
+def refusal(listen: str, tls: bool, tokens: bool, insecure: bool) -> str | None:
+    """Why the server must not listen on ``listen`` as configured, or None."""
+    if insecure or is_local(listen) or (tls and tokens):
+        return None
     return (
         f"refusing to listen on {listen}: it is reachable from other machines, and without "
-        f"{missing} anyone who reaches it could read every secret and delete every backup. "
-        "Configure them, listen on a loopback address (127.0.0.1:PORT), or pass --insecure "
-        "to accept the risk"
+        f"{missing(tls, tokens)} anyone who reaches it could read every secret and delete "
+        "every backup. Configure them, listen on a loopback address (127.0.0.1:PORT), or pass "
+        "--insecure to accept the risk"
     )

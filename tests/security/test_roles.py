@@ -4,6 +4,7 @@ refused without a token, and refused to roles below the one it needs."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +68,9 @@ def call(channel: grpc.Channel, path: str, method: Any) -> grpc.StatusCode:
 
 
 def test_every_method_needs_a_token_and_its_role(
-    secured: ServerThread, role_tokens: Tokens
+    secured: ServerThread, role_tokens: Tokens, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     methods = served_methods(secured.address, role_tokens.admin)
     names = {path for path, _ in methods}
     assert "stowage.v1.RepositoryService/RotateKey" in names
@@ -101,6 +103,10 @@ def test_every_method_needs_a_token_and_its_role(
         # Health stays open to probes.
         health = health_pb2_grpc.HealthStub(anonymous)
         assert health.Check(health_pb2.HealthCheckRequest(), timeout=10).status == 1
+
+    assert "PERMISSION_DENIED" in caplog.text  # the server logged the calls...
+    for token in (role_tokens.admin, role_tokens.operator, role_tokens.viewer, "not-a-real"):
+        assert token not in caplog.text  # ...and never a token
 
 
 def test_unknown_methods_are_denied_to_everyone() -> None:

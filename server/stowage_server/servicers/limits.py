@@ -24,7 +24,7 @@ from grpc_status import rpc_status
 from .. import roles
 from ..status import simple_status
 from . import handlers
-from .auth import CALLER
+from .auth import ANONYMOUS, CALLER
 
 
 def transport_limit(max_message: int) -> int:
@@ -107,7 +107,13 @@ class LimitInterceptor(grpc.aio.ServerInterceptor):
         @contextlib.asynccontextmanager
         async def guard(call: handlers.Call) -> AsyncIterator[handlers.Call]:
             caller = CALLER.get()
-            who = caller.name if caller is not None else _peer_host(call.context)
+            # Without tokens every caller is the same anonymous admin: tell them
+            # apart by address instead.
+            who = (
+                caller.name
+                if caller is not None and caller is not ANONYMOUS
+                else _peer_host(call.context)
+            )
             if self._running.get(who, 0) >= self.max_concurrent:
                 await refuse(
                     call.context,
