@@ -126,3 +126,11 @@ async def test_refuses_to_listen_beyond_loopback_unprotected(
     assert "refusing to listen on 0.0.0.0:0" in str(refused.value)
     assert "--insecure" in str(refused.value)
     assert not (tmp_path / "data").exists()  # refused before touching anything
+
+
+async def test_the_storage_sidecar_keeps_to_loopback(tmp_path: Path) -> None:
+    from stowage_storage.sidecar import Sidecar
+
+    with pytest.raises(ValueError, match="no authentication"):
+        await Sidecar(str(tmp_path / "repository"), "0.0.0.0:0").start()
+    assert not (tmp_path / "repository").exists()
