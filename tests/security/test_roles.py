@@ -152,3 +152,19 @@ def test_a_revoked_token_stops_at_its_next_call(
         assert role_tokens.viewer not in str(refused.value)
     with Client(secured.address) as nobody, pytest.raises(errors.Unauthenticated):
         list(nobody.list_environments())
+
+
+async def test_the_async_client_sends_its_token(secured: ServerThread, role_tokens: Tokens) -> None:
+    from stowage.aio import AsyncClient
+
+    async with AsyncClient(secured.address, token=role_tokens.operator) as c:
+        await c.provision("async-env", "basic")
+        await c.put_artifact("async-env", "assembly", "A.dll", b"a" * 3000)
+        assert b"".join([p async for p in c.read_artifact("async-env", "assembly", "A.dll")]) == (
+            b"a" * 3000
+        )
+        handle = await c.create_backup("async-env")
+        assert [e.sequence async for e in handle.progress()][-1] > 0
+    async with AsyncClient(secured.address) as nobody:
+        with pytest.raises(errors.Unauthenticated):
+            await nobody.get_environment("async-env")

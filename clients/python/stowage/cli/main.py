@@ -72,7 +72,8 @@ def global_options(*, top: bool, client: bool = True) -> Parser:
         dest="client_token",
         metavar="TOKEN",
         default=env("STOWAGE_TOKEN"),
-        help="bearer token sent with every call (default: $STOWAGE_TOKEN)",
+        help="bearer token sent with every call (default: $STOWAGE_TOKEN, better than the flag, "
+        "which process listings show)",
     )
     p.add_argument(
         "--tls",
