@@ -72,3 +72,25 @@ async def test_encryption_is_chosen_when_a_repository_is_created(tmp_path: Path)
     sealed = load({"data_dir": str(tmp_path), "key": "", "encrypt_all": "true"}, environ={})
     with pytest.raises(StartupError, match="created without --encrypt-all"):
         await assemble(sealed, SystemClock())
+
+
+def test_rotation_rewraps_the_content_key(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server = ServerThread(data, encrypt_all="true")
+    try:
+        with Client(server.address) as c:
+            c.provision("sealed", "basic", settings=full_settings())
+            populate(c, "sealed")
+            backup = c.create_backup("sealed").result().backup
+            assert c.rotate_key().result().rotate_key.content_key_rewrapped
+    finally:
+        server.stop()
+    server = ServerThread(data, encrypt_all="true")  # opens the content key with the new key
+    try:
+        with Client(server.address) as c:
+            c.restore(backup.name, "sealed-copy").result()
+            assert c.verify_repository(read_data=True).result().verify.ok
+            copy = c.get_environment("sealed-copy", full=True)
+            assert copy.settings.access_control_key.value == SECRETS["access_control_key"]
+    finally:
+        server.stop()
