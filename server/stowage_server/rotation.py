@@ -12,7 +12,7 @@ under the old key meanwhile), each safe to repeat:
 4. the registry's secrets are sealed again, in one SQLite transaction;
 5. ``config`` keeps the new key only: the old key no longer opens it;
 6. the key file takes the new key (the old one is kept as ``stowage.key.old``
-   for backups copied to other repositories), and the server forgets the old.
+   for backups copied to other repositories).
 
 A crash or failure anywhere leaves each data key wrapped by the old or the new
 key, both on disk and both loaded at the next start, so every backup stays
@@ -140,5 +140,7 @@ class RotationEngine:
         ctx.commit()
         self.repo.config = await repokeys.finish_rotation(self.repo.store, self.repo.config, new)
         await self._run(files.promote)
-        self.keys.retire_previous()
+        # Nothing stored needs the old key now. This process still holds it, to
+        # open sealed values read before the rotation (the snapshot of a backup
+        # that waited for the rotation's lock); a restart drops it.
         return result

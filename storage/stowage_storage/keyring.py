@@ -2,7 +2,8 @@
 
 Normally one. While a key rotation is unfinished, two: the new key, which is
 current and wraps or seals everything new, and the previous one, which still
-opens what the rotation has not re-wrapped yet. Things that were wrapped say by
+opens what the rotation has not re-wrapped yet (the process that ran a
+rotation keeps it until it restarts, for values it read before). Things that were wrapped say by
 which key (its ``key_id``), so opening never has to guess; things from before
 key ids existed are tried with each key (AES-GCM tells a wrong key apart).
 """
@@ -35,10 +36,6 @@ class KeyRing:
         if new.key_id != self.current.key_id:
             self.previous = self.current
             self.current = new
-
-    def retire_previous(self) -> None:
-        """Forgets the previous key once nothing needs it."""
-        self.previous = None
 
     def __repr__(self) -> str:
         ids = ", ".join(k.key_id for k in self.all())

@@ -144,8 +144,10 @@ async def test_a_rotation_cut_short_keeps_every_backup_restorable(tmp_path: Path
         op = await finish(e, await e.rotation.start(mt_pb.RotateKeyRequest()))
         assert (op.rotate_key.data_keys_rewrapped, op.rotate_key.data_keys_current) == (2, 1)
         assert not (tmp_path / "stowage.key.next").exists()
-        assert len(e.keys.all()) == 1
         verified = await finish(e, await e.verify.start(mt_pb.VerifyRepositoryRequest()))
         assert verified.verify.ok, verified.verify.problems
     finally:
         await e.close()
+    e = await assemble(cfg, SystemClock())
+    assert len(e.keys.all()) == 1  # restarted: the old key is gone
+    await e.close()
