@@ -24,8 +24,8 @@ from .registry import ArtifactRecord, ContentInfo, Registry
 T = TypeVar("T")
 READ_PIECE = 1 << 20
 MAX_METADATA = 64
-_META_KEY = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_META_KEY = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}\Z")
+_SHA256 = re.compile(r"^[0-9a-f]{64}\Z")
 # An import commits once this much content waits in memory, or this many artifacts.
 _IMPORT_BATCH_BYTES = 32 << 20
 _IMPORT_BATCH_COUNT = 2000

@@ -166,9 +166,7 @@ class BackupEngine:
                 raise refuse_batch_loss(lost, env_id)
             try:
                 async with self.repo.locks.held(SHARED, f"backup {ctx.op.name}", LOCK_WAIT) as lock:
-                    return await self._store(
-                        ctx, snap, trigger, started, lock, scheduled_time
-                    )
+                    return await self._store(ctx, snap, trigger, started, lock, scheduled_time)
             except (StorageError, RepositoryError, LockConflict, LockLost) as e:
                 raise from_storage(e) from e
         finally:

@@ -123,7 +123,12 @@ class CopyEngine:
             except UnsupportedRepository as e:
                 raise InvalidArgument("destination_repository", str(e)) from e
             try:
-                dest = await Repository.open(store, self.master, executor=self._executor)
+                dest = await Repository.open(
+                    store,
+                    self.master,
+                    executor=self._executor,
+                    encrypt_all=self.repo.codec.encrypts,
+                )
                 async with (
                     self.repo.locks.held(SHARED, f"copy {ctx.op.name}", LOCK_WAIT),
                     dest.locks.held(SHARED, f"copy {ctx.op.name}", LOCK_WAIT) as dest_lock,

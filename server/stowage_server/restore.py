@@ -465,7 +465,9 @@ class RestoreEngine:
         assert store is not None
 
         def write(conn: sqlite3.Connection, uid: str) -> None:
-            store.insert(conn, uid, PolicyEngine.for_restore(recorded, plan.target, self.clock.now()))
+            store.insert(
+                conn, uid, PolicyEngine.for_restore(recorded, plan.target, self.clock.now())
+            )
 
         return write
 
