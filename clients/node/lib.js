@@ -171,16 +171,40 @@ function environmentName(env) {
   return env.startsWith('environments/') ? env : `environments/${env}`;
 }
 
+// Adds `authorization: Bearer <token>` to every call. An interceptor rather
+// than call credentials: grpc sends those over TLS only, and a server on
+// loopback may take tokens without TLS.
+function tokenInterceptor(token) {
+  return (options, nextCall) =>
+    new grpc.InterceptingCall(nextCall(options), {
+      start(metadata, listener, next) {
+        metadata.set('authorization', `Bearer ${token}`);
+        next(metadata, listener);
+      },
+    });
+}
+
+// TLS when a CA bundle or a client certificate is given (PEM file paths).
+function channelCredentials({ tls = false, tlsCa, tlsCert, tlsKey }) {
+  if (!tls && !tlsCa && !tlsCert && !tlsKey) return grpc.credentials.createInsecure();
+  const read = (file) => (file ? fs.readFileSync(file) : null);
+  return grpc.credentials.createSsl(read(tlsCa), read(tlsKey), read(tlsCert));
+}
+
 class Client {
-  constructor(address, { timeoutMs = CALL_TIMEOUT_MS } = {}) {
+  constructor(
+    address,
+    { timeoutMs = CALL_TIMEOUT_MS, token, tls, tlsCa, tlsCert, tlsKey } = {},
+  ) {
     const { pkg } = contract();
-    const credentials = grpc.credentials.createInsecure();
+    const credentials = channelCredentials({ tls, tlsCa, tlsCert, tlsKey });
     const options = {
       'grpc.service_config': serviceConfig(),
       'grpc.enable_retries': 1,
       'grpc.max_receive_message_length': 8 * 1024 * 1024,
       'grpc.max_reconnect_backoff_ms': 5_000,
     };
+    if (token) options.interceptors = [tokenInterceptor(token)];
     this.timeoutMs = timeoutMs;
     this.environments = new pkg.EnvironmentService(address, credentials, options);
     this.backups = new pkg.BackupService(address, credentials, options);

@@ -7,7 +7,8 @@
 //
 // Prints one line per progress event, then the resulting resource name (the
 // backup, or the restored environment). A failure exits 1 with one line on
-// stderr: `error: CODE REASON: message`. Usage errors exit 2.
+// stderr: `error: CODE REASON: message`. Usage errors exit 2. STOWAGE_TOKEN,
+// STOWAGE_TLS_CA, STOWAGE_TLS_CERT and STOWAGE_TLS_KEY are used when set.
 
 const lib = require('./lib');
 
@@ -47,7 +48,15 @@ function progressLine(event) {
 }
 
 async function run(args, out = process.stdout) {
-  const client = new lib.Client(args.server);
+  // The same variables as the Python CLI: a bearer token and TLS settings.
+  const env = process.env;
+  const client = new lib.Client(args.server, {
+    token: env.STOWAGE_TOKEN,
+    tls: Boolean(env.STOWAGE_TLS),
+    tlsCa: env.STOWAGE_TLS_CA,
+    tlsCert: env.STOWAGE_TLS_CERT,
+    tlsKey: env.STOWAGE_TLS_KEY,
+  });
   const show = (event) => out.write(`${progressLine(event)}\n`);
   try {
     if (args.command === 'backup') {

@@ -162,3 +162,47 @@ test('errors carry the status code, the ErrorInfo reason and its metadata', asyn
     client.close();
   }
 });
+
+test('a token-protected server: no token is refused, a token is sent with every call', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stowage-node-tokens-'));
+  const tokensFile = path.join(dir, 'tokens.json');
+  const token = await new Promise((resolve, reject) => {
+    execFile(
+      STOWAGE,
+      ['token', 'create', '--tokens-file', tokensFile, '--role', 'viewer', '--name', 'node'],
+      (err, stdout) => (err ? reject(err) : resolve(stdout.trim())),
+    );
+  });
+  const guarded = spawn(
+    STOWAGE,
+    ['serve', '--listen', '127.0.0.1:0', '--data-dir', path.join(dir, 'data'),
+      '--tokens-file', tokensFile],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  try {
+    const guardedAddress = await new Promise((resolve, reject) => {
+      let log = '';
+      guarded.stderr.on('data', (chunk) => {
+        log += chunk;
+        const m = /stowage serving on 127\.0\.0\.1:(\d+)/.exec(log);
+        if (m) resolve(`127.0.0.1:${m[1]}`);
+      });
+      guarded.on('exit', (code) => reject(new Error(`server exited (${code}):\n${log}`)));
+    });
+    const anonymous = new lib.Client(guardedAddress);
+    const viewer = new lib.Client(guardedAddress, { token });
+    try {
+      await assert.rejects(anonymous.getEnvironment('absent'), (e) => {
+        assert.equal(e.code, 'UNAUTHENTICATED');
+        assert.equal(e.reason, 'UNAUTHENTICATED');
+        return true;
+      });
+      await assert.rejects(viewer.getEnvironment('absent'), (e) => e.code === 'NOT_FOUND');
+    } finally {
+      anonymous.close();
+      viewer.close();
+    }
+  } finally {
+    guarded.kill('SIGTERM');
+  }
+});

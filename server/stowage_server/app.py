@@ -28,15 +28,16 @@ from stowage.v1 import (
     repository_service_pb2_grpc,
 )
 from stowage_storage.blob_service import BlobServicer
-from stowage_storage.crypto import MasterKey
+from stowage_storage.keyring import KeyRing
 from stowage_storage.open import UnsupportedRepository, open_store
 from stowage_storage.ratelimit import RateLimiter
 from stowage_storage.repository import Repository, RepositoryError
 from stowage_storage.retry import RetryPolicy
 from stowage_storage.store import ObjectStore, StorageError
 
-from . import logs
+from . import exposure, keyfile, logs, tls
 from .artifacts import ArtifactEngine
+from .audit import AuditLog
 from .backup import BackupEngine
 from .backup_copy import CopyEngine
 from .catalog import BackupCatalog
@@ -57,15 +58,19 @@ from .prune import PruneEngine
 from .registry import Registry
 from .restore import RestoreEngine
 from .restore_into import RestoreIntoEngine
+from .rotation import RotationEngine
 from .runtime import RuntimeEngine
 from .scheduled_runs import ScheduledRuns
 from .scheduler import Scheduler
+from .servicers.auth import AuthInterceptor
 from .servicers.backups import BackupServicer
 from .servicers.environments import EnvironmentServicer
 from .servicers.interceptor import RequestInterceptor
+from .servicers.limits import LimitInterceptor, transport_limit
 from .servicers.operations import OperationServicer
 from .servicers.repository import RepositoryServicer
 from .settings import SecretBox
+from .tokens import TokenFile, TokensError
 from .uploads import RegistryBlobs
 from .verify import VerifyEngine
 
@@ -82,35 +87,6 @@ SERVICE_NAMES = (
 
 class StartupError(Exception):
     """The server cannot start; the message says why and what to do."""
-
-
-def load_master_key(config: Config) -> MasterKey:
-    if config.key:
-        try:
-            return MasterKey.parse(config.key)
-        except ValueError as e:
-            raise StartupError(f"STOWAGE_KEY: {e}") from e
-    path = config.key_path
-    try:
-        with open(path) as f:
-            return MasterKey.parse(f.read())
-    except FileNotFoundError:
-        pass
-    except ValueError as e:
-        raise StartupError(f"key file {path}: {e}") from e
-    key = MasterKey.generate()
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(key.encode() + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    log.warning(
-        "created a new master key in %s (mode 0600); keep a copy somewhere safe: "
-        "without it no backup in the repository can be restored",
-        path,
-    )
-    return key
 
 
 @dataclass
@@ -139,6 +115,8 @@ class Engines:
     drills: DrillEngine
     diffs: DiffEngine
     drill_scheduler: DrillScheduler  # started by StowageServer too
+    keys: KeyRing
+    rotation: RotationEngine
 
     async def close(self) -> None:
         await self.repo.store.close()
@@ -153,7 +131,10 @@ async def assemble(
     """Opens the key, the repository and the registry, and builds the engines.
     ``wrap_store`` puts a layer around the store (tests count and fail calls)."""
     os.makedirs(cfg.data_path, mode=0o700, exist_ok=True)
-    master = load_master_key(cfg)
+    try:
+        keys, key_files = keyfile.load(cfg)
+    except keyfile.KeyUnreadable as e:
+        raise StartupError(str(e)) from e
     executor = ThreadPoolExecutor(max_workers=max(2, cfg.workers), thread_name_prefix="stowage")
     try:
         store = await open_store(
@@ -166,13 +147,13 @@ async def assemble(
     if wrap_store is not None:
         store = wrap_store(store)
     try:
-        repo = await Repository.open(store, master, executor=executor)
+        repo = await Repository.open(store, keys, executor=executor, encrypt_all=cfg.encrypt_all)
     except (RepositoryError, StorageError) as e:
         raise StartupError(f"repository {store.describe()}: {e}") from e
     repo.upload_limit = RateLimiter(cfg.upload_limit)
     db = Database(os.path.join(cfg.data_path, "registry.db"))
     content = ContentStore(os.path.join(cfg.data_path, "content"), repo.chunker)
-    registry = Registry(db, content, SecretBox(master), clock)
+    registry = Registry(db, content, SecretBox(keys), clock)
     owner = OwnerLock(os.path.join(cfg.data_path, "owners"))
     operations = OperationManager(OperationStore(db), owner, clock, executor)
     interrupted = await operations.mark_interrupted()
@@ -186,7 +167,7 @@ async def assemble(
         registry, policy_store, runs, editions, clock, executor, cfg.min_schedule_interval
     )
     backups = BackupEngine(
-        registry, repo, operations, master, editions, clock, executor, policy_store
+        registry, repo, operations, keys, editions, clock, executor, policy_store
     )
     catalog = BackupCatalog(repo, registry, operations.store, executor, policies)
     scheduler = Scheduler(
@@ -207,7 +188,7 @@ async def assemble(
         registry,
         repo,
         operations,
-        master,
+        keys,
         editions,
         clock,
         executor,
@@ -247,12 +228,12 @@ async def assemble(
         backups=backups,
         restores=restores,
         catalog=catalog,
-        verify=VerifyEngine(repo, operations, master),
+        verify=VerifyEngine(repo, operations, keys),
         prune=PruneEngine(repo, operations),
         copies=CopyEngine(
             repo,
             operations,
-            master,
+            keys,
             executor,
             cfg.copy_destinations,
             cfg.repository_url,
@@ -264,6 +245,8 @@ async def assemble(
         drills=drills,
         diffs=DiffEngine(restores),
         drill_scheduler=drill_scheduler,
+        keys=keys,
+        rotation=RotationEngine(repo, registry, operations, keys, key_files, executor),
     )
 
 
@@ -280,9 +263,37 @@ class StowageServer:
         self._metrics_listener = MetricsListener(self.metrics.registry)
         self.metrics_port = 0
 
+    def _security(self) -> tuple[grpc.ServerCredentials | None, TokenFile | None]:
+        """TLS credentials and tokens, and the refusal to listen unprotected."""
+        cfg = self.config
+        try:
+            credentials = tls.server_credentials(cfg)
+            tokens = TokenFile(cfg.tokens_file) if cfg.tokens_file else None
+        except (tls.TlsError, TokensError) as err:
+            raise StartupError(str(err)) from err
+        why = exposure.refusal(
+            cfg.listen, credentials is not None, tokens is not None, cfg.insecure
+        )
+        if why:
+            raise StartupError(why)
+        gaps = exposure.missing(credentials is not None, tokens is not None)
+        if gaps and not exposure.is_local(cfg.listen):
+            log.warning(
+                "--insecure: listening on %s, reachable from elsewhere, without %s",
+                cfg.listen,
+                gaps,
+            )
+        return credentials, tokens
+
     async def start(self) -> int:
         cfg = self.config
+        credentials, tokens = self._security()
         e = self.engines = await assemble(cfg, self.clock)
+        try:
+            self.audit = AuditLog(cfg.audit_path, e.executor)
+        except OSError as err:
+            await e.close()
+            raise StartupError(f"cannot open the audit log {cfg.audit_path}: {err}") from err
         e.operations.observers.append(self.metrics)
         await self.metrics.start(e.repo.store, e.catalog)
         if cfg.metrics_listen:
@@ -293,9 +304,16 @@ class StowageServer:
                 await e.close()
                 raise StartupError(f"cannot serve metrics on {cfg.metrics_listen}: {err}") from err
         server = grpc.aio.server(
-            interceptors=[RequestInterceptor(self.metrics)],
+            # Outermost first: metrics count refusals too; limits know the caller.
+            interceptors=[
+                RequestInterceptor(self.metrics),
+                AuthInterceptor(tokens, self.audit),
+                LimitInterceptor(
+                    cfg.max_message_size, cfg.max_stream_size, cfg.max_concurrent_streams
+                ),
+            ],
             options=[
-                ("grpc.max_receive_message_length", MAX_MESSAGE),
+                ("grpc.max_receive_message_length", transport_limit(cfg.max_message_size)),
                 ("grpc.max_send_message_length", MAX_MESSAGE),
                 ("grpc.so_reuseport", 0),
             ],
@@ -310,7 +328,7 @@ class StowageServer:
             server,
         )
         repository_service_pb2_grpc.add_RepositoryServiceServicer_to_server(
-            RepositoryServicer(e.verify, e.prune), server
+            RepositoryServicer(e.verify, e.prune, e.rotation), server
         )
         operations_pb2_grpc.add_OperationServiceServicer_to_server(
             OperationServicer(e.operations), server
@@ -328,10 +346,14 @@ class StowageServer:
             server,
         )
         try:
-            self.port = server.add_insecure_port(cfg.listen)
+            if credentials is None:
+                self.port = server.add_insecure_port(cfg.listen)
+            else:
+                self.port = server.add_secure_port(cfg.listen, credentials)
         except RuntimeError as err:
             await self._metrics_listener.stop()
             await self.metrics.close()
+            self.audit.close()
             await e.close()
             raise StartupError(f"cannot listen on {cfg.listen}: {err}") from err
         await server.start()
@@ -343,11 +365,14 @@ class StowageServer:
         e.drill_scheduler.start()
         host = cfg.listen.rsplit(":", 1)[0]
         log.info(
-            "stowage serving on %s:%d (data %s, repository %s)",
+            "stowage serving on %s:%d (data %s, repository %s; %s, %s%s)",
             host,
             self.port,
             cfg.data_path,
             e.repo.store.describe(),
+            ("mutual TLS" if cfg.tls_client_ca else "TLS") if credentials else "no TLS",
+            "bearer tokens" if tokens else "no tokens",
+            ", content encrypted" if e.repo.codec.encrypts else "",
         )
         if self.metrics_port:
             metrics_host = cfg.metrics_listen.rsplit(":", 1)[0]
@@ -393,6 +418,7 @@ class StowageServer:
         await ops.shutdown(0)
         await self._metrics_listener.stop()
         await self.metrics.close()
+        self.audit.close()
         await self.engines.close()
         self._stopped.set()
 

@@ -24,8 +24,8 @@ from .registry import ArtifactRecord, ContentInfo, Registry
 T = TypeVar("T")
 READ_PIECE = 1 << 20
 MAX_METADATA = 64
-_META_KEY = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_META_KEY = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}\Z")
+_SHA256 = re.compile(r"^[0-9a-f]{64}\Z")
 # An import commits once this much content waits in memory, or this many artifacts.
 _IMPORT_BATCH_BYTES = 32 << 20
 _IMPORT_BATCH_COUNT = 2000
@@ -83,7 +83,8 @@ class ArtifactEngine:
             ) from None
 
     async def _finish(self, writer: ContentWriter, header: Header, field: str) -> StagedContent:
-        staged = await self.run(writer.finish)
+        # Large content is synced and chunked in a worker; small content is a digest away.
+        staged = writer.finish() if writer.in_memory else await self.run(writer.finish)
         problem = None
         if header.size_bytes and staged.size != header.size_bytes:
             problem = (

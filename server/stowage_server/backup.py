@@ -31,7 +31,8 @@ from stowage.v1 import (
     operations_pb2 as ops_pb,
 )
 from stowage_storage.chunker import Chunk
-from stowage_storage.crypto import MasterKey, new_data_key
+from stowage_storage.crypto import new_data_key
+from stowage_storage.keyring import KeyRing
 from stowage_storage.locks import SHARED, Lock, LockConflict, LockLost
 from stowage_storage.repository import RecordRef, Repository, RepositoryError, WriteSession
 from stowage_storage.store import StorageError
@@ -92,7 +93,7 @@ class BackupEngine:
         registry: Registry,
         repo: Repository,
         operations: OperationManager,
-        master: MasterKey,
+        master: KeyRing,
         editions: EditionPolicy,
         clock: Clock,
         executor: Executor | None,
@@ -166,9 +167,7 @@ class BackupEngine:
                 raise refuse_batch_loss(lost, env_id)
             try:
                 async with self.repo.locks.held(SHARED, f"backup {ctx.op.name}", LOCK_WAIT) as lock:
-                    return await self._store(
-                        ctx, snap, trigger, started, lock, scheduled_time
-                    )
+                    return await self._store(ctx, snap, trigger, started, lock, scheduled_time)
             except (StorageError, RepositoryError, LockConflict, LockLost) as e:
                 raise from_storage(e) from e
         finally:

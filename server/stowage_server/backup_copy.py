@@ -18,7 +18,7 @@ from stowage.v1 import backups_pb2 as bk_pb
 from stowage.v1 import maintenance_pb2 as mt_pb
 from stowage.v1 import manifest_pb2 as mf_pb
 from stowage.v1 import operations_pb2 as ops_pb
-from stowage_storage.crypto import MasterKey
+from stowage_storage.keyring import KeyRing
 from stowage_storage.locks import SHARED, LockConflict, LockLost
 from stowage_storage.open import UnsupportedRepository, open_store
 from stowage_storage.repository import (
@@ -65,7 +65,7 @@ class CopyEngine:
         self,
         repo: Repository,
         operations: OperationManager,
-        master: MasterKey,
+        master: KeyRing,
         executor: Executor | None,
         allowed: list[str],
         source_url: str,
@@ -123,7 +123,12 @@ class CopyEngine:
             except UnsupportedRepository as e:
                 raise InvalidArgument("destination_repository", str(e)) from e
             try:
-                dest = await Repository.open(store, self.master, executor=self._executor)
+                dest = await Repository.open(
+                    store,
+                    self.master,
+                    executor=self._executor,
+                    encrypt_all=self.repo.codec.encrypts,
+                )
                 async with (
                     self.repo.locks.held(SHARED, f"copy {ctx.op.name}", LOCK_WAIT),
                     dest.locks.held(SHARED, f"copy {ctx.op.name}", LOCK_WAIT) as dest_lock,

@@ -100,6 +100,8 @@ class Option:
     help: str
     parse: Callable[[str], Any] = str
     secret: bool = False
+    # A switch: the flag takes no value (`--insecure`); variables and files say true or false.
+    switch: bool = False
 
     @property
     def flag(self) -> str:
@@ -210,6 +212,59 @@ OPTIONS: list[Option] = [
         "on SIGTERM, how long running backups and restores may finish before they are stopped",
         parse_duration,
     ),
+    Option("tls_cert", "", "PEM certificate (chain) the server presents; TLS is on with it"),
+    Option("tls_key", "", "PEM private key of --tls-cert"),
+    Option(
+        "tls_client_ca",
+        "",
+        "PEM CA bundle of client certificates: with it, clients must present one it "
+        "signed (mutual TLS)",
+    ),
+    Option(
+        "tokens_file",
+        "",
+        "file of hashed bearer tokens with their roles (`stowage token create`); with it every "
+        "call but health checks needs a token (default: none, and the server keeps to loopback)",
+    ),
+    Option(
+        "insecure",
+        "false",
+        "allow listening beyond loopback without TLS and tokens",
+        parse_bool,
+        switch=True,
+    ),
+    Option(
+        "encrypt_all",
+        "false",
+        "encrypt all repository content (blobs, indexes, manifests, records) with a content "
+        "key wrapped by the master key, not only secrets; once on, a repository stays encrypted",
+        parse_bool,
+        switch=True,
+    ),
+    Option(
+        "audit_log",
+        "",
+        "append-only JSON-lines log of backups, restores, deletes, prunes, key rotations "
+        "and secret reads (default: DATA_DIR/audit.log)",
+    ),
+    Option(
+        "max_message_size",
+        "8MiB",
+        "largest request message accepted (at least 2MiB: clients send 1 MiB pieces)",
+        parse_size,
+    ),
+    Option(
+        "max_stream_size",
+        "4GiB",
+        "most bytes one client stream (PutArtifact, ImportArtifacts, WriteBlob) may send",
+        parse_size,
+    ),
+    Option(
+        "max_concurrent_streams",
+        "64",
+        "most calls one caller (token, or client address without tokens) may have running at once",
+        int,
+    ),
 ]
 OPTIONS_BY_NAME = {o.name: o for o in OPTIONS}
 
@@ -244,6 +299,14 @@ class Config:
         return os.path.abspath(
             os.path.expanduser(
                 self.values["key_file"] or os.path.join(self.data_path, "stowage.key")
+            )
+        )
+
+    @property
+    def audit_path(self) -> str:
+        return os.path.abspath(
+            os.path.expanduser(
+                self.values["audit_log"] or os.path.join(self.data_path, "audit.log")
             )
         )
 
@@ -296,4 +359,12 @@ def load(
             raise ConfigError(f"{where[source]}: {e}") from e
         raw[o.name] = text
         sources[o.name] = source
+    if values["max_message_size"] < 2 * 1024 * 1024:
+        raise ConfigError("--max-message-size: at least 2MiB (clients send 1 MiB pieces)")
+    if values["max_concurrent_streams"] < 1:
+        raise ConfigError("--max-concurrent-streams: at least 1")
+    if bool(values["tls_cert"]) != bool(values["tls_key"]):
+        raise ConfigError("--tls-cert and --tls-key go together")
+    if values["tls_client_ca"] and not values["tls_cert"]:
+        raise ConfigError("--tls-client-ca needs --tls-cert and --tls-key (mutual TLS is TLS)")
     return Config(values, sources, raw)

@@ -113,6 +113,11 @@ class ContentWriter:
         self._path: str | None = None
         self.size = 0
 
+    @property
+    def in_memory(self) -> bool:
+        """Small so far: finishing costs nothing worth a worker thread."""
+        return self._file is None
+
     def write(self, data: bytes) -> None:
         if self.size + len(data) > self._max:
             self.abort()

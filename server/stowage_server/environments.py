@@ -19,7 +19,7 @@ from .errors import Collected, FailedPrecondition, InvalidArgument, Violation, o
 from .registry import ACTIVE, SUSPENDED, EnvRecord, Registry
 
 T = TypeVar("T")
-_REGION = re.compile(r"^[A-Za-z0-9-]{0,64}$")
+_REGION = re.compile(r"^[A-Za-z0-9-]{0,64}\Z")
 _UPDATABLE = {"edition", "region", "settings"} | {f"settings.{f}" for f in settings_mod.ALL_FIELDS}
 
 

@@ -2,8 +2,8 @@
 
 Secrets go into the manifest sealed under the backup's own data key, with the
 backup name and field as associated data; the data key itself is stored only
-wrapped by the master key (``keys/{environment}/{backup}``). Deleting that key
-object makes the backup's secrets unrecoverable.
+wrapped by the master key (``keys/{environment}/{backup}``), which it names by
+its key id. Deleting that key object makes the backup's secrets unrecoverable.
 """
 
 from __future__ import annotations
@@ -12,7 +12,16 @@ from stowage.v1 import environments_pb2 as env_pb
 from stowage.v1 import manifest_pb2 as mf_pb
 from stowage.v1 import repository_pb2
 from stowage_storage.chunker import Chunk
-from stowage_storage.crypto import MasterKey, Sealed, seal, unseal, unwrap_data_key, wrap_data_key
+from stowage_storage.crypto import (
+    DecryptionFailed,
+    MasterKey,
+    Sealed,
+    seal,
+    unseal,
+    unwrap_data_key,
+    wrap_data_key,
+)
+from stowage_storage.keyring import KeyRing
 
 from .settings import PLAIN_FIELDS, SECRET_FIELDS
 
@@ -48,18 +57,38 @@ def open_settings(
     return out
 
 
-def wrap(master: MasterKey, key_id: str, data_key: bytes) -> bytes:
+def wrap(keys: KeyRing | MasterKey, key_id: str, data_key: bytes) -> bytes:
+    """The stored form of a data key: wrapped by the current master key, named."""
+    master = KeyRing.of(keys).current
     s = wrap_data_key(master, key_id, data_key)
     return repository_pb2.WrappedKey(
-        key_id=key_id, nonce=s.nonce, ciphertext=s.ciphertext
+        key_id=key_id, nonce=s.nonce, ciphertext=s.ciphertext, master_key_id=master.key_id
     ).SerializeToString()
 
 
-def unwrap(master: MasterKey, raw: bytes, expected_key_id: str) -> bytes:
+def unwrap(keys: KeyRing | MasterKey, raw: bytes, expected_key_id: str) -> bytes:
+    """Opens a data key with the master key that wrapped it (any key held, for
+    keys wrapped before key ids were recorded)."""
+    ring = KeyRing.of(keys)
     w = repository_pb2.WrappedKey.FromString(raw)
     if w.key_id != expected_key_id:
         raise ValueError(f"data key {w.key_id} is not the manifest's key {expected_key_id}")
-    return unwrap_data_key(master, w.key_id, Sealed(w.nonce, w.ciphertext))
+    sealed = Sealed(w.nonce, w.ciphertext)
+    if w.master_key_id:
+        master = ring.by_id(w.master_key_id)
+        if master is None:
+            raise DecryptionFailed(
+                f"data key {w.key_id} is wrapped by master key {w.master_key_id}, "
+                "which this server does not hold"
+            )
+        return unwrap_data_key(master, w.key_id, sealed)
+    *others, last = ring.all()
+    for master in others:
+        try:
+            return unwrap_data_key(master, w.key_id, sealed)
+        except DecryptionFailed:
+            continue
+    return unwrap_data_key(last, w.key_id, sealed)
 
 
 def encode_item(

@@ -1,7 +1,8 @@
 """Resource names and ids: parsing and validation.
 
 Ids become object keys and file names, so they are checked before anything
-else sees them: nothing a client sends may escape a folder.
+else sees them: nothing a client sends may escape a folder. Patterns end in
+``\\Z``, not ``$``, which would let a trailing newline through.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from stowage.v1 import environments_pb2 as env_pb
 
 from .errors import InvalidArgument
 
-_ENV_ID = re.compile(r"^[a-z](?:[a-z0-9-]{1,61}[a-z0-9])$")
-_ARTIFACT_ID = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9._\-]{0,127}$")
-_BACKUP_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")
-_OP_ID = re.compile(r"^[0-9a-f]{32}$")
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
+_ENV_ID = re.compile(r"^[a-z](?:[a-z0-9-]{1,61}[a-z0-9])\Z")
+_ARTIFACT_ID = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9._\-]{0,127}\Z")
+_BACKUP_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}\Z")
+_OP_ID = re.compile(r"^[0-9a-f]{32}\Z")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}\Z")
 
 Kind = int  # stowage.v1.ArtifactKind value
 
@@ -179,7 +180,7 @@ def parse_operation(name: str, field: str = "name") -> str:
 # start of the drill's operation id). The names are reserved, and sandboxes are
 # left out of every listing and every rule that looks at live environments.
 SANDBOX_GLOB = "drill-" + "[0-9a-f]" * 12  # SQLite GLOB
-_SANDBOX = re.compile(r"^drill-[0-9a-f]{12}$")
+_SANDBOX = re.compile(r"^drill-[0-9a-f]{12}\Z")
 
 
 def is_sandbox(env_id: str) -> bool:

@@ -689,6 +689,7 @@ _RESULT_FIELDS = {
     maintenance_pb2.VerifyResult: "verify",
     maintenance_pb2.PruneResult: "prune",
     maintenance_pb2.CopyResult: "copy",
+    maintenance_pb2.RotateKeyResult: "rotate_key",
     drills_pb2.DrillResult: "drill",
 }
 

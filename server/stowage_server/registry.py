@@ -670,7 +670,7 @@ class Registry:
         start in between."""
         with self.db.write() as conn:
             busy = conn.execute(
-                "SELECT 1 FROM operations WHERE state IN (1, 2) AND kind IN (1, 2, 6) LIMIT 1"
+                "SELECT 1 FROM operations WHERE state IN (1, 2) AND kind IN (1, 2, 7) LIMIT 1"
             ).fetchone()
             if busy:
                 return 0
@@ -1003,3 +1003,21 @@ class Registry:
             for write in data.extra_writes:
                 write(conn, env.uid)
         return self.get(data.env_id)
+
+    def reseal(self) -> int:
+        """Seals every stored secret again with the box's current key, in one
+        transaction (a key rotation); returns how many environments had secrets.
+        Deleted environments' rows too: nothing may stay under a retired key."""
+        count = 0
+        with self.db.write() as conn:
+            rows = conn.execute("SELECT uid, settings FROM environments").fetchall()
+            for uid, stored in rows:
+                plain = settings_mod.open_all(self.box, uid, stored, reveal=True)
+                if not any(plain.HasField(name) for name in settings_mod.SECRET_FIELDS):
+                    continue
+                conn.execute(
+                    "UPDATE environments SET settings = ? WHERE uid = ?",
+                    (settings_mod.seal_all(self.box, uid, plain), uid),
+                )
+                count += 1
+        return count

@@ -39,7 +39,8 @@ from stowage.v1 import (
     operations_pb2 as ops_pb,
 )
 from stowage_storage.chunker import Chunk
-from stowage_storage.crypto import DecryptionFailed, MasterKey
+from stowage_storage.crypto import DecryptionFailed
+from stowage_storage.keyring import KeyRing
 from stowage_storage.locks import SHARED, LockConflict, LockLost
 from stowage_storage.repository import (
     RecordNotFound,
@@ -110,7 +111,7 @@ class RestoreEngine:
         registry: Registry,
         repo: Repository,
         operations: OperationManager,
-        master: MasterKey,
+        master: KeyRing,
         editions: EditionPolicy,
         clock: Clock,
         executor: Executor | None,
@@ -515,7 +516,9 @@ class RestoreEngine:
         assert store is not None
 
         def write(conn: sqlite3.Connection, uid: str) -> None:
-            store.insert(conn, uid, PolicyEngine.for_restore(recorded, plan.target, self.clock.now()))
+            store.insert(
+                conn, uid, PolicyEngine.for_restore(recorded, plan.target, self.clock.now())
+            )
 
         return write
 

@@ -14,8 +14,8 @@ from .errors import InvalidArgument
 from .registry import ControlNumberRecord, Registry
 
 T = TypeVar("T")
-_PRINTABLE_ASCII = re.compile(r"^[\x21-\x7e]+$")
-_ENDPOINT = re.compile(r"^[A-Za-z0-9.\-]{1,253}:[0-9]{1,5}$")
+_PRINTABLE_ASCII = re.compile(r"^[\x21-\x7e]+\Z")
+_ENDPOINT = re.compile(r"^[A-Za-z0-9.\-]{1,253}:[0-9]{1,5}\Z")
 
 
 class RuntimeEngine:

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from stowage.v1 import common_pb2
 from stowage.v1 import environments_pb2 as env_pb
-from stowage_storage.crypto import NONCE_BYTES, MasterKey, Sealed, fingerprint, seal, unseal
+from stowage_storage.crypto import (
+    NONCE_BYTES,
+    DecryptionFailed,
+    MasterKey,
+    Sealed,
+    fingerprint,
+    seal,
+    unseal,
+)
+from stowage_storage.keyring import KeyRing
 
 from .errors import Collected
 
@@ -28,21 +37,31 @@ MAX_SCALE_UNITS = 64
 
 
 class SecretBox:
-    """Seals and opens secrets for the registry; computes their fingerprints."""
+    """Seals and opens secrets for the registry; computes their fingerprints.
 
-    def __init__(self, master: MasterKey) -> None:
-        self._key = master.derive("registry-secrets")
-        self._fingerprint_key = master.derive("fingerprint")
+    Seals with the current key of the ring; opens with any key it holds, so
+    during a key rotation values sealed before it still open until the
+    rotation seals them again (``Registry.reseal``)."""
+
+    def __init__(self, keys: KeyRing | MasterKey) -> None:
+        self._keys = KeyRing.of(keys)
 
     def seal(self, value: bytes, aad: bytes) -> bytes:
-        s = seal(self._key, value, aad)
+        s = seal(self._keys.current.derive("registry-secrets"), value, aad)
         return s.nonce + s.ciphertext
 
     def open(self, sealed: bytes, aad: bytes) -> bytes:
-        return unseal(self._key, Sealed(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:]), aad)
+        box = Sealed(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:])
+        *others, last = self._keys.all()
+        for key in others:
+            try:
+                return unseal(key.derive("registry-secrets"), box, aad)
+            except DecryptionFailed:
+                continue
+        return unseal(last.derive("registry-secrets"), box, aad)
 
     def fingerprint(self, value: bytes) -> str:
-        return fingerprint(self._fingerprint_key, value)
+        return fingerprint(self._keys.current.derive("fingerprint"), value)
 
 
 def validate(settings: env_pb.EnvironmentSettings, prefix: str, errors: Collected) -> None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from stowage.v1 import maintenance_pb2 as mt_pb
 from stowage.v1 import operations_pb2 as ops_pb
 from stowage_storage import maintenance
-from stowage_storage.crypto import DecryptionFailed, MasterKey
+from stowage_storage.crypto import DecryptionFailed
+from stowage_storage.keyring import KeyRing
 from stowage_storage.locks import SHARED, LockConflict, LockLost
 from stowage_storage.pack import pack_key
 from stowage_storage.repository import Repository, RepositoryError
@@ -27,7 +28,7 @@ LOCK_WAIT = 120.0
 
 
 class VerifyEngine:
-    def __init__(self, repo: Repository, operations: OperationManager, master: MasterKey) -> None:
+    def __init__(self, repo: Repository, operations: OperationManager, master: KeyRing) -> None:
         self.repo = repo
         self.operations = operations
         self.master = master

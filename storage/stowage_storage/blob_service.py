@@ -36,7 +36,7 @@ from .store import (
 log = logging.getLogger("stowage.blobs")
 PIECE = 1 << 20
 MAX_FIND = 10_000
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}\Z")
 Ctx = grpc.aio.ServicerContext
 
 

@@ -38,6 +38,10 @@ class Codec:
     def encrypts(self) -> bool:
         return self._key is not None
 
+    @property
+    def content_key(self) -> bytes | None:
+        return self._key
+
     def _compressor(self) -> zstandard.ZstdCompressor:
         c = getattr(self._local, "c", None)
         if c is None:

@@ -4,7 +4,8 @@ One 256-bit master key (``STOWAGE_KEY`` or a key file) is never used directly:
 HKDF derives one sub-key per purpose (the registry's secrets, the repository's
 key check, wrapping data keys), so a key used for one thing cannot be replayed
 for another. Each backup gets a random data key for its secrets, stored only in
-wrapped form (envelope encryption).
+wrapped form (envelope encryption). A repository created with content
+encryption also has a content key, wrapped the same way (see repokeys.py).
 """
 
 from __future__ import annotations
@@ -80,6 +81,12 @@ class MasterKey:
             salt=None,
             info=b"stowage/" + purpose.encode(),
         ).derive(self._raw)
+
+    @property
+    def key_id(self) -> str:
+        """A public name for the key (16 hex digits): tells which key wrapped
+        something without revealing anything about the key."""
+        return self.derive("key-id").hex()[:16]
 
     def key_check(self, repository_id: str) -> bytes:
         return hmac.new(self.derive("key-check"), repository_id.encode(), hashlib.sha256).digest()

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import hashlib
-import hmac
 import secrets
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Executor
@@ -29,10 +28,12 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from stowage.v1 import repository_pb2
 
+from . import repokeys
 from .chunker import DEFAULT_AVERAGE, DEFAULT_THRESHOLD, Chunker
 from .codec import Codec, CodecError
 from .crypto import MasterKey
 from .index import Index, Location, encode_index
+from .keyring import KeyRing
 from .locks import Locks
 from .pack import TARGET_PACK_BYTES, Entry, PackBuilder, pack_key, parse_trailer, trailer_length
 from .ratelimit import RateLimiter
@@ -103,18 +104,21 @@ class Repository:
     async def open(
         cls,
         store: ObjectStore,
-        master: MasterKey,
+        master: MasterKey | KeyRing,
         *,
         executor: Executor | None = None,
         create: bool = True,
+        encrypt_all: bool = False,
     ) -> Repository:
-        """Opens the repository, creating it when absent; checks the key."""
+        """Opens the repository, creating it when absent; checks the key. With
+        ``encrypt_all`` a new repository gets a content key (see repokeys.py)."""
+        keys = KeyRing.of(master)
         try:
             raw = await store.read("config")
         except ObjectNotFound:
             if not create:
                 raise RepositoryError(f"no repository at {store.describe()}") from None
-            raw = await _create_config(store, master)
+            raw = await _create_config(store, keys.current, encrypt_all)
         try:
             config = repository_pb2.RepositoryConfig.FromString(raw)
         except Exception as e:
@@ -124,9 +128,13 @@ class Repository:
                 f"repository format {config.format_version} is not supported "
                 f"(this server reads format {FORMAT_VERSION})"
             )
-        if not hmac.compare_digest(config.key_check, master.key_check(config.repository_id)):
-            raise WrongKey(f"the repository at {store.describe()} was created with another key")
-        repo = cls(store, config, Codec(level=3), executor)
+        try:
+            content_key = repokeys.unlock(config, keys, encrypt_all, store.describe())
+        except repokeys.KeyMismatch as e:
+            raise WrongKey(str(e)) from None
+        except repokeys.EncryptionNotEnabled as e:
+            raise RepositoryError(str(e)) from None
+        repo = cls(store, config, Codec(level=3, content_key=content_key), executor)
         await repo.refresh()
         return repo
 
@@ -350,7 +358,7 @@ def _record_key(ref: RecordRef) -> str:
     return f"backups/{ref.environment}/{ref.backup_id}"
 
 
-async def _create_config(store: ObjectStore, master: MasterKey) -> bytes:
+async def _create_config(store: ObjectStore, master: MasterKey, encrypt_all: bool) -> bytes:
     repo_id = secrets.token_hex(16)
     now = Timestamp()
     now.GetCurrentTime()
@@ -362,6 +370,8 @@ async def _create_config(store: ObjectStore, master: MasterKey) -> bytes:
         chunk_average_bytes=DEFAULT_AVERAGE,
         chunk_threshold_bytes=DEFAULT_THRESHOLD,
     )
+    if encrypt_all:
+        repokeys.initial_content_key(config, master)
     raw = config.SerializeToString()
     try:
         await store.write("config", raw, exclusive=True)

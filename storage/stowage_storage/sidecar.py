@@ -8,6 +8,7 @@ repository, and content-addressed blobs for any client.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import signal
@@ -43,6 +44,12 @@ class Sidecar:
         self.port = 0
 
     async def start(self) -> None:
+        if not _is_local(self.listen):
+            # Whoever reaches the sidecar may read and delete every object.
+            raise ValueError(
+                f"the storage sidecar has no authentication: listen on unix:PATH or a "
+                f"loopback address, not {self.listen}"
+            )
         self.store = await open_store(self.repository)
         server = grpc.aio.server(
             options=[
@@ -80,6 +87,18 @@ class Sidecar:
             self._server = None
         if self.store is not None:
             await self.store.close()
+
+
+def _is_local(listen: str) -> bool:
+    if listen.startswith("unix:"):
+        return True
+    host = listen.rpartition(":")[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 async def serve(repository: str, listen: str) -> None:

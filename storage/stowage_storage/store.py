@@ -63,7 +63,7 @@ class ObjectInfo:
     size: int
 
 
-_KEY = re.compile(r"^[a-z0-9_.\-]+(/[a-z0-9_.\-]+)*$")
+_KEY = re.compile(r"^[a-z0-9_.\-]+(/[a-z0-9_.\-]+)*\Z")
 
 
 def check_key(key: str) -> str:

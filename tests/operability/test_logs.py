@@ -55,7 +55,7 @@ def test_json_lines_say_who_and_what_and_never_a_secret(tmp_path: Path) -> None:
     assert ended["bytes"] == backup.size_bytes
     assert ended["bytes_written"] == backup.added_bytes
     assert ended["duration_seconds"] >= 0
-    assert "caller" not in ended  # no caller identity yet
+    assert ended["caller"] == "anonymous"  # no tokens file: every caller is anonymous
 
     restored = one(f"restore of {backup.name} succeeded")
     assert restored["environment"] == "logged-copy"

@@ -39,7 +39,9 @@ def test_a_dead_servers_runs_do_not_block(tmp_path: Path) -> None:
     row = live.latest("started")
     assert row is not None and row.slot == 2000
     with db.read() as conn:
-        state = conn.execute("SELECT state FROM scheduled_runs WHERE slot = 1000 AND env_uid = 'started'").fetchone()
+        state = conn.execute(
+            "SELECT state FROM scheduled_runs WHERE slot = 1000 AND env_uid = 'started'"
+        ).fetchone()
     assert state == (INTERRUPTED,)
     # A claim that never started is forgotten, so its slot can run after all.
     assert live.claim("queued", 1000, now=2.0)

@@ -30,8 +30,17 @@ def test_fields_lists_ranges_steps_and_names() -> None:
 
 @pytest.mark.parametrize(
     "expr",
-    ["61 * * * *", "* * * *", "* * * * * *", "*/0 * * * *", "5-1 * * * *", "x * * * *",
-     "0 0 30 2 *", "0 0 31 4 *", "1,,2 * * * *"],
+    [
+        "61 * * * *",
+        "* * * *",
+        "* * * * * *",
+        "*/0 * * * *",
+        "5-1 * * * *",
+        "x * * * *",
+        "0 0 30 2 *",
+        "0 0 31 4 *",
+        "1,,2 * * * *",
+    ],
 )
 def test_malformed_or_never_matching_expressions_are_refused(expr: str) -> None:
     with pytest.raises(CronError):
@@ -49,8 +58,16 @@ def _matches(c: Cron, t: float) -> bool:
 
 @pytest.mark.parametrize(
     "expr",
-    ["*/7 * * * *", "30 2 * * *", "0 9-17 * * 1-5", "0 0 1 * 1", "15 3 */2 * *",
-     "0 12 13 * fri", "45 23 28-31 * *", "0 0 * feb,aug sun"],
+    [
+        "*/7 * * * *",
+        "30 2 * * *",
+        "0 9-17 * * 1-5",
+        "0 0 1 * 1",
+        "15 3 */2 * *",
+        "0 12 13 * fri",
+        "45 23 28-31 * *",
+        "0 0 * feb,aug sun",
+    ],
 )
 def test_next_and_latest_agree_with_a_minute_by_minute_search(expr: str) -> None:
     c = Cron.parse(expr)

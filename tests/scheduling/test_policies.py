@@ -99,8 +99,19 @@ def test_restore_copies_the_recorded_policy_only_when_asked(client: Client) -> N
 def test_policy_commands(server: ServerThread) -> None:
     with Client(server.address) as c:
         c.provision("cli-pol", "premium")
-    r = stowage(server, "backup", "policy", "set", "cli-pol", "--every", "6h", "--keep-last", "3",
-                "--max-age", "2d")
+    r = stowage(
+        server,
+        "backup",
+        "policy",
+        "set",
+        "cli-pol",
+        "--every",
+        "6h",
+        "--keep-last",
+        "3",
+        "--max-age",
+        "2d",
+    )
     assert r.returncode == 0, r.stderr
     assert "every 6h" in r.stdout and "keep last 3, max-age 2d" in r.stdout
     r = stowage(server, "backup", "policy", "get", "cli-pol")
@@ -110,8 +121,9 @@ def test_policy_commands(server: ServerThread) -> None:
     assert "NEXT RUN" in header and "POLICY" in header
     assert "every 6h; keep last 3, max-age 2d" in row
 
-    r = stowage(server, "backup", "policy", "set", "cli-pol", "--cron", "0 2 * * *",
-                "--keep-last", "0")
+    r = stowage(
+        server, "backup", "policy", "set", "cli-pol", "--cron", "0 2 * * *", "--keep-last", "0"
+    )
     assert r.returncode == 1
     assert r.stderr.startswith("error: INVALID_ARGUMENT INVALID_ARGUMENT: policy.retention: keeps")
     r = stowage(server, "backup", "policy", "set", "cli-pol", "--every", "6x")

@@ -27,8 +27,11 @@ def _reference(times: list[float], rules: Rules, now: float) -> set[float]:
     def month(t: float) -> tuple[int, ...]:
         return tuple(time.gmtime(t)[:2])
 
-    for count, period in ((rules.keep_daily, day), (rules.keep_weekly, week),
-                          (rules.keep_monthly, month)):
+    for count, period in (
+        (rules.keep_daily, day),
+        (rules.keep_weekly, week),
+        (rules.keep_monthly, month),
+    ):
         for p in sorted({period(t) for t in times}, reverse=True)[:count]:
             keep.add(max(t for t in times if period(t) == p))
     if rules.max_age:
@@ -40,7 +43,9 @@ def _year_of_backups(rng: random.Random, start: float) -> list[float]:
     """Irregular backups: bursts, quiet days and whole quiet weeks."""
     times, t = [], start
     while t < start + 365 * DAY:
-        t += rng.choice([rng.uniform(60, 3 * 3600), rng.uniform(0.5, 2) * DAY, rng.uniform(6, 20) * DAY])
+        t += rng.choice(
+            [rng.uniform(60, 3 * 3600), rng.uniform(0.5, 2) * DAY, rng.uniform(6, 20) * DAY]
+        )
         times.append(round(t, 3))
     return times
 

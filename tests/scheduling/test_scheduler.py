@@ -111,7 +111,9 @@ def test_a_refused_scheduled_backup_is_recorded_and_the_schedule_goes_on(tmp_pat
             for env in ("busy", "demoted"):
                 c.provision(env, "basic")
                 c.put_artifact(env, "partner", "P", env.encode())
-            c.environments.AddBatchMessage(env_pb.AddBatchMessageRequest(batch=batch, message_id="m1"))
+            c.environments.AddBatchMessage(
+                env_pb.AddBatchMessageRequest(batch=batch, message_id="m1")
+            )
             anchor = seconds(c.set_backup_policy("busy", every=HOUR).update_time)
             c.set_backup_policy("demoted", every=HOUR)
             c.update_environment("demoted", edition="developer")
@@ -136,8 +138,10 @@ def test_a_refused_scheduled_backup_is_recorded_and_the_schedule_goes_on(tmp_pat
             clock.advance(HOUR)
             wake(s)
             st = wait_for(
-                lambda: (x := c.backup_status("busy")[0]).last_scheduled_backup.state == "SUCCEEDED"
-                and x
+                lambda: (
+                    (x := c.backup_status("busy")[0]).last_scheduled_backup.state == "SUCCEEDED"
+                    and x
+                )
             )
             assert seconds(st.last_scheduled_backup.scheduled_time) == anchor + 2 * HOUR
             assert [b.name for b in scheduled_backups(c, "busy")] == [st.last_backup.backup]
@@ -192,8 +196,11 @@ def test_two_servers_on_one_data_directory_run_each_slot_once(tmp_path: Path) ->
             time.sleep(6)
             for env in envs:
                 b.delete_backup_policy(env)  # through the other server
-            wait_for(lambda: all(st.last_scheduled_backup.state not in IN_FLIGHT
-                                 for st in b.backup_status()))
+            wait_for(
+                lambda: all(
+                    st.last_scheduled_backup.state not in IN_FLIGHT for st in b.backup_status()
+                )
+            )
             slots = Counter(
                 (env, bk.scheduled_time.ToJsonString())
                 for env in envs

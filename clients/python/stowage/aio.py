@@ -38,6 +38,7 @@ from stowage.v1 import operations_pb2 as ops_pb
 from . import messages
 from .channel import options as channel_options
 from .client import TRANSFER_TIMEOUT, ArtifactFiles, default_target
+from .credentials import Pem, aio_channel
 from .errors import from_rpc_error
 from .names import artifact_name, environment_name, policy_name
 from .operation import (
@@ -173,13 +174,26 @@ class AsyncClient:
         watch_idle_timeout: float = WATCH_IDLE_TIMEOUT,
         reconnect_for: float = RECONNECT_FOR,
         channel: grpc.aio.Channel | None = None,
+        token: str | None = None,
+        tls: bool = False,
+        tls_ca: Pem | None = None,
+        tls_cert: Pem | None = None,
+        tls_key: Pem | None = None,
     ) -> None:
         self.target = target or default_target()
         self.timeout = timeout
         self.transfer_timeout = transfer_timeout
         self.watch_idle_timeout = watch_idle_timeout
         self.reconnect_for = reconnect_for
-        self.channel = channel or grpc.aio.insecure_channel(self.target, options=channel_options())
+        self.channel = channel or aio_channel(
+            self.target,
+            channel_options(),
+            token=token,
+            tls=tls,
+            tls_ca=tls_ca,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+        )
         self.environments = environments_pb2_grpc.EnvironmentServiceStub(self.channel)
         self.backups = backup_service_pb2_grpc.BackupServiceStub(self.channel)
         self.operations = operations_pb2_grpc.OperationServiceStub(self.channel)
@@ -642,6 +656,11 @@ class AsyncClient:
         op = await self._unary(
             self.repository.PruneRepository, messages.prune_repository(request_id)
         )
+        return AsyncOperation(self, op)
+
+    async def rotate_key(self, *, request_id: str = "") -> AsyncOperation:
+        """Starts a rotation of the repository key (admin)."""
+        op = await self._unary(self.repository.RotateKey, messages.rotate_key(request_id))
         return AsyncOperation(self, op)
 
     # -- operations -----------------------------------------------------------

@@ -37,6 +37,7 @@ from stowage.v1 import operations_pb2 as ops_pb
 
 from . import messages
 from .channel import options as channel_options
+from .credentials import Pem, sync_channel
 from .errors import StowageError, from_rpc_error
 from .names import (
     COLLECTIONS,
@@ -70,6 +71,11 @@ class Client:
     stream silent for ``watch_idle_timeout`` seconds and gives up after
     ``reconnect_for`` seconds without reaching the server. A ``channel`` passed
     in is used as it is: its own options, retry policy included.
+
+    ``token`` is sent as ``authorization: Bearer <token>`` on every call. TLS is
+    used when ``tls`` is true or any of ``tls_ca`` (CA bundle checking the
+    server; the system's roots otherwise), ``tls_cert`` and ``tls_key`` (the
+    client certificate, for mutual TLS) is given: PEM file paths or bytes.
     """
 
     def __init__(
@@ -81,13 +87,26 @@ class Client:
         watch_idle_timeout: float = WATCH_IDLE_TIMEOUT,
         reconnect_for: float = RECONNECT_FOR,
         channel: grpc.Channel | None = None,
+        token: str | None = None,
+        tls: bool = False,
+        tls_ca: Pem | None = None,
+        tls_cert: Pem | None = None,
+        tls_key: Pem | None = None,
     ) -> None:
         self.target = target or default_target()
         self.timeout = timeout
         self.transfer_timeout = transfer_timeout
         self.watch_idle_timeout = watch_idle_timeout
         self.reconnect_for = reconnect_for
-        self.channel = channel or grpc.insecure_channel(self.target, options=channel_options())
+        self.channel = channel or sync_channel(
+            self.target,
+            channel_options(),
+            token=token,
+            tls=tls,
+            tls_ca=tls_ca,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+        )
         self.environments = environments_pb2_grpc.EnvironmentServiceStub(self.channel)
         self.backups = backup_service_pb2_grpc.BackupServiceStub(self.channel)
         self.operations = operations_pb2_grpc.OperationServiceStub(self.channel)
@@ -541,6 +560,12 @@ class Client:
     def prune_repository(self, *, request_id: str = "") -> Operation:
         """Starts a prune: deletes what no backup references."""
         op = self._unary(self.repository.PruneRepository, messages.prune_repository(request_id))
+        return Operation(self, op)
+
+    def rotate_key(self, *, request_id: str = "") -> Operation:
+        """Starts a rotation of the repository key (admin): every data key is
+        re-wrapped under a new master key, and the old key opens nothing."""
+        op = self._unary(self.repository.RotateKey, messages.rotate_key(request_id))
         return Operation(self, op)
 
     # -- operations -----------------------------------------------------------

@@ -179,6 +179,14 @@ class RepositoryLocked(StowageError):
     reason_name = "REPOSITORY_LOCKED"
 
 
+class Unauthenticated(StowageError):
+    reason_name = "UNAUTHENTICATED"
+
+
+class PermissionDenied(StowageError):
+    reason_name = "PERMISSION_DENIED"
+
+
 def _reason_classes() -> dict[str, type[StowageError]]:
     by_reason: dict[str, type[StowageError]] = {}
     for cls in StowageError.__subclasses__():

@@ -345,3 +345,7 @@ def verify_repository(read_data: bool, request_id_: str) -> mt_pb.VerifyReposito
 
 def prune_repository(request_id_: str) -> mt_pb.PruneRepositoryRequest:
     return mt_pb.PruneRepositoryRequest(request_id=request_id(request_id_))
+
+
+def rotate_key(request_id_: str) -> mt_pb.RotateKeyRequest:
+    return mt_pb.RotateKeyRequest(request_id=request_id(request_id_))

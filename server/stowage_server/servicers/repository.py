@@ -9,6 +9,7 @@ from stowage.v1 import operations_pb2 as ops_pb
 from stowage.v1 import repository_service_pb2_grpc
 
 from ..prune import PruneEngine
+from ..rotation import RotationEngine
 from ..verify import VerifyEngine
 from .mapping import unary
 
@@ -16,9 +17,10 @@ Ctx = grpc.aio.ServicerContext
 
 
 class RepositoryServicer(repository_service_pb2_grpc.RepositoryServiceServicer):
-    def __init__(self, verify: VerifyEngine, prune: PruneEngine) -> None:
+    def __init__(self, verify: VerifyEngine, prune: PruneEngine, rotation: RotationEngine) -> None:
         self.verify = verify
         self.prune = prune
+        self.rotation = rotation
 
     @unary
     async def VerifyRepository(
@@ -31,3 +33,7 @@ class RepositoryServicer(repository_service_pb2_grpc.RepositoryServiceServicer):
         self, request: mt_pb.PruneRepositoryRequest, context: Ctx
     ) -> ops_pb.Operation:
         return await self.prune.start(request)
+
+    @unary
+    async def RotateKey(self, request: mt_pb.RotateKeyRequest, context: Ctx) -> ops_pb.Operation:
+        return await self.rotation.start(request)

@@ -86,7 +86,8 @@ def register(commands: Any, common: list[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler=copy_backup)
 
     p = sub.add_parser(
-        "status", parents=common,
+        "status",
+        parents=common,
         help="last backup, last success, last scheduled backup and next run per environment",
     )
     p.add_argument("env", metavar="ENV", nargs="?", help="only this environment")

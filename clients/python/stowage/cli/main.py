@@ -27,6 +27,7 @@ from . import (
     repository,
     restore,
     runtime,
+    security,
     serve,
 )
 from .output import CommandError, error_line
@@ -39,11 +40,14 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
 
 
-def global_options(*, top: bool) -> Parser:
-    """--server and --json, accepted before and after the subcommand.
+def global_options(*, top: bool, client: bool = True) -> Parser:
+    """--server and --json, and (``client``) the token and TLS settings,
+    accepted before and after the subcommand.
 
     The copies on subcommands default to SUPPRESS: when the flag is not
-    repeated after the subcommand, the value parsed before it survives.
+    repeated after the subcommand, the value parsed before it survives. The
+    server's own commands (serve, config, token, audit) take no client TLS
+    flags: `serve --tls-cert` is the server's certificate.
     """
     p = Parser(add_help=False)
     p.add_argument(
@@ -58,6 +62,49 @@ def global_options(*, top: bool) -> Parser:
         default=False if top else argparse.SUPPRESS,
         help="print responses as JSON (streams: one object per line)",
     )
+    if not client:
+        return p
+
+    def env(name: str) -> str | None:
+        return (os.environ.get(name) or None) if top else argparse.SUPPRESS
+
+    p.add_argument(
+        "--token",
+        dest="client_token",
+        metavar="TOKEN",
+        default=env("STOWAGE_TOKEN"),
+        help="bearer token sent with every call (default: $STOWAGE_TOKEN, better than the flag, "
+        "which process listings show)",
+    )
+    p.add_argument(
+        "--tls",
+        dest="client_tls",
+        action="store_true",
+        default=bool(os.environ.get("STOWAGE_TLS")) if top else argparse.SUPPRESS,
+        help="use TLS, checking the server against the system's CAs unless --tls-ca "
+        "(default: $STOWAGE_TLS; implied by the flags below)",
+    )
+    p.add_argument(
+        "--tls-ca",
+        dest="client_tls_ca",
+        metavar="FILE",
+        default=env("STOWAGE_TLS_CA"),
+        help="PEM CA bundle that signed the server's certificate (default: $STOWAGE_TLS_CA)",
+    )
+    p.add_argument(
+        "--tls-cert",
+        dest="client_tls_cert",
+        metavar="FILE",
+        default=env("STOWAGE_TLS_CERT"),
+        help="PEM client certificate, for servers that ask for one (default: $STOWAGE_TLS_CERT)",
+    )
+    p.add_argument(
+        "--tls-key",
+        dest="client_tls_key",
+        metavar="FILE",
+        default=env("STOWAGE_TLS_KEY"),
+        help="PEM key of --tls-cert (default: $STOWAGE_TLS_KEY)",
+    )
     return p
 
 
@@ -65,7 +112,7 @@ def wants_server_options(argv: Sequence[str]) -> bool:
     # The server's option list lives in the server package, which client
     # commands should neither import nor depend on: only a command line that
     # mentions `serve` or `config` builds those flags.
-    return any(a in ("serve", "config") for a in argv)
+    return any(a in ("serve", "config", "token", "audit") for a in argv)
 
 
 def build_parser(*, server_options: bool = True) -> Parser:
@@ -75,8 +122,10 @@ def build_parser(*, server_options: bool = True) -> Parser:
         parents=[global_options(top=True)],
     )
     common: list[argparse.ArgumentParser] = [global_options(top=False)]
+    local: list[argparse.ArgumentParser] = [global_options(top=False, client=False)]
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    serve.register(commands, common, server_options)
+    serve.register(commands, local, server_options)
+    security.register(commands, local, server_options)
     environments.register(commands, common)
     artifacts.register(commands, common)
     runtime.register(commands, common)
@@ -93,7 +142,18 @@ def run(args: argparse.Namespace) -> int:
     if not getattr(args, "uses_server", True):
         status = args.handler(args)
         return status
-    with Client(args.server) as client:
+    try:
+        client = Client(
+            args.server,
+            token=args.client_token,
+            tls=args.client_tls,
+            tls_ca=args.client_tls_ca,
+            tls_cert=args.client_tls_cert,
+            tls_key=args.client_tls_key,
+        )
+    except ValueError as e:
+        raise CommandError(str(e)) from None
+    with client:
         status = args.handler(args, client)
     return status
 

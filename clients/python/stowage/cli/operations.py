@@ -183,6 +183,13 @@ def print_outcome(op: ops_pb.Operation) -> None:
             f"{c.backup} -> {c.destination_repository}: {c.blobs_copied} blob(s) sent "
             f"({human_bytes(c.bytes_copied)}), {c.blobs_present} already there"
         )
+    elif op.HasField("rotate_key"):
+        r = op.rotate_key
+        print(
+            f"new repository key {r.key_id}: {r.data_keys_rewrapped} data key(s) re-wrapped "
+            f"({r.data_keys_current} already), secrets of {r.secrets_resealed} environment(s) "
+            "sealed again"
+        )
 
 
 def list_operations(args: argparse.Namespace, client: Client) -> int:

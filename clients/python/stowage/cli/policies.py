@@ -89,7 +89,9 @@ def policy_text(policy: pol_pb.BackupPolicy) -> str:
 
 def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
     policy = sub.add_parser(
-        "policy", parents=common, help="automatic backups of an environment",
+        "policy",
+        parents=common,
+        help="automatic backups of an environment",
         description="An environment's backup policy: when it is backed up automatically "
         "(an interval, or a cron expression in UTC) and which of those backups are kept. "
         "Retention keeps the union of what each --keep rule keeps, and always the newest "
@@ -101,20 +103,37 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
     p = commands.add_parser("set", parents=common, help="set (or replace) the policy")
     p.add_argument("env", metavar="ENV")
     when = p.add_mutually_exclusive_group(required=True)
-    when.add_argument("--every", type=parse_duration, metavar="DURATION",
-                      help="back up at this interval, counted from now (s, m, h, d: 6h, 1d)")
-    when.add_argument("--cron", metavar="EXPR",
-                      help="back up on a 5-field cron expression in UTC, as in '0 2 * * *'")
-    for rule, what in (("last", "the N newest backups"),
-                       ("daily", "the newest backup of each of the last N days with backups"),
-                       ("weekly", "the newest backup of each of the last N weeks with backups"),
-                       ("monthly", "the newest backup of each of the last N months with backups")):
+    when.add_argument(
+        "--every",
+        type=parse_duration,
+        metavar="DURATION",
+        help="back up at this interval, counted from now (s, m, h, d: 6h, 1d)",
+    )
+    when.add_argument(
+        "--cron",
+        metavar="EXPR",
+        help="back up on a 5-field cron expression in UTC, as in '0 2 * * *'",
+    )
+    for rule, what in (
+        ("last", "the N newest backups"),
+        ("daily", "the newest backup of each of the last N days with backups"),
+        ("weekly", "the newest backup of each of the last N weeks with backups"),
+        ("monthly", "the newest backup of each of the last N months with backups"),
+    ):
         p.add_argument(f"--keep-{rule}", type=_count, metavar="N", help=f"keep {what}")
-    p.add_argument("--max-age", type=parse_duration, metavar="DURATION",
-                   help="keep every backup younger than this")
-    p.add_argument("--drill-every", type=parse_duration, metavar="DURATION",
-                   help="also run a restore drill of the newest backup at this interval "
-                   "(see 'stowage backup drill')")
+    p.add_argument(
+        "--max-age",
+        type=parse_duration,
+        metavar="DURATION",
+        help="keep every backup younger than this",
+    )
+    p.add_argument(
+        "--drill-every",
+        type=parse_duration,
+        metavar="DURATION",
+        help="also run a restore drill of the newest backup at this interval "
+        "(see 'stowage backup drill')",
+    )
     p.add_argument("--dry-run", action="store_true", help="check the policy, change nothing")
     p.set_defaults(handler=set_policy)
 
@@ -122,8 +141,9 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
     p.add_argument("env", metavar="ENV")
     p.set_defaults(handler=get_policy)
 
-    p = commands.add_parser("clear", parents=common,
-                            help="remove the policy: no more automatic backups (backups stay)")
+    p = commands.add_parser(
+        "clear", parents=common, help="remove the policy: no more automatic backups (backups stay)"
+    )
     p.add_argument("env", metavar="ENV")
     p.set_defaults(handler=clear_policy)
 

@@ -43,6 +43,25 @@ def register(commands: Any, common: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--request-id", default="", metavar="ID", help="makes a retry safe")
     p.set_defaults(handler=prune)
 
+    p = sub.add_parser(
+        "rotate-key",
+        parents=common,
+        help="re-wrap every backup's key under a new master key (admin)",
+        description="Rotate the repository key: the server makes a new master key (in its key "
+        "file; the old one is kept as stowage.key.old), re-wraps every backup's data key and "
+        "seals the registry's secrets again, without rewriting blob data. The old key then "
+        "opens nothing in this repository. Refused when the key comes from STOWAGE_KEY. A "
+        "rotation cut short is completed by running it again.",
+    )
+    p.add_argument(
+        "--no-wait",
+        dest="wait",
+        action="store_false",
+        help="print the operation and return at once",
+    )
+    p.add_argument("--request-id", default="", metavar="ID", help="makes a retry safe")
+    p.set_defaults(handler=rotate_key)
+
 
 def verify(args: argparse.Namespace, client: Client) -> int:
     handle = client.verify_repository(read_data=args.read_data, request_id=args.request_id)
@@ -57,6 +76,15 @@ def verify(args: argparse.Namespace, client: Client) -> int:
 
 def prune(args: argparse.Namespace, client: Client) -> int:
     handle = client.prune_repository(request_id=args.request_id)
+    if not args.wait:
+        print_json(handle.operation) if args.json else print(handle.name)
+        return 0
+    wait_and_report(handle, json_lines=args.json)
+    return 0
+
+
+def rotate_key(args: argparse.Namespace, client: Client) -> int:
+    handle = client.rotate_key(request_id=args.request_id)
     if not args.wait:
         print_json(handle.operation) if args.json else print(handle.name)
         return 0

@@ -88,9 +88,12 @@ def register(commands: Any, common: list[argparse.ArgumentParser]) -> None:
         help="a new source FTP folder for an agreement, repeatable",
     )
     p.add_argument("--request-id", default="", metavar="ID", help="makes a retry safe")
-    p.add_argument("--copy-policy", action="store_true",
-                   help="give the new environment the source's backup policy, as recorded "
-                   "in the backup (otherwise it has no automatic backups)")
+    p.add_argument(
+        "--copy-policy",
+        action="store_true",
+        help="give the new environment the source's backup policy, as recorded "
+        "in the backup (otherwise it has no automatic backups)",
+    )
     p.set_defaults(handler=restore)
 
 

@@ -20,6 +20,14 @@ METAVARS = {
     "repository": "URL",
     "key_file": "FILE",
     "storage": "ADDR",
+    "tls_cert": "FILE",
+    "tls_key": "FILE",
+    "tls_client_ca": "FILE",
+    "tokens_file": "FILE",
+    "audit_log": "FILE",
+    "max_message_size": "SIZE",
+    "max_stream_size": "SIZE",
+    "max_concurrent_streams": "N",
 }
 
 
@@ -31,6 +39,16 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
     )
     for option in OPTIONS:
         default = "" if "default:" in option.help else f"; default: {option.default or 'none'}"
+        if option.switch:
+            group.add_argument(
+                option.flag,
+                dest=option.name,
+                action="store_const",
+                const="true",
+                default=None,
+                help=f"{option.help} [{option.env}]".replace("%", "%%"),
+            )
+            continue
         group.add_argument(
             option.flag,
             dest=option.name,

@@ -115,6 +115,14 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """[NOT_FOUND] The environment has no backup policy (metadata
     "backup_policy").
     """
+    UNAUTHENTICATED: _ErrorReason.ValueType  # 31
+    """[UNAUTHENTICATED] The call carries no bearer token, or one the server does
+    not know (revoked, mistyped). Send `authorization: Bearer <token>`.
+    """
+    PERMISSION_DENIED: _ErrorReason.ValueType  # 32
+    """[PERMISSION_DENIED] The caller's role does not allow the call (metadata
+    "role" is the caller's role, "required_role" the one the call needs).
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """Why a request failed: the `reason` of the google.rpc.ErrorInfo attached to
@@ -214,5 +222,13 @@ cannot share (prune excludes everything; backups exclude prune). Metadata
 BACKUP_POLICY_NOT_FOUND: ErrorReason.ValueType  # 30
 """[NOT_FOUND] The environment has no backup policy (metadata
 "backup_policy").
+"""
+UNAUTHENTICATED: ErrorReason.ValueType  # 31
+"""[UNAUTHENTICATED] The call carries no bearer token, or one the server does
+not know (revoked, mistyped). Send `authorization: Bearer <token>`.
+"""
+PERMISSION_DENIED: ErrorReason.ValueType  # 32
+"""[PERMISSION_DENIED] The caller's role does not allow the call (metadata
+"role" is the caller's role, "required_role" the one the call needs).
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -273,3 +273,63 @@ class CopyResult(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CopyResult: _TypeAlias = CopyResult  # noqa: Y015
+
+@_typing.final
+class RotateKeyRequest(_message.Message):
+    """Request of RepositoryService.RotateKey."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Makes retries safe (AIP-155); at most 64 characters."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RotateKeyRequest: _TypeAlias = RotateKeyRequest  # noqa: Y015
+
+@_typing.final
+class RotateKeyResult(_message.Message):
+    """The result of a key rotation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_ID_FIELD_NUMBER: _builtins.int
+    DATA_KEYS_REWRAPPED_FIELD_NUMBER: _builtins.int
+    DATA_KEYS_CURRENT_FIELD_NUMBER: _builtins.int
+    SECRETS_RESEALED_FIELD_NUMBER: _builtins.int
+    CONTENT_KEY_REWRAPPED_FIELD_NUMBER: _builtins.int
+    key_id: _builtins.str
+    """The id of the new repository key (16 hex digits; not secret)."""
+    data_keys_rewrapped: _builtins.int
+    """Backup data keys now wrapped by the new key."""
+    data_keys_current: _builtins.int
+    """Data keys that were already wrapped by it (a rotation run again)."""
+    secrets_resealed: _builtins.int
+    """Environments whose sealed secrets in the registry were sealed again."""
+    content_key_rewrapped: _builtins.bool
+    """True when the repository's content key was re-wrapped (encrypt-all)."""
+    def __init__(
+        self,
+        *,
+        key_id: _builtins.str = ...,
+        data_keys_rewrapped: _builtins.int = ...,
+        data_keys_current: _builtins.int = ...,
+        secrets_resealed: _builtins.int = ...,
+        content_key_rewrapped: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_key_rewrapped", b"content_key_rewrapped", "data_keys_current", b"data_keys_current", "data_keys_rewrapped", b"data_keys_rewrapped", "key_id", b"key_id", "secrets_resealed", b"secrets_resealed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RotateKeyResult: _TypeAlias = RotateKeyResult  # noqa: Y015

@@ -29,7 +29,7 @@ from stowage.v1 import drills_pb2 as stowage_dot_v1_dot_drills__pb2
 from stowage.v1 import maintenance_pb2 as stowage_dot_v1_dot_maintenance__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bstowage/v1/operations.proto\x12\nstowage.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x18stowage/v1/backups.proto\x1a\x17stowage/v1/drills.proto\x1a\x1cstowage/v1/maintenance.proto\"\xae\x07\n\tOperation\x12\x0c\n\x04name\x18\x01 \x01(\t\x12(\n\x04kind\x18\x02 \x01(\x0e\x32\x1a.stowage.v1.Operation.Kind\x12\x0e\n\x06target\x18\x03 \x01(\t\x12*\n\x05state\x18\x04 \x01(\x0e\x32\x1b.stowage.v1.Operation.State\x12\x0c\n\x04\x64one\x18\x05 \x01(\x08\x12&\n\x08progress\x18\x06 \x01(\x0b\x32\x14.stowage.v1.Progress\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nrequest_id\x18\n \x01(\t\x12!\n\x05\x65rror\x18\x0b \x01(\x0b\x32\x12.google.rpc.Status\x12\x10\n\x08warnings\x18\x0c \x03(\t\x12\x15\n\rlast_sequence\x18\r \x01(\x03\x12$\n\x06\x62\x61\x63kup\x18\x14 \x01(\x0b\x32\x12.stowage.v1.BackupH\x00\x12,\n\x07restore\x18\x15 \x01(\x0b\x32\x19.stowage.v1.RestoreResultH\x00\x12*\n\x06verify\x18\x16 \x01(\x0b\x32\x18.stowage.v1.VerifyResultH\x00\x12(\n\x05prune\x18\x17 \x01(\x0b\x32\x17.stowage.v1.PruneResultH\x00\x12&\n\x04\x63opy\x18\x18 \x01(\x0b\x32\x16.stowage.v1.CopyResultH\x00\x12(\n\x05\x64rill\x18\x19 \x01(\x0b\x32\x17.stowage.v1.DrillResultH\x00\"\x7f\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x0f\n\x0bKIND_BACKUP\x10\x01\x12\x10\n\x0cKIND_RESTORE\x10\x02\x12\x0f\n\x0bKIND_VERIFY\x10\x03\x12\x0e\n\nKIND_PRUNE\x10\x04\x12\r\n\tKIND_COPY\x10\x05\x12\x0e\n\nKIND_DRILL\x10\x06\"\x80\x01\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x11\n\rSTATE_PENDING\x10\x01\x12\x11\n\rSTATE_RUNNING\x10\x02\x12\x13\n\x0fSTATE_SUCCEEDED\x10\x03\x12\x10\n\x0cSTATE_FAILED\x10\x04\x12\x13\n\x0fSTATE_CANCELLED\x10\x05\x42\x08\n\x06result\"\x81\x01\n\x08Progress\x12\r\n\x05phase\x18\x01 \x01(\t\x12\x12\n\nitems_done\x18\x02 \x01(\x03\x12\x13\n\x0bitems_total\x18\x03 \x01(\x03\x12\x12\n\nbytes_done\x18\x04 \x01(\x03\x12\x13\n\x0b\x62ytes_total\x18\x05 \x01(\x03\x12\x14\n\x0c\x63urrent_item\x18\x06 \x01(\t\"\xdb\x01\n\x0eOperationEvent\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x05state\x18\x03 \x01(\x0e\x32\x1b.stowage.v1.Operation.State\x12&\n\x08progress\x18\x04 \x01(\x0b\x32\x14.stowage.v1.Progress\x12\x0f\n\x07warning\x18\x05 \x01(\t\x12(\n\toperation\x18\x06 \x01(\x0b\x32\x15.stowage.v1.Operation\"#\n\x13GetOperationRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"x\n\x15ListOperationsRequest\x12\x0e\n\x06target\x18\x01 \x01(\t\x12(\n\x04kind\x18\x02 \x01(\x0e\x32\x1a.stowage.v1.Operation.Kind\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"\\\n\x16ListOperationsResponse\x12)\n\noperations\x18\x01 \x03(\x0b\x32\x15.stowage.v1.Operation\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"=\n\x15WatchOperationRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x16\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x03\"&\n\x16\x43\x61ncelOperationRequest\x12\x0c\n\x04name\x18\x01 \x01(\t2\xd4\x02\n\x10OperationService\x12\x46\n\x0cGetOperation\x12\x1f.stowage.v1.GetOperationRequest\x1a\x15.stowage.v1.Operation\x12W\n\x0eListOperations\x12!.stowage.v1.ListOperationsRequest\x1a\".stowage.v1.ListOperationsResponse\x12Q\n\x0eWatchOperation\x12!.stowage.v1.WatchOperationRequest\x1a\x1a.stowage.v1.OperationEvent0\x01\x12L\n\x0f\x43\x61ncelOperation\x12\".stowage.v1.CancelOperationRequest\x1a\x15.stowage.v1.Operationb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bstowage/v1/operations.proto\x12\nstowage.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x18stowage/v1/backups.proto\x1a\x17stowage/v1/drills.proto\x1a\x1cstowage/v1/maintenance.proto\"\xf7\x07\n\tOperation\x12\x0c\n\x04name\x18\x01 \x01(\t\x12(\n\x04kind\x18\x02 \x01(\x0e\x32\x1a.stowage.v1.Operation.Kind\x12\x0e\n\x06target\x18\x03 \x01(\t\x12*\n\x05state\x18\x04 \x01(\x0e\x32\x1b.stowage.v1.Operation.State\x12\x0c\n\x04\x64one\x18\x05 \x01(\x08\x12&\n\x08progress\x18\x06 \x01(\x0b\x32\x14.stowage.v1.Progress\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nrequest_id\x18\n \x01(\t\x12!\n\x05\x65rror\x18\x0b \x01(\x0b\x32\x12.google.rpc.Status\x12\x10\n\x08warnings\x18\x0c \x03(\t\x12\x15\n\rlast_sequence\x18\r \x01(\x03\x12$\n\x06\x62\x61\x63kup\x18\x14 \x01(\x0b\x32\x12.stowage.v1.BackupH\x00\x12,\n\x07restore\x18\x15 \x01(\x0b\x32\x19.stowage.v1.RestoreResultH\x00\x12*\n\x06verify\x18\x16 \x01(\x0b\x32\x18.stowage.v1.VerifyResultH\x00\x12(\n\x05prune\x18\x17 \x01(\x0b\x32\x17.stowage.v1.PruneResultH\x00\x12&\n\x04\x63opy\x18\x18 \x01(\x0b\x32\x16.stowage.v1.CopyResultH\x00\x12\x31\n\nrotate_key\x18\x19 \x01(\x0b\x32\x1b.stowage.v1.RotateKeyResultH\x00\x12(\n\x05\x64rill\x18\x1a \x01(\x0b\x32\x17.stowage.v1.DrillResultH\x00\"\x94\x01\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x0f\n\x0bKIND_BACKUP\x10\x01\x12\x10\n\x0cKIND_RESTORE\x10\x02\x12\x0f\n\x0bKIND_VERIFY\x10\x03\x12\x0e\n\nKIND_PRUNE\x10\x04\x12\r\n\tKIND_COPY\x10\x05\x12\x13\n\x0fKIND_ROTATE_KEY\x10\x06\x12\x0e\n\nKIND_DRILL\x10\x07\"\x80\x01\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x11\n\rSTATE_PENDING\x10\x01\x12\x11\n\rSTATE_RUNNING\x10\x02\x12\x13\n\x0fSTATE_SUCCEEDED\x10\x03\x12\x10\n\x0cSTATE_FAILED\x10\x04\x12\x13\n\x0fSTATE_CANCELLED\x10\x05\x42\x08\n\x06result\"\x81\x01\n\x08Progress\x12\r\n\x05phase\x18\x01 \x01(\t\x12\x12\n\nitems_done\x18\x02 \x01(\x03\x12\x13\n\x0bitems_total\x18\x03 \x01(\x03\x12\x12\n\nbytes_done\x18\x04 \x01(\x03\x12\x13\n\x0b\x62ytes_total\x18\x05 \x01(\x03\x12\x14\n\x0c\x63urrent_item\x18\x06 \x01(\t\"\xdb\x01\n\x0eOperationEvent\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x05state\x18\x03 \x01(\x0e\x32\x1b.stowage.v1.Operation.State\x12&\n\x08progress\x18\x04 \x01(\x0b\x32\x14.stowage.v1.Progress\x12\x0f\n\x07warning\x18\x05 \x01(\t\x12(\n\toperation\x18\x06 \x01(\x0b\x32\x15.stowage.v1.Operation\"#\n\x13GetOperationRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"x\n\x15ListOperationsRequest\x12\x0e\n\x06target\x18\x01 \x01(\t\x12(\n\x04kind\x18\x02 \x01(\x0e\x32\x1a.stowage.v1.Operation.Kind\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"\\\n\x16ListOperationsResponse\x12)\n\noperations\x18\x01 \x03(\x0b\x32\x15.stowage.v1.Operation\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"=\n\x15WatchOperationRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x16\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x03\"&\n\x16\x43\x61ncelOperationRequest\x12\x0c\n\x04name\x18\x01 \x01(\t2\xd4\x02\n\x10OperationService\x12\x46\n\x0cGetOperation\x12\x1f.stowage.v1.GetOperationRequest\x1a\x15.stowage.v1.Operation\x12W\n\x0eListOperations\x12!.stowage.v1.ListOperationsRequest\x1a\".stowage.v1.ListOperationsResponse\x12Q\n\x0eWatchOperation\x12!.stowage.v1.WatchOperationRequest\x1a\x1a.stowage.v1.OperationEvent0\x01\x12L\n\x0f\x43\x61ncelOperation\x12\".stowage.v1.CancelOperationRequest\x1a\x15.stowage.v1.Operationb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,25 +37,25 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'stowage.v1.operations_pb2',
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_OPERATION']._serialized_start=183
-  _globals['_OPERATION']._serialized_end=1125
-  _globals['_OPERATION_KIND']._serialized_start=857
-  _globals['_OPERATION_KIND']._serialized_end=984
-  _globals['_OPERATION_STATE']._serialized_start=987
-  _globals['_OPERATION_STATE']._serialized_end=1115
-  _globals['_PROGRESS']._serialized_start=1128
-  _globals['_PROGRESS']._serialized_end=1257
-  _globals['_OPERATIONEVENT']._serialized_start=1260
-  _globals['_OPERATIONEVENT']._serialized_end=1479
-  _globals['_GETOPERATIONREQUEST']._serialized_start=1481
-  _globals['_GETOPERATIONREQUEST']._serialized_end=1516
-  _globals['_LISTOPERATIONSREQUEST']._serialized_start=1518
-  _globals['_LISTOPERATIONSREQUEST']._serialized_end=1638
-  _globals['_LISTOPERATIONSRESPONSE']._serialized_start=1640
-  _globals['_LISTOPERATIONSRESPONSE']._serialized_end=1732
-  _globals['_WATCHOPERATIONREQUEST']._serialized_start=1734
-  _globals['_WATCHOPERATIONREQUEST']._serialized_end=1795
-  _globals['_CANCELOPERATIONREQUEST']._serialized_start=1797
-  _globals['_CANCELOPERATIONREQUEST']._serialized_end=1835
-  _globals['_OPERATIONSERVICE']._serialized_start=1838
-  _globals['_OPERATIONSERVICE']._serialized_end=2178
+  _globals['_OPERATION']._serialized_end=1198
+  _globals['_OPERATION_KIND']._serialized_start=909
+  _globals['_OPERATION_KIND']._serialized_end=1057
+  _globals['_OPERATION_STATE']._serialized_start=1060
+  _globals['_OPERATION_STATE']._serialized_end=1188
+  _globals['_PROGRESS']._serialized_start=1201
+  _globals['_PROGRESS']._serialized_end=1330
+  _globals['_OPERATIONEVENT']._serialized_start=1333
+  _globals['_OPERATIONEVENT']._serialized_end=1552
+  _globals['_GETOPERATIONREQUEST']._serialized_start=1554
+  _globals['_GETOPERATIONREQUEST']._serialized_end=1589
+  _globals['_LISTOPERATIONSREQUEST']._serialized_start=1591
+  _globals['_LISTOPERATIONSREQUEST']._serialized_end=1711
+  _globals['_LISTOPERATIONSRESPONSE']._serialized_start=1713
+  _globals['_LISTOPERATIONSRESPONSE']._serialized_end=1805
+  _globals['_WATCHOPERATIONREQUEST']._serialized_start=1807
+  _globals['_WATCHOPERATIONREQUEST']._serialized_end=1868
+  _globals['_CANCELOPERATIONREQUEST']._serialized_start=1870
+  _globals['_CANCELOPERATIONREQUEST']._serialized_end=1908
+  _globals['_OPERATIONSERVICE']._serialized_start=1911
+  _globals['_OPERATIONSERVICE']._serialized_end=2251
 # @@protoc_insertion_point(module_scope)

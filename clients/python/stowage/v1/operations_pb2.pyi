@@ -48,7 +48,9 @@ class Operation(_message.Message):
         """A prune of the repository."""
         KIND_COPY: Operation._Kind.ValueType  # 5
         """A copy of one backup to another repository."""
-        KIND_DRILL: Operation._Kind.ValueType  # 6
+        KIND_ROTATE_KEY: Operation._Kind.ValueType  # 6
+        """A rotation of the repository key."""
+        KIND_DRILL: Operation._Kind.ValueType  # 7
         """A restore drill of one backup into a sandbox."""
 
     class Kind(_Kind, metaclass=_KindEnumTypeWrapper):
@@ -66,7 +68,9 @@ class Operation(_message.Message):
     """A prune of the repository."""
     KIND_COPY: Operation.Kind.ValueType  # 5
     """A copy of one backup to another repository."""
-    KIND_DRILL: Operation.Kind.ValueType  # 6
+    KIND_ROTATE_KEY: Operation.Kind.ValueType  # 6
+    """A rotation of the repository key."""
+    KIND_DRILL: Operation.Kind.ValueType  # 7
     """A restore drill of one backup into a sandbox."""
 
     class _State:
@@ -122,6 +126,7 @@ class Operation(_message.Message):
     VERIFY_FIELD_NUMBER: _builtins.int
     PRUNE_FIELD_NUMBER: _builtins.int
     COPY_FIELD_NUMBER: _builtins.int
+    ROTATE_KEY_FIELD_NUMBER: _builtins.int
     DRILL_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Resource name, `operations/{operation}`; the id is 32 hex digits."""
@@ -129,7 +134,8 @@ class Operation(_message.Message):
     """What it does."""
     target: _builtins.str
     """The resource it acts on: an environment for a backup, a backup for a
-    restore, a copy or a drill, `repository` for a verify or a prune.
+    restore, a copy or a drill, `repository` for a verify, a prune or a key
+    rotation.
     """
     state: Global___Operation.State.ValueType
     """Where it is."""
@@ -184,6 +190,10 @@ class Operation(_message.Message):
         """What the copy sent (KIND_COPY)."""
 
     @_builtins.property
+    def rotate_key(self) -> _maintenance_pb2.RotateKeyResult:
+        """What the key rotation did (KIND_ROTATE_KEY)."""
+
+    @_builtins.property
     def drill(self) -> _drills_pb2.DrillResult:
         """What the drill found (KIND_DRILL)."""
 
@@ -208,13 +218,14 @@ class Operation(_message.Message):
         verify: _maintenance_pb2.VerifyResult | None = ...,
         prune: _maintenance_pb2.PruneResult | None = ...,
         copy: _maintenance_pb2.CopyResult | None = ...,
+        rotate_key: _maintenance_pb2.RotateKeyResult | None = ...,
         drill: _drills_pb2.DrillResult | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["backup", b"backup", "copy", b"copy", "create_time", b"create_time", "drill", b"drill", "end_time", b"end_time", "error", b"error", "progress", b"progress", "prune", b"prune", "restore", b"restore", "result", b"result", "start_time", b"start_time", "verify", b"verify"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["backup", b"backup", "copy", b"copy", "create_time", b"create_time", "drill", b"drill", "end_time", b"end_time", "error", b"error", "progress", b"progress", "prune", b"prune", "restore", b"restore", "result", b"result", "rotate_key", b"rotate_key", "start_time", b"start_time", "verify", b"verify"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["backup", b"backup", "copy", b"copy", "create_time", b"create_time", "done", b"done", "drill", b"drill", "end_time", b"end_time", "error", b"error", "kind", b"kind", "last_sequence", b"last_sequence", "name", b"name", "progress", b"progress", "prune", b"prune", "request_id", b"request_id", "restore", b"restore", "result", b"result", "start_time", b"start_time", "state", b"state", "target", b"target", "verify", b"verify", "warnings", b"warnings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["backup", b"backup", "copy", b"copy", "create_time", b"create_time", "done", b"done", "drill", b"drill", "end_time", b"end_time", "error", b"error", "kind", b"kind", "last_sequence", b"last_sequence", "name", b"name", "progress", b"progress", "prune", b"prune", "request_id", b"request_id", "restore", b"restore", "result", b"result", "rotate_key", b"rotate_key", "start_time", b"start_time", "state", b"state", "target", b"target", "verify", b"verify", "warnings", b"warnings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["backup", "restore", "verify", "prune", "copy", "drill"]  # noqa: Y015
+    _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["backup", "restore", "verify", "prune", "copy", "rotate_key", "drill"]  # noqa: Y015
     _WhichOneofArgType_result: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_result) -> _WhichOneofReturnType_result | None: ...
 

@@ -36,6 +36,9 @@ class RepositoryConfig(_message.Message):
     KEY_CHECK_FIELD_NUMBER: _builtins.int
     CHUNK_AVERAGE_BYTES_FIELD_NUMBER: _builtins.int
     CHUNK_THRESHOLD_BYTES_FIELD_NUMBER: _builtins.int
+    CONTENT_KEY_FIELD_NUMBER: _builtins.int
+    NEXT_KEY_CHECK_FIELD_NUMBER: _builtins.int
+    NEXT_CONTENT_KEY_FIELD_NUMBER: _builtins.int
     format_version: _builtins.int
     """The repository format; this is version 1."""
     repository_id: _builtins.str
@@ -50,9 +53,24 @@ class RepositoryConfig(_message.Message):
     """Content at most this large is stored as one blob, larger content in
     chunks.
     """
+    next_key_check: _builtins.bytes
+    """While a key rotation runs: proof of the new repository key (as key_check).
+    Both keys open the repository until the rotation completes.
+    """
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
         """When the repository was created."""
+
+    @_builtins.property
+    def content_key(self) -> Global___WrappedKey:
+        """The content key, wrapped by the repository key (key_id "content"); set
+        when all content is encrypted (--encrypt-all): blobs, pack trailers,
+        index objects, manifests, records and data keys are then sealed with it.
+        """
+
+    @_builtins.property
+    def next_content_key(self) -> Global___WrappedKey:
+        """While a key rotation runs: the content key wrapped by the new key."""
 
     def __init__(
         self,
@@ -63,10 +81,13 @@ class RepositoryConfig(_message.Message):
         key_check: _builtins.bytes = ...,
         chunk_average_bytes: _builtins.int = ...,
         chunk_threshold_bytes: _builtins.int = ...,
+        content_key: Global___WrappedKey | None = ...,
+        next_key_check: _builtins.bytes = ...,
+        next_content_key: Global___WrappedKey | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["content_key", b"content_key", "create_time", b"create_time", "next_content_key", b"next_content_key"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk_average_bytes", b"chunk_average_bytes", "chunk_threshold_bytes", b"chunk_threshold_bytes", "create_time", b"create_time", "format_version", b"format_version", "key_check", b"key_check", "repository_id", b"repository_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk_average_bytes", b"chunk_average_bytes", "chunk_threshold_bytes", b"chunk_threshold_bytes", "content_key", b"content_key", "create_time", b"create_time", "format_version", b"format_version", "key_check", b"key_check", "next_content_key", b"next_content_key", "next_key_check", b"next_key_check", "repository_id", b"repository_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -196,22 +217,28 @@ class WrappedKey(_message.Message):
     KEY_ID_FIELD_NUMBER: _builtins.int
     NONCE_FIELD_NUMBER: _builtins.int
     CIPHERTEXT_FIELD_NUMBER: _builtins.int
+    MASTER_KEY_ID_FIELD_NUMBER: _builtins.int
     key_id: _builtins.str
     """The data key's id (32 hex digits)."""
     nonce: _builtins.bytes
     """The 12-byte nonce."""
     ciphertext: _builtins.bytes
     """The wrapped key and its tag."""
+    master_key_id: _builtins.str
+    """The id of the repository key that wrapped it (16 hex digits, derived from
+    the key; not secret). Empty in keys wrapped before key rotation existed.
+    """
     def __init__(
         self,
         *,
         key_id: _builtins.str = ...,
         nonce: _builtins.bytes = ...,
         ciphertext: _builtins.bytes = ...,
+        master_key_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ciphertext", b"ciphertext", "key_id", b"key_id", "nonce", b"nonce"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ciphertext", b"ciphertext", "key_id", b"key_id", "master_key_id", b"master_key_id", "nonce", b"nonce"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

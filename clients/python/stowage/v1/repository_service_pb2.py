@@ -26,7 +26,7 @@ from stowage.v1 import maintenance_pb2 as stowage_dot_v1_dot_maintenance__pb2
 from stowage.v1 import operations_pb2 as stowage_dot_v1_dot_operations__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#stowage/v1/repository_service.proto\x12\nstowage.v1\x1a\x1cstowage/v1/maintenance.proto\x1a\x1bstowage/v1/operations.proto2\xb1\x01\n\x11RepositoryService\x12N\n\x10VerifyRepository\x12#.stowage.v1.VerifyRepositoryRequest\x1a\x15.stowage.v1.Operation\x12L\n\x0fPruneRepository\x12\".stowage.v1.PruneRepositoryRequest\x1a\x15.stowage.v1.Operationb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#stowage/v1/repository_service.proto\x12\nstowage.v1\x1a\x1cstowage/v1/maintenance.proto\x1a\x1bstowage/v1/operations.proto2\xf3\x01\n\x11RepositoryService\x12N\n\x10VerifyRepository\x12#.stowage.v1.VerifyRepositoryRequest\x1a\x15.stowage.v1.Operation\x12L\n\x0fPruneRepository\x12\".stowage.v1.PruneRepositoryRequest\x1a\x15.stowage.v1.Operation\x12@\n\tRotateKey\x12\x1c.stowage.v1.RotateKeyRequest\x1a\x15.stowage.v1.Operationb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,5 +34,5 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'stowage.v1.repository_servi
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_REPOSITORYSERVICE']._serialized_start=111
-  _globals['_REPOSITORYSERVICE']._serialized_end=288
+  _globals['_REPOSITORYSERVICE']._serialized_end=354
 # @@protoc_insertion_point(module_scope)

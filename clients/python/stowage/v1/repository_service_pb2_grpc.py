@@ -46,6 +46,11 @@ class RepositoryServiceStub:
                 request_serializer=stowage_dot_v1_dot_maintenance__pb2.PruneRepositoryRequest.SerializeToString,
                 response_deserializer=stowage_dot_v1_dot_operations__pb2.Operation.FromString,
                 _registered_method=True)
+        self.RotateKey = channel.unary_unary(
+                '/stowage.v1.RepositoryService/RotateKey',
+                request_serializer=stowage_dot_v1_dot_maintenance__pb2.RotateKeyRequest.SerializeToString,
+                response_deserializer=stowage_dot_v1_dot_operations__pb2.Operation.FromString,
+                _registered_method=True)
 
 
 class RepositoryServiceServicer:
@@ -74,6 +79,22 @@ class RepositoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RotateKey(self, request, context):
+        """Starts a rotation of the repository key and returns its operation at once:
+        a new master key is made, every backup's data key (and the content key,
+        when all content is encrypted) is re-wrapped under it, the registry's
+        sealed secrets are sealed again, and the repository's key check changes,
+        so the old key opens nothing. Blob data is not rewritten. Holds the
+        repository's exclusive lock. A rotation cut short leaves every backup
+        restorable with the old or the new key; running it again completes it.
+        Fails FAILED_PRECONDITION (INVALID_STATE) when the key was given by
+        STOWAGE_KEY rather than a key file.
+        Errors: INVALID_STATE, REPOSITORY_LOCKED, CORRUPT_DATA, STORAGE_UNAVAILABLE, REQUEST_ID_REUSED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RepositoryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -85,6 +106,11 @@ def add_RepositoryServiceServicer_to_server(servicer, server):
             'PruneRepository': grpc.unary_unary_rpc_method_handler(
                     servicer.PruneRepository,
                     request_deserializer=stowage_dot_v1_dot_maintenance__pb2.PruneRepositoryRequest.FromString,
+                    response_serializer=stowage_dot_v1_dot_operations__pb2.Operation.SerializeToString,
+            ),
+            'RotateKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateKey,
+                    request_deserializer=stowage_dot_v1_dot_maintenance__pb2.RotateKeyRequest.FromString,
                     response_serializer=stowage_dot_v1_dot_operations__pb2.Operation.SerializeToString,
             ),
     }
@@ -142,6 +168,33 @@ class RepositoryService:
             target,
             '/stowage.v1.RepositoryService/PruneRepository',
             stowage_dot_v1_dot_maintenance__pb2.PruneRepositoryRequest.SerializeToString,
+            stowage_dot_v1_dot_operations__pb2.Operation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stowage.v1.RepositoryService/RotateKey',
+            stowage_dot_v1_dot_maintenance__pb2.RotateKeyRequest.SerializeToString,
             stowage_dot_v1_dot_operations__pb2.Operation.FromString,
             options,
             channel_credentials,

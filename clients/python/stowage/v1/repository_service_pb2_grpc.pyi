@@ -48,6 +48,18 @@ class RepositoryServiceStub:
     while a backup, restore or copy runs.
     Errors: REPOSITORY_LOCKED, CORRUPT_DATA, STORAGE_UNAVAILABLE, REQUEST_ID_REUSED.
     """
+    RotateKey: _grpc.UnaryUnaryMultiCallable[_maintenance_pb2.RotateKeyRequest, _operations_pb2.Operation]
+    """Starts a rotation of the repository key and returns its operation at once:
+    a new master key is made, every backup's data key (and the content key,
+    when all content is encrypted) is re-wrapped under it, the registry's
+    sealed secrets are sealed again, and the repository's key check changes,
+    so the old key opens nothing. Blob data is not rewritten. Holds the
+    repository's exclusive lock. A rotation cut short leaves every backup
+    restorable with the old or the new key; running it again completes it.
+    Fails FAILED_PRECONDITION (INVALID_STATE) when the key was given by
+    STOWAGE_KEY rather than a key file.
+    Errors: INVALID_STATE, REPOSITORY_LOCKED, CORRUPT_DATA, STORAGE_UNAVAILABLE, REQUEST_ID_REUSED.
+    """
 
 @_typing.type_check_only
 class RepositoryServiceAsyncStub(RepositoryServiceStub):
@@ -67,6 +79,18 @@ class RepositoryServiceAsyncStub(RepositoryServiceStub):
     repository's exclusive lock: fails FAILED_PRECONDITION (REPOSITORY_LOCKED)
     while a backup, restore or copy runs.
     Errors: REPOSITORY_LOCKED, CORRUPT_DATA, STORAGE_UNAVAILABLE, REQUEST_ID_REUSED.
+    """
+    RotateKey: _aio.UnaryUnaryMultiCallable[_maintenance_pb2.RotateKeyRequest, _operations_pb2.Operation]  # type: ignore[assignment]
+    """Starts a rotation of the repository key and returns its operation at once:
+    a new master key is made, every backup's data key (and the content key,
+    when all content is encrypted) is re-wrapped under it, the registry's
+    sealed secrets are sealed again, and the repository's key check changes,
+    so the old key opens nothing. Blob data is not rewritten. Holds the
+    repository's exclusive lock. A rotation cut short leaves every backup
+    restorable with the old or the new key; running it again completes it.
+    Fails FAILED_PRECONDITION (INVALID_STATE) when the key was given by
+    STOWAGE_KEY rather than a key file.
+    Errors: INVALID_STATE, REPOSITORY_LOCKED, CORRUPT_DATA, STORAGE_UNAVAILABLE, REQUEST_ID_REUSED.
     """
 
 class RepositoryServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -96,6 +120,24 @@ class RepositoryServiceServicer(metaclass=_abc_1.ABCMeta):
         repository's exclusive lock: fails FAILED_PRECONDITION (REPOSITORY_LOCKED)
         while a backup, restore or copy runs.
         Errors: REPOSITORY_LOCKED, CORRUPT_DATA, STORAGE_UNAVAILABLE, REQUEST_ID_REUSED.
+        """
+
+    @_abc_1.abstractmethod
+    def RotateKey(
+        self,
+        request: _maintenance_pb2.RotateKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_operations_pb2.Operation, _abc.Awaitable[_operations_pb2.Operation]]:
+        """Starts a rotation of the repository key and returns its operation at once:
+        a new master key is made, every backup's data key (and the content key,
+        when all content is encrypted) is re-wrapped under it, the registry's
+        sealed secrets are sealed again, and the repository's key check changes,
+        so the old key opens nothing. Blob data is not rewritten. Holds the
+        repository's exclusive lock. A rotation cut short leaves every backup
+        restorable with the old or the new key; running it again completes it.
+        Fails FAILED_PRECONDITION (INVALID_STATE) when the key was given by
+        STOWAGE_KEY rather than a key file.
+        Errors: INVALID_STATE, REPOSITORY_LOCKED, CORRUPT_DATA, STORAGE_UNAVAILABLE, REQUEST_ID_REUSED.
         """
 
 def add_RepositoryServiceServicer_to_server(servicer: RepositoryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
