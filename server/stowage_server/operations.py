@@ -676,6 +676,13 @@ def _end_facts(ctx: OperationContext) -> dict[str, Any]:
             bytes=op.restore.size_bytes,
             artifacts=op.restore.artifact_count,
         )
+    elif op.HasField("drill"):
+        facts.update(
+            passed=op.drill.passed,
+            problems=len(op.drill.problems),
+            bytes=op.drill.bytes_checked,
+            artifacts=op.drill.artifacts_checked,
+        )
     else:
         facts["bytes"] = op.progress.bytes_done
     if op.HasField("error"):
