@@ -669,6 +669,7 @@ class Registry:
         check and the deletion share one write transaction, so no backup can
         start in between."""
         with self.db.write() as conn:
+            # Pending or running backups (1), restores (2) and drills (7).
             busy = conn.execute(
                 "SELECT 1 FROM operations WHERE state IN (1, 2) AND kind IN (1, 2, 7) LIMIT 1"
             ).fetchone()
