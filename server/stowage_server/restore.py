@@ -55,7 +55,7 @@ from . import names, reconcile
 from . import settings as settings_mod
 from .checklist import Checklists, Entry, FtpConflict, restore_items
 from .clock import Clock, rfc3339
-from .content import StagedContent
+from .content import ContentWriter, StagedContent
 from .editions import EditionPolicy, edition_name, edition_word
 from .errors import (
     Collected,
@@ -548,37 +548,25 @@ class RestoreEngine:
             for item in order:
                 digest = bytes(item.sha256)
                 refs = mf.blob_refs(item)
-                keep = digest not in known
-                writer = self.registry.content.writer(self.max_artifact_size) if keep else None
-                big = item.size_bytes > 1 << 20
-                # Single-blob content was verified by read_blobs; chunked content
-                # is verified whole here (the writer hashes what it stages).
-                hasher = hashlib.sha256() if writer is None and item.chunks else None
+                sink = _Sink(
+                    self,
+                    self.registry.content.writer(self.max_artifact_size) if digest not in known else None,
+                    # Single-blob content was verified by read_blobs; chunked content
+                    # is verified whole (a staging writer hashes what it stages).
+                    verify_whole=bool(item.chunks),
+                )
                 try:
                     for _ in refs:
                         _, data = await blobs.__anext__()
-                        if writer is not None:
-                            if big:
-                                await self._run(lambda w=writer, d=data: w.write(d))
-                            else:
-                                writer.write(data)
-                        elif hasher is not None:
-                            if big:
-                                await self._run(lambda h=hasher, d=data: h.update(d))
-                            else:
-                                hasher.update(data)
+                        await sink.add(data)
                         await ctx.advance(nbytes=len(data) * counts[digest], current=_label(item))
-                    if writer is not None:
-                        chunks = _known_chunks(item)
-                        result = await self._run(lambda w=writer, c=chunks: w.finish(c))
-                        staged.append(result)
-                        ok = result.sha256 == digest and result.size == item.size_bytes
-                    else:
-                        ok = hasher is None or hasher.digest() == digest
+                    result = await sink.close(_known_chunks(item))
                 except BaseException:
-                    if writer is not None:
-                        writer.abort()
+                    sink.abort()
                     raise
+                if result is not None:
+                    staged.append(result)
+                ok = sink.matches(digest, item.size_bytes)
                 if not ok:
                     raise DataLoss(
                         f"{_label(item)} does not match its digest after reassembly",
@@ -602,6 +590,65 @@ class RestoreEngine:
         finally:
             await blobs.aclose()
         return staged
+
+
+class _Sink:
+    """Where one item's verified blobs go: a staging writer, for content the
+    registry lacks, or only a hash, for content it holds. Large content goes to
+    a worker thread 4 MiB at a time; small content never leaves the event loop
+    (a thread hop per small item would cost more than the item)."""
+
+    FLUSH = 4 * 1024 * 1024
+
+    def __init__(self, engine: RestoreEngine, writer: ContentWriter | None, verify_whole: bool) -> None:
+        self._engine = engine
+        self._writer = writer
+        self._hash = hashlib.sha256() if writer is None and verify_whole else None
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        self._staged: StagedContent | None = None
+
+    async def add(self, data: bytes) -> None:
+        if self._writer is None and self._hash is None:
+            return
+        self._pending.append(data)
+        self._pending_bytes += len(data)
+        if self._pending_bytes >= self.FLUSH:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        pieces, self._pending, self._pending_bytes = self._pending, [], 0
+        target = self._writer.write if self._writer is not None else self._hash.update  # type: ignore[union-attr]
+
+        def write() -> None:
+            for piece in pieces:
+                target(piece)
+
+        await self._engine._run(write)
+
+    async def close(self, chunks: list[Chunk] | None) -> StagedContent | None:
+        if self._writer is not None and self._writer.in_memory and self._pending_bytes < self.FLUSH:
+            for piece in self._pending:
+                self._writer.write(piece)
+            self._pending = []
+            if self._writer.in_memory:
+                self._staged = self._writer.finish(chunks)
+                return self._staged
+        if self._pending:
+            await self._flush()
+        if self._writer is not None:
+            writer = self._writer
+            self._staged = await self._engine._run(lambda: writer.finish(chunks))
+        return self._staged
+
+    def matches(self, digest: bytes, size: int) -> bool:
+        if self._staged is not None:
+            return self._staged.sha256 == digest and self._staged.size == size
+        return self._hash is None or self._hash.digest() == digest
+
+    def abort(self) -> None:
+        if self._writer is not None and self._staged is None:
+            self._writer.abort()
 
 
 def _known_chunks(item: mf_pb.ManifestItem) -> list[Chunk] | None:
