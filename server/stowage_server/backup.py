@@ -50,6 +50,10 @@ T = TypeVar("T")
 # Batches of blobs read and encoded at once; bounded so memory stays flat.
 _PARALLEL = 3
 _BATCH_BYTES = 4 * 1024 * 1024
+# A compression dictionary is trained once there are this many small artifacts
+# to store, on this many of them (a tenth of a second; trained once per repository).
+_DICTIONARY_MIN_ARTIFACTS = 1000
+_DICTIONARY_SAMPLES = 300
 # How long a backup waits for a running prune to release the repository.
 LOCK_WAIT = 120.0
 
@@ -378,7 +382,26 @@ class _Upload:
         self.tasks: set[asyncio.Task[None]] = set()
         self.failure: BaseException | None = None
 
+    async def _train_dictionary(self) -> None:
+        """The first backup with many small artifacts trains the repository's
+        compression dictionary on a sample of them: small artifacts compress
+        about 40% smaller with it than alone (each is too short for zstd)."""
+        if self.engine.repo.codec.has_dictionary:
+            return
+        small = [
+            a.sha256
+            for a in self.snap.artifacts
+            if self.snap.contents[a.sha256].is_inline and self.session.needs(a.sha256)
+        ]
+        if len(small) < _DICTIONARY_MIN_ARTIFACTS:
+            return
+        step = max(1, len(small) // _DICTIONARY_SAMPLES)
+        sample = list(dict.fromkeys(small[::step]))[:_DICTIONARY_SAMPLES]
+        data = await self.engine._run(lambda: self.engine.registry.inline_contents(sample))
+        await self.engine.repo.add_dictionary(list(data.values()))
+
     async def run(self) -> None:
+        await self._train_dictionary()
         stored_already = [0, 0]  # items, bytes
         inline: list[tuple[bytes, list[int]]] = []
         inline_bytes = 0
@@ -449,7 +472,7 @@ class _Upload:
 
         def work() -> list[tuple[bytes, bytes, int]]:
             data = registry.inline_contents(digests)
-            return [(d, session.encode(d, data[d]), len(data[d])) for d in digests]
+            return [(d, session.encode(d, data[d], small=True), len(data[d])) for d in digests]
 
         sizes = sum(self.snap.contents[d].size for d in digests)
         return _Job(work, [h for _, h in batch], sizes, f"{len(digests)} small artifact(s)")

@@ -121,7 +121,9 @@ def restore_items(
                 Item(
                     id=f"ftp-folder-{c.agreement}",
                     kind=Item.KIND_FTP_FOLDER,
-                    subject=names.artifact_name(target, env_pb.ARTIFACT_KIND_AGREEMENT, c.agreement),
+                    subject=names.artifact_name(
+                        target, env_pb.ARTIFACT_KIND_AGREEMENT, c.agreement
+                    ),
                     description=(
                         f"agreement {c.agreement} pulls source folder {c.folder}, as does "
                         f"{'; '.join(c.pulled_by)}: give it a folder of its own (its "
@@ -282,7 +284,9 @@ class Checklists:
                         _close(item, DONE, resolution, now)
                     elif acknowledge is not None and acknowledge[0] == item.id:
                         note = acknowledge[1]
-                        _close(item, ACKNOWLEDGED, "acknowledged" + (f": {note}" if note else ""), now)
+                        _close(
+                            item, ACKNOWLEDGED, "acknowledged" + (f": {note}" if note else ""), now
+                        )
                     else:
                         continue
                     conn.execute(
@@ -320,13 +324,17 @@ def _closes_itself(item: Item) -> bool:
 
 def _key_fingerprint(stored: bytes) -> str:
     settings = env_pb.EnvironmentSettings.FromString(stored)
-    return settings.access_control_key.fingerprint if settings.HasField("access_control_key") else ""
+    return (
+        settings.access_control_key.fingerprint if settings.HasField("access_control_key") else ""
+    )
 
 
 def _fixed(conn: sqlite3.Connection, uid: str, item: Item, watch: dict[str, str]) -> str:
     """What shows the item fixed, in words; empty while it is not."""
     if item.kind == Item.KIND_CREDENTIALS:
-        (stored,) = conn.execute("SELECT settings FROM environments WHERE uid = ?", (uid,)).fetchone()
+        (stored,) = conn.execute(
+            "SELECT settings FROM environments WHERE uid = ?", (uid,)
+        ).fetchone()
         current = _key_fingerprint(stored)
         if current == watch["fingerprint"]:
             return ""
@@ -356,8 +364,6 @@ def _fixed(conn: sqlite3.Connection, uid: str, item: Item, watch: dict[str, str]
         ).fetchone()
         return f"hybrid connection {hc_id} created" if found else ""
     if item.kind == Item.KIND_BACKUP_POLICY:
-        found = conn.execute(
-            "SELECT 1 FROM backup_policies WHERE env_uid = ?", (uid,)
-        ).fetchone()
+        found = conn.execute("SELECT 1 FROM backup_policies WHERE env_uid = ?", (uid,)).fetchone()
         return "backup policy set" if found else ""
     return ""

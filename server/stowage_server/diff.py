@@ -83,8 +83,7 @@ def _backup_side(loaded: Loaded, box: SecretBox) -> Side:
         raise DataLoss(f"the secrets of {m.backup} do not decrypt: {e}") from e
     return Side(
         artifacts={
-            (i.kind, i.id): (bytes(i.sha256).hex(), i.size_bytes, dict(i.metadata))
-            for i in m.items
+            (i.kind, i.id): (bytes(i.sha256).hex(), i.size_bytes, dict(i.metadata)) for i in m.items
         },
         values=_values(
             m.edition,
@@ -162,7 +161,9 @@ def _artifact_fields(
     if before[0] != after[0]:
         out.append(df_pb.FieldChange(field="sha256", before=before[0], after=after[0]))
     if before[1] != after[1]:
-        out.append(df_pb.FieldChange(field="size_bytes", before=str(before[1]), after=str(after[1])))
+        out.append(
+            df_pb.FieldChange(field="size_bytes", before=str(before[1]), after=str(after[1]))
+        )
     for key in sorted(set(before[2]) | set(after[2])):
         if before[2].get(key) != after[2].get(key):
             out.append(

@@ -262,8 +262,10 @@ class DrillEngine:
         if runs is None:
             return out
         run = await self._run(lambda: runs.latest(drill_key(env_uid)))
-        if run is not None and run.state == REFUSED and (
-            out is None or run.claim_time >= out.start_time.ToNanoseconds() / 1e9
+        if (
+            run is not None
+            and run.state == REFUSED
+            and (out is None or run.claim_time >= out.start_time.ToNanoseconds() / 1e9)
         ):
             out = bk_pb.DrillAttempt(state="REFUSED", start_time=timestamp(run.claim_time))
             if run.end_time is not None:

@@ -176,4 +176,3 @@ class DrillScheduler:
                 await _until(event.wait(), self.poll)
         finally:
             self._finished.pop(op.name, None)
-

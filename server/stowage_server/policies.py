@@ -90,7 +90,9 @@ class Schedule:
         """The policy's restore drills, every drill_every from update_time."""
         if not policy.HasField("drill_every"):
             return None
-        return cls(policy.update_time.ToMilliseconds(), interval_ms=policy.drill_every.ToMilliseconds())
+        return cls(
+            policy.update_time.ToMilliseconds(), interval_ms=policy.drill_every.ToMilliseconds()
+        )
 
     @classmethod
     def of(cls, policy: Policy) -> Schedule:

@@ -147,7 +147,11 @@ def reconcile(
         out.changes.append(change)
         if any(after):
             # Unchanged counters keep their time; changed ones changed now.
-            when = before.update_time.ToNanoseconds() / 1e9 if before and after == before_counters else now
+            when = (
+                before.update_time.ToNanoseconds() / 1e9
+                if before and after == before_counters
+                else now
+            )
             out.records.append(ControlNumberRecord(agreement, *after, when))
         for m in ahead:
             out.warnings.append(
@@ -219,4 +223,3 @@ def _reason(
     return "kept the backup's counters" + (
         ": no matching live environment is past them" if matches else ""
     )
-

@@ -550,7 +550,9 @@ class RestoreEngine:
                 refs = mf.blob_refs(item)
                 sink = _Sink(
                     self,
-                    self.registry.content.writer(self.max_artifact_size) if digest not in known else None,
+                    self.registry.content.writer(self.max_artifact_size)
+                    if digest not in known
+                    else None,
                     # Single-blob content was verified by read_blobs; chunked content
                     # is verified whole (a staging writer hashes what it stages).
                     verify_whole=bool(item.chunks),
@@ -600,7 +602,9 @@ class _Sink:
 
     FLUSH = 4 * 1024 * 1024
 
-    def __init__(self, engine: RestoreEngine, writer: ContentWriter | None, verify_whole: bool) -> None:
+    def __init__(
+        self, engine: RestoreEngine, writer: ContentWriter | None, verify_whole: bool
+    ) -> None:
         self._engine = engine
         self._writer = writer
         self._hash = hashlib.sha256() if writer is None and verify_whole else None
@@ -718,4 +722,3 @@ def ftp_conflicts(
             pulled_by = [f"{agreement} of {env}" for env, agreement in users[folder]]
             out.append(FtpConflict(item.id, folder, pulled_by))
     return out
-

@@ -79,7 +79,9 @@ class RestoreIntoEngine:
         _raise_failed_checks(into.plan)
         op, created = await self.operations.create(op, req_hash)
         if created:
-            self.operations.launch(op, lambda ctx: self._restore(ctx, into), {"environment": env_id})
+            self.operations.launch(
+                op, lambda ctx: self._restore(ctx, into), {"environment": env_id}
+            )
         return op
 
     async def plan(
@@ -146,7 +148,8 @@ class RestoreIntoEngine:
             rule="R5",
             passed=higher,
             detail=f"backup edition {edition_word(m.edition)}, {env.name} is "
-            f"{edition_word(env.edition)}" + ("" if higher else ": a restore cannot lower the edition"),
+            f"{edition_word(env.edition)}"
+            + ("" if higher else ": a restore cannot lower the edition"),
             reason=0 if higher else _reason("RESTORE_EDITION_TOO_LOW"),
         )
         suspended = env.state == SUSPENDED

@@ -1,14 +1,17 @@
 """How a blob is stored: optionally compressed (zstd), optionally encrypted.
 
 Stored form: one flags byte, then the body. Flags bit 0: the body is zstd
-compressed; bit 1: the body is sealed with AES-256-GCM (12-byte nonce, then
-ciphertext and tag; the associated data is the blob's plaintext digest). The
+compressed; bit 2 (with bit 0): compressed with a dictionary, whose 4-byte id
+(big endian) starts the body; bit 1: the body is sealed with AES-256-GCM
+(12-byte nonce, then ciphertext and tag; the associated data is the blob's
+plaintext digest). The
 digest of a blob is always SHA-256 of its plaintext, as restic does, so
 encryption never changes a blob's identity or defeats deduplication.
 """
 
 from __future__ import annotations
 
+import struct
 import threading
 
 import zstandard
@@ -17,7 +20,9 @@ from .crypto import NONCE_BYTES, DecryptionFailed, Sealed, seal, unseal
 
 FLAG_ZSTD = 0x01
 FLAG_SEALED = 0x02
-_KNOWN = FLAG_ZSTD | FLAG_SEALED
+FLAG_DICTIONARY = 0x04
+_KNOWN = FLAG_ZSTD | FLAG_SEALED | FLAG_DICTIONARY
+_DICT_ID = struct.Struct(">I")
 # Compression must save at least this fraction to be kept.
 _MIN_SAVING = 0.03
 
@@ -33,6 +38,40 @@ class Codec:
         self._level = level
         self._key = content_key
         self._local = threading.local()
+        # Dictionaries for small artifacts, by id; the newest one encodes.
+        self._dictionaries: dict[int, zstandard.ZstdCompressionDict] = {}
+        self._current: int | None = None
+
+    def add_dictionary(self, raw: bytes) -> int:
+        """Makes a trained dictionary usable for decoding, and the newest for
+        encoding small content; returns its id."""
+        d = zstandard.ZstdCompressionDict(raw)
+        dict_id = d.dict_id()
+        if dict_id == 0:
+            raise CodecError("a dictionary without an id cannot be referenced")
+        self._dictionaries[dict_id] = d
+        self._current = dict_id
+        return dict_id
+
+    @property
+    def has_dictionary(self) -> bool:
+        return self._current is not None
+
+    def _dict_compressor(self, dict_id: int) -> zstandard.ZstdCompressor:
+        cache = self._local.__dict__.setdefault("dc", {})
+        c = cache.get(dict_id)
+        if c is None:
+            c = cache[dict_id] = zstandard.ZstdCompressor(
+                level=self._level, dict_data=self._dictionaries[dict_id]
+            )
+        return c
+
+    def _dict_decompressor(self, dict_id: int) -> zstandard.ZstdDecompressor:
+        cache = self._local.__dict__.setdefault("dd", {})
+        d = cache.get(dict_id)
+        if d is None:
+            d = cache[dict_id] = zstandard.ZstdDecompressor(dict_data=self._dictionaries[dict_id])
+        return d
 
     @property
     def encrypts(self) -> bool:
@@ -54,13 +93,19 @@ class Codec:
             d = self._local.d = zstandard.ZstdDecompressor()
         return d
 
-    def encode(self, data: bytes, aad: bytes = b"") -> bytes:
+    def encode(self, data: bytes, aad: bytes = b"", small: bool = False) -> bytes:
+        """``small``: a whole small artifact, compressed with the dictionary when
+        there is one (each alone is too short for zstd to learn much from)."""
         flags = 0
         body = data
         if self._level > 0 and len(data) >= 64:
-            packed = self._compressor().compress(data)
+            dict_id = self._current if small else None
+            if dict_id is not None:
+                packed = _DICT_ID.pack(dict_id) + self._dict_compressor(dict_id).compress(data)
+            else:
+                packed = self._compressor().compress(data)
             if len(packed) <= len(data) * (1 - _MIN_SAVING):
-                flags |= FLAG_ZSTD
+                flags |= FLAG_ZSTD | (FLAG_DICTIONARY if dict_id is not None else 0)
                 body = packed
         if self._key is not None:
             sealed = seal(self._key, body, aad)
@@ -85,8 +130,24 @@ class Codec:
             except DecryptionFailed as e:
                 raise CodecError(str(e)) from e
         if flags & FLAG_ZSTD:
+            decompressor = self._decompressor()
+            if flags & FLAG_DICTIONARY:
+                if len(body) < _DICT_ID.size:
+                    raise CodecError("truncated dictionary id")
+                (dict_id,) = _DICT_ID.unpack(body[: _DICT_ID.size])
+                if dict_id not in self._dictionaries:
+                    raise CodecError(f"compression dictionary {dict_id} is missing")
+                decompressor = self._dict_decompressor(dict_id)
+                body = body[_DICT_ID.size :]
             try:
-                body = self._decompressor().decompress(body, max_output_size=max_size)
+                body = decompressor.decompress(body, max_output_size=max_size)
             except zstandard.ZstdError as e:
                 raise CodecError(f"corrupt compressed data: {e}") from e
+        elif flags & FLAG_DICTIONARY:
+            raise CodecError(f"unknown blob flags {flags:#x}")
         return body
+
+    @staticmethod
+    def train(samples: list[bytes], size: int = 64 * 1024) -> bytes:
+        """A zstd dictionary trained on samples of small artifacts. Blocking."""
+        return zstandard.train_dictionary(size, samples).as_bytes()

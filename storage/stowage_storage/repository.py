@@ -24,6 +24,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TypeVar
 
+import zstandard
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from stowage.v1 import repository_pb2
@@ -97,6 +98,7 @@ class Repository:
         self._refresh_lock = asyncio.Lock()
         self.upload_limit = RateLimiter(0)
         self.locks = Locks(store)
+        self._dictionaries: set[str] = set()
 
     # -- opening --------------------------------------------------------------
 
@@ -144,7 +146,9 @@ class Repository:
     # -- blobs ----------------------------------------------------------------
 
     async def refresh(self) -> None:
-        """Loads index objects written since the last refresh (by any process)."""
+        """Loads index objects and dictionaries written since the last refresh
+        (by any process)."""
+        await self._load_dictionaries()
         listed = await self.store.list("index/")
         names = {info.key.rsplit("/", 1)[-1] for info in listed}
         if self.index.loaded - names:
@@ -164,6 +168,7 @@ class Repository:
     async def reload(self) -> list[str]:
         """Forgets the in-memory index and reads every index object again;
         returns their keys. Maintenance uses this rather than trusting memory."""
+        await self._load_dictionaries()
         async with self._refresh_lock:
             fresh = Index()
             keys = []
@@ -175,6 +180,29 @@ class Repository:
                 keys.append(info.key)
             self.index = fresh
             return keys
+
+    # -- dictionaries -----------------------------------------------------------
+
+    async def _load_dictionaries(self) -> None:
+        for info in await self.store.list("dicts/"):
+            name = info.key.rsplit("/", 1)[-1]
+            if name not in self._dictionaries:
+                raw = await self.read_document(info.key)
+                self.codec.add_dictionary(raw)
+                self._dictionaries.add(name)
+
+    async def add_dictionary(self, samples: list[bytes]) -> None:
+        """Trains a compression dictionary for small artifacts and stores it as
+        ``dicts/{id}`` before any blob that uses it can be written. Kept for good:
+        blobs name it, and prune never deletes it."""
+        raw = await self._run(lambda: Codec.train(samples))
+        name = f"{zstandard.ZstdCompressionDict(raw).dict_id():08x}"
+        try:
+            await self.write_document(f"dicts/{name}", raw, exclusive=True)
+        except ObjectExists:
+            raw = await self.read_document(f"dicts/{name}")
+        self.codec.add_dictionary(raw)
+        self._dictionaries.add(name)
 
     async def pack_entries(self, pack_id: str) -> list[Entry]:
         """A pack's blobs, from its own trailer (not the index)."""
@@ -412,12 +440,12 @@ class WriteSession:
         self._claimed.add(sha256)
         return True
 
-    def encode(self, sha256: bytes, data: bytes | memoryview) -> bytes:
+    def encode(self, sha256: bytes, data: bytes | memoryview, small: bool = False) -> bytes:
         """The stored form of a claimed blob, after checking it against its digest.
         Blocking: callers batch many blobs into one worker-thread call."""
         if hashlib.sha256(data).digest() != sha256:
             raise SourceChanged(f"content of blob {sha256.hex()} changed while reading it")
-        return self._repo.codec.encode(bytes(data), sha256)
+        return self._repo.codec.encode(bytes(data), sha256, small)
 
     async def append(self, sha256: bytes, stored: bytes, raw_length: int) -> int:
         """Adds an encoded blob to the pack being built; writes full packs."""

@@ -67,7 +67,10 @@ def test_conflicts_block_resume_until_the_folder_changes_or_force(client: Client
     ]
     for agreement in FOLDERS:
         client.put_artifact(
-            "twin", "agreement", agreement, b"<A/>",
+            "twin",
+            "agreement",
+            agreement,
+            b"<A/>",
             metadata={"source-ftp-folder": f"/ftp/twin/{agreement}"},
         )
     assert client.resume("twin").state == env_pb.Environment.STATE_ACTIVE

@@ -19,8 +19,18 @@ def test_runtime_restore_and_checklist_commands(server: ServerThread, tmp_path: 
     ok(server, "env", "provision", "cli-src", "--edition", "basic", "--set", "access-control-key=k")
     content = tmp_path / "a1.xml"
     content.write_bytes(b"<Agreement/>")
-    ok(server, "artifact", "put", "cli-src", "agreement", "A1", "--file", str(content),
-       "--meta", "source-ftp-folder=/ftp/a1")
+    ok(
+        server,
+        "artifact",
+        "put",
+        "cli-src",
+        "agreement",
+        "A1",
+        "--file",
+        str(content),
+        "--meta",
+        "source-ftp-folder=/ftp/a1",
+    )
     assert "interchange 1, group 1, transaction set 2" in ok(
         server, "runtime", "control-numbers", "issue", "cli-src", "A1", "--sets", "2"
     )
@@ -41,11 +51,22 @@ def test_runtime_restore_and_checklist_commands(server: ServerThread, tmp_path: 
 
     r = stowage(server, "restore", backup, "--to", "cli-dr", "--control-numbers", "advance")
     assert r.returncode == 2 and "--margin" in r.stderr
-    plan = ok(server, "restore", backup, "--to", "cli-dr", "--control-numbers", "live-max",
-              "--dry-run")
+    plan = ok(
+        server, "restore", backup, "--to", "cli-dr", "--control-numbers", "live-max", "--dry-run"
+    )
     assert "took the live maximum: cli-src" in plan and "[blocking] ftp-folder-A1" in plan
-    out = ok(server, "restore", backup, "--to", "cli-dr", "--control-numbers", "advance",
-             "--margin", "1000", "--wait")
+    out = ok(
+        server,
+        "restore",
+        backup,
+        "--to",
+        "cli-dr",
+        "--control-numbers",
+        "advance",
+        "--margin",
+        "1000",
+        "--wait",
+    )
     assert "1002/1002/1003" in out  # interchange/group/transaction set
     checklist = ok(server, "env", "checklist", "cli-dr")
     assert "credentials" in checklist and "hybrid-connection-sql" in checklist

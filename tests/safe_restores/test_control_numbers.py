@@ -49,16 +49,16 @@ def test_each_policy_restores_the_counters_it_promises(client: Client) -> None:
     (warning,) = [w for w in keep.warnings if w.kind == W.KIND_CONTROL_NUMBERS]
     assert warning.subject == change.agreement and "edi has issued" in warning.message
 
-    live_max = client.restore(
-        backup, "edi-max", control_numbers="live-max"
-    ).result().restore
+    live_max = client.restore(backup, "edi-max", control_numbers="live-max").result().restore
     assert _counters(client, "edi-max") == (5, 5, 10)
     assert "took the live maximum: edi" in live_max.control_numbers[0].reason
     assert not [w for w in live_max.warnings if w.kind == W.KIND_CONTROL_NUMBERS]
 
-    advance = client.restore(
-        backup, "edi-adv", control_numbers="advance", control_number_margin=100
-    ).result().restore
+    advance = (
+        client.restore(backup, "edi-adv", control_numbers="advance", control_number_margin=100)
+        .result()
+        .restore
+    )
     assert _counters(client, "edi-adv") == (103, 103, 106)
     assert advance.control_numbers[0].reason == "advanced the backup's counters by 100"
     assert not [w for w in advance.warnings if w.kind == W.KIND_CONTROL_NUMBERS]

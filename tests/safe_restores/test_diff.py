@@ -40,7 +40,10 @@ def test_diff_between_backups_and_against_live_is_exact(
     # One change of every kind: artifacts changed, added and removed; settings too.
     client.put_artifact("diffy", "partner", "Fabrikam", b"<Partner v2/>")
     client.put_artifact(
-        "diffy", "agreement", "Contoso-Fabrikam-X12", b"<Agreement protocol='X12' host='Contoso' guest='Fabrikam'/>",
+        "diffy",
+        "agreement",
+        "Contoso-Fabrikam-X12",
+        b"<Agreement protocol='X12' host='Contoso' guest='Fabrikam'/>",
         metadata={"source-ftp-folder": "/ftp/contoso/new", "protocol": "x12"},
     )
     client.delete_artifact("diffy", "assembly", "Old.dll")
@@ -48,7 +51,10 @@ def test_diff_between_backups_and_against_live_is_exact(
     cert = b"\x30" * 1200
     client.put_artifact("diffy", "certificate", "fabrikam-signing", cert)
     client.put_artifact(
-        "diffy", "transform", "Order850ToCanonical", b"<xsl:stylesheet version='1.0'/>" * 40,
+        "diffy",
+        "transform",
+        "Order850ToCanonical",
+        b"<xsl:stylesheet version='1.0'/>" * 40,
         metadata={"version": "2"},
     )
     client.put_artifact("diffy", "pipeline", "ValidateAndRoute", b'{"stages": []}')

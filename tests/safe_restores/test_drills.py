@@ -45,7 +45,9 @@ async def _sandboxes(server: ServerThread) -> list[str]:
     # Not even a deleted row: a release period would otherwise hold the name.
     registry = server.server.engines.registry
     with registry.db.read() as conn:
-        return [r[0] for r in conn.execute("SELECT name FROM environments WHERE name GLOB 'drill-*'")]
+        return [
+            r[0] for r in conn.execute("SELECT name FROM environments WHERE name GLOB 'drill-*'")
+        ]
 
 
 def test_a_good_backup_passes_and_a_corrupt_blob_fails_naming_the_item(
@@ -115,4 +117,3 @@ def _wake(s: ServerThread) -> None:
 def _drill_state(c: Client, state: str):  # type: ignore[no-untyped-def]
     status = c.backup_status("nightly")[0]
     return status.last_drill if status.last_drill.state == state else None
-

@@ -32,12 +32,17 @@ def test_a_deleted_agreement_comes_back_and_nothing_else_changes(client: Client)
         client.restore_into(backup, "ops", artifacts=["agreement/Nope"])
     assert "not in the backup: agreements/Nope" in bad.value.message
 
-    plan = client.restore_into(
-        backup, "ops", artifacts=[f"agreement/{AGREEMENT}"], validate_only=True
-    ).result().restore
+    plan = (
+        client.restore_into(backup, "ops", artifacts=[f"agreement/{AGREEMENT}"], validate_only=True)
+        .result()
+        .restore
+    )
     assert plan.target_existing and plan.validate_only
     assert {c.check for c in plan.checks} == {
-        "edition-offered", "edition", "target-suspended", "blobs-present"
+        "edition-offered",
+        "edition",
+        "target-suspended",
+        "blobs-present",
     }
     assert not any(a.name.endswith(AGREEMENT) for a in client.list_artifacts("ops"))
 
@@ -57,7 +62,9 @@ def test_a_deleted_agreement_comes_back_and_nothing_else_changes(client: Client)
 
     # By kind: every partner back as backed up.
     client.restore_into(backup, "ops", kinds=["partner"]).result()
-    assert b"<Partner name='Fabrikam'" in b"".join(client.read_artifact("ops", "partner", "Fabrikam"))
+    assert b"<Partner name='Fabrikam'" in b"".join(
+        client.read_artifact("ops", "partner", "Fabrikam")
+    )
 
     client.provision("smaller", "basic")
     client.suspend("smaller")

@@ -162,3 +162,60 @@ def test_chunking_follows_content_so_an_insert_shifts_few_chunks(tmp_path: Path)
     ]
     small = b"tiny"
     assert [(c.offset, c.length) for c in chunker.split_bytes(small)] == [(0, 4)]
+
+
+async def test_small_artifacts_compress_with_the_repository_dictionary(tmp_path: Path) -> None:
+    key = MasterKey.generate()
+    repo = await open_repo(tmp_path, key)
+    rng = random.Random(5)
+    # Like real partner and agreement definitions: the same structure, few values differ.
+    template = (
+        b"<Agreement protocol='X12' version='005010'><Host partner='%s' qualifier='ZZ'/>"
+        b"<Guest partner='%s' qualifier='01'/><Envelope><ISA usage='P' separator='*' "
+        b"terminator='~' control='%d'/><GS functional='PO' control='%d'/></Envelope>"
+        b"<Transport kind='ftp' folder='/ftp/%s/inbound' poll='60'/><Validation schema='true' "
+        b"duplicates='reject' acknowledgement='997'/></Agreement>\n"
+    )
+    names = [b"Contoso", b"Fabrikam", b"Northwind", b"Tailspin", b"Woodgrove", b"Litware"]
+    texts = [
+        b"".join(
+            template
+            % (
+                rng.choice(names),
+                rng.choice(names),
+                rng.randrange(10**9),
+                rng.randrange(10**6),
+                rng.choice(names),
+            )
+            for _ in range(rng.randint(3, 12))
+        )
+        for _ in range(400)
+    ]
+    plain = repo.session()
+    for t in texts[:200]:
+        plain.claim(sha(t))
+    without = sum(len(plain.encode(sha(t), t, small=True)) for t in texts[:200])
+    await repo.add_dictionary(texts[200:])
+    s = repo.session()
+    for t in texts[:200]:
+        s.claim(sha(t))
+        await s.append(sha(t), s.encode(sha(t), t, small=True), len(t))
+    await s.commit()
+    assert s.stored_bytes < 0.7 * without
+    assert [o.key.split("/")[0] for o in await repo.store.list("dicts/")] == ["dicts"]
+    # Another process finds the dictionary and reads the blobs back.
+    again = await open_repo(tmp_path, key)
+    assert [d async for d in again.read_blobs([sha(t) for t in texts[:200]])] == [
+        (sha(t), t) for t in texts[:200]
+    ]
+
+
+def test_a_blob_naming_a_missing_dictionary_is_unreadable() -> None:
+    trained = Codec()
+    rng = random.Random(2)
+    samples = [b"row %d %s" % (i, bytes(rng.choices(b"abcdef", k=200))) for i in range(300)]
+    trained.add_dictionary(Codec.train(samples, 16 * 1024))
+    stored = trained.encode(samples[0] * 3, b"", small=True)
+    assert trained.decode(stored) == samples[0] * 3
+    with pytest.raises(CodecError, match="dictionary"):
+        Codec().decode(stored)
