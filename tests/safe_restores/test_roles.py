@@ -15,7 +15,7 @@ from ..security.conftest import Tokens, role_tokens, secured  # noqa: F401 (fixt
 
 
 def test_operators_drill_diff_and_acknowledge_admins_restore_into(
-    secured: ServerThread,
+    secured: ServerThread,  # noqa: F811
     role_tokens: Tokens,  # noqa: F811
 ) -> None:
     with Client(secured.address, token=role_tokens.operator) as op:
