@@ -1,7 +1,7 @@
 """Stowage against restic on the reference dataset of issue 7: how fast each
 protects and restores, how little it stores, how little memory it takes.
 
-    bench/run [--quick] [--scale N] [--runs 3] [--scaling]
+    bench/run [--quick] [--scale N] [--runs 3] [--scaling] [--profile]
 
 One invocation, at each scale:
 
@@ -27,7 +27,9 @@ One invocation, at each scale:
    and peak RSS sampled every 10 ms: the server's during its backups and
    restore, restic's during its commands;
 4. prints the medians against the targets and writes
-   bench/results/run-scale{N}.json (with --scaling also scaling.json).
+   bench/results/run-scale{N}.json (with --scaling also scaling.json);
+5. with --profile, one more run with py-spy on the server, outside the
+   medians: summaries in bench/results/profile-scale{N}/.
 
 Fairness, as decided here:
 - "Cold" means the page cache is dropped (root only; otherwise the table says
@@ -64,6 +66,7 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +74,7 @@ import psutil
 
 from stowage.client import Client
 
-from . import dataset, floor, pagecache, quiet, report, restic
+from . import dataset, floor, pagecache, profile, quiet, report, restic
 from .du import usage
 from .phase import Timed, Watch
 from .server import StowageProcess, cli
@@ -110,6 +113,9 @@ class Bench:
         self.logs.mkdir(parents=True)
         self.cold = True
         self.setup: dict[str, float] = {}
+        # Set for the one extra, profiled run (not counted in the medians).
+        self.profile_dir: Path | None = None
+        self.py_spy = profile.find()
 
     # -- setup ------------------------------------------------------------------
 
@@ -155,6 +161,12 @@ class Bench:
         if self.patience > 0:
             quiet.wait(self.patience)
 
+    def profiled(self, pid: int, name: str) -> AbstractContextManager[object]:
+        """py-spy on the server during a Stowage phase, when profiling."""
+        if self.profile_dir is None or self.py_spy is None:
+            return nullcontext()
+        return profile.Profile(self.py_spy, pid, self.profile_dir / f"{name}.folded")
+
     def run(self, i: int, totals: dataset.Totals) -> dict[str, Any]:
         order = ("stowage", "restic") if i % 2 == 0 else ("restic", "stowage")
         out: dict[str, Any] = {"order": list(order), "stowage": {}, "restic": {}}
@@ -171,9 +183,9 @@ class Bench:
             backups: dict[str, Timed] = {}
             last_backup = ""
 
-            def stowage_backup() -> Timed:
+            def stowage_backup(name: str) -> Timed:
                 nonlocal last_backup
-                with Watch(server.pid) as w:
+                with self.profiled(server.pid, name), Watch(server.pid) as w:
                     backup = client.create_backup(ENV).result().backup
                 if backup.artifact_count != totals.files:
                     raise RuntimeError(f"backup holds {backup.artifact_count} artifacts")
@@ -183,7 +195,7 @@ class Bench:
             def phase(name: str, cold: bool = False) -> None:
                 for tool in order:
                     self.settle(cold)
-                    t = stowage_backup() if tool == "stowage" else rrepo.backup(self.export)
+                    t = stowage_backup(name) if tool == "stowage" else rrepo.backup(self.export)
                     record(out, tool, name, t, i)
                     if tool == "stowage":
                         backups[name] = t
@@ -211,7 +223,7 @@ class Bench:
 
             # For information: the same server already holds every content.
             self.settle()
-            with Watch(server.pid) as w:
+            with self.profiled(server.pid, "restore_same_server"), Watch(server.pid) as w:
                 client.restore(last_backup, f"copy-{i}").result()
             record(out, "stowage", "restore_same_server", w.result, i)
             client.close()
@@ -228,7 +240,7 @@ class Bench:
                 for tool in order:
                     self.settle()
                     if tool == "stowage":
-                        with Watch(restorer.pid) as w:
+                        with self.profiled(restorer.pid, "restore"), Watch(restorer.pid) as w:
                             op = client.restore(last_backup, f"restored-{i}").result()
                         if op.restore.artifact_count != totals.files:
                             raise RuntimeError(f"restored {op.restore.artifact_count} artifacts")
@@ -283,6 +295,7 @@ def bench_scale(
     work_parent: str | None,
     keep: bool,
     patience: float,
+    profile_dir: Path | None = None,
 ) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix=f"stowage-bench-x{scale_name(scale)}-", dir=work_parent))
     log(f"work folder {work}")
@@ -300,6 +313,15 @@ def bench_scale(
         raw = []
         for i in range(runs):
             raw.append(b.run(i, totals))
+        if profile_dir is not None:
+            # One more run under py-spy, after the measured ones: sampling
+            # takes CPU, so its figures stay out of the medians.
+            log(f"profiled run (not in the medians): py-spy summaries in {profile_dir}")
+            profile_dir.mkdir(parents=True, exist_ok=True)
+            b.profile_dir = profile_dir
+            b.run(runs, totals)
+            for folded in sorted(profile_dir.glob("*.folded")):
+                folded.with_suffix(".txt").write_text(profile.summarize(folded))
         changed_bytes = statistics.median(run["changed_bytes"] for run in raw)
         floor_figures = {
             **floors.as_dict(),
@@ -376,7 +398,14 @@ def main(argv: list[str] | None = None) -> int:
         help="before each timed phase, wait up to this long for a quiet machine "
         f"(default {quiet.PATIENCE:g}, with --quick {QUICK_PATIENCE:g}; 0: never)",
     )
+    parser.add_argument(
+        "--profile", action="store_true",
+        help="one more run with py-spy on the server, summaries in bench/results/profile-scaleN/",
+    )
     args = parser.parse_args(argv)
+    if args.profile and profile.find() is None:
+        print("--profile needs py-spy: .venv/bin/pip install py-spy", file=sys.stderr)
+        return 2
     scale = args.scale if args.scale is not None else (QUICK_SCALE if args.quick else 1.0)
     runs = args.runs if args.runs is not None else (1 if args.quick else 3)
     patience = args.patience
@@ -393,7 +422,10 @@ def main(argv: list[str] | None = None) -> int:
     scales = [scale, 4 * scale] if args.scaling else [scale]
     results = []
     for s in scales:
-        result = bench_scale(s, runs, args.seed, restic_bin, args.work, args.keep, patience)
+        profile_dir = RESULTS / f"profile-scale{scale_name(s)}" if args.profile else None
+        result = bench_scale(
+            s, runs, args.seed, restic_bin, args.work, args.keep, patience, profile_dir
+        )
         path = write(f"run-scale{scale_name(s)}.json", result)
         print_result(result)
         log(f"wrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
