@@ -330,32 +330,43 @@ def bench_scale(
             for folded in sorted(profile_dir.glob("*.folded")):
                 folded.with_suffix(".txt").write_text(profile.summarize(folded))
         changed_bytes = statistics.median(run["changed_bytes"] for run in raw)
-        floor_figures = {
-            **floors.as_dict(),
-            "unchanged_floor_s": floors.unchanged_backup(),
-            "changed_floor_s": floors.changed_backup(int(changed_bytes)),
-        }
-        rows = report.figures(raw, floor_figures, b.cold)
-        return {
-            "scale": scale,
-            "runs": runs,
-            "seed": seed,
-            "cold_cache": b.cold,
-            "machine": machine(),
-            "restic_version": restic.version(restic_bin),
-            "dataset": totals.as_dict(),
-            "setup": b.setup,
-            "floors": floor_figures,
-            "raw": raw,
-            "figures": [f.as_dict() for f in rows],
-            "cpu": report.cpu(raw),
-            "_rows": rows,
-        }
+        return derive(
+            {
+                "scale": scale,
+                "runs": runs,
+                "seed": seed,
+                "cold_cache": b.cold,
+                "machine": machine(),
+                "restic_version": restic.version(restic_bin),
+                "dataset": totals.as_dict(),
+                "setup": b.setup,
+                "floors": {
+                    **floors.as_dict(),
+                    "unchanged_floor_s": floors.unchanged_backup(),
+                    "changed_floor_s": floors.changed_backup(int(changed_bytes)),
+                },
+                "raw": raw,
+            }
+        )
     finally:
         if keep:
             log(f"kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def derive(result: dict[str, Any]) -> dict[str, Any]:
+    """Adds the medians against the targets and the CPU table, from the raw
+    figures (so that a saved result can be reported again: --report)."""
+    rows = report.figures(
+        result["raw"], result["floors"], result["cold_cache"], result["scale"]
+    )
+    return {
+        **result,
+        "figures": [f.as_dict() for f in rows],
+        "cpu": report.cpu(result["raw"]),
+        "_rows": rows,
+    }
 
 
 def write(name: str, result: dict[str, Any]) -> Path:
@@ -384,6 +395,18 @@ def print_result(result: dict[str, Any]) -> None:
     log(f"\n{len(failed)} target(s) missed" + (f": {'; '.join(failed)}" if failed else ""))
 
 
+def report_saved(paths: list[Path]) -> int:
+    results = [derive(json.loads(p.read_text())) for p in paths]
+    for result in results:
+        print_result(result)
+    if len(results) == 2:
+        small, large = sorted(results, key=lambda r: r["scale"])
+        log(f"\ngrowth from scale {scale_name(small['scale'])} to {scale_name(large['scale'])}\n")
+        rows = report.growth(small["_rows"], large["_rows"])
+        log(report.growth_table(rows, small["scale"], large["scale"]))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="bench/run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -409,7 +432,14 @@ def main(argv: list[str] | None = None) -> int:
         "--profile", action="store_true",
         help="one more run with py-spy on the server, summaries in bench/results/profile-scaleN/",
     )
+    parser.add_argument(
+        "--report", nargs="+", metavar="JSON", type=Path,
+        help="measure nothing: print the tables of saved run-scale*.json results "
+        "(two of them: also their growth)",
+    )
     args = parser.parse_args(argv)
+    if args.report:
+        return report_saved(args.report)
     if args.profile and profile.find() is None:
         print("--profile needs py-spy: .venv/bin/pip install py-spy", file=sys.stderr)
         return 2
