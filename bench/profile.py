@@ -13,10 +13,13 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
 RATE = 200  # samples per second
+# py-spy attaches in the background; the phase starts once it surely has.
+ATTACH = 0.5
 
 
 def find() -> str | None:
@@ -40,6 +43,7 @@ class Profile:
         self.proc = subprocess.Popen(
             self.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
+        time.sleep(ATTACH)
         return self
 
     def __exit__(self, *exc: object) -> None:

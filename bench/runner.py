@@ -178,8 +178,8 @@ class Bench:
         )
         rrepo.init()
         server = StowageProcess(self.data, self.logs / f"run-{i}.log", repository=repo)
+        client = Client(server.address, timeout=600)
         try:
-            client = Client(server.address, timeout=600)
             s["idle_rss"] = psutil.Process(server.pid).memory_info().rss
             backups: dict[str, Timed] = {}
             last_backup = ""
@@ -227,8 +227,8 @@ class Bench:
             with self.profiled(server.pid, "restore_same_server"), Watch(server.pid) as w:
                 client.restore(last_backup, f"copy-{i}").result()
             record(out, "stowage", "restore_same_server", w.result, i)
-            client.close()
         finally:
+            client.close()
             server.stop()
 
         restorer = StowageProcess(
@@ -369,9 +369,9 @@ def derive(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def write(name: str, result: dict[str, Any]) -> Path:
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / name
+def write(name: str, result: dict[str, Any], folder: Path = RESULTS) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps({k: v for k, v in result.items() if not k.startswith("_")}, indent=2))
     os.replace(tmp, path)
@@ -424,6 +424,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", metavar="DIR", help="where the work folder goes (on a disk, not tmpfs)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument(
+        "--results", metavar="DIR", type=Path, default=RESULTS,
+        help="where the JSON (and profiles) go (default bench/results)",
+    )
+    parser.add_argument(
         "--patience", type=float, metavar="SECONDS",
         help="before each timed phase, wait up to this long for a quiet machine "
         f"(default {quiet.PATIENCE:g}, with --quick {QUICK_PATIENCE:g}; 0: never)",
@@ -459,11 +463,11 @@ def main(argv: list[str] | None = None) -> int:
     scales = [scale, 4 * scale] if args.scaling else [scale]
     results = []
     for s in scales:
-        profile_dir = RESULTS / f"profile-scale{scale_name(s)}" if args.profile else None
+        profile_dir = args.results / f"profile-scale{scale_name(s)}" if args.profile else None
         result = bench_scale(
             s, runs, args.seed, restic_bin, args.work, args.keep, patience, profile_dir
         )
-        path = write(f"run-scale{scale_name(s)}.json", result)
+        path = write(f"run-scale{scale_name(s)}.json", result, args.results)
         print_result(result)
         log(f"wrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
         results.append(result)
@@ -474,6 +478,7 @@ def main(argv: list[str] | None = None) -> int:
         path = write(
             "scaling.json",
             {"scales": scales, "runs": runs, "growth": [g.as_dict() for g in rows]},
+            args.results,
         )
         log(f"wrote {path}")
     log(f"\ndone in {time.perf_counter() - started:.0f} s")
