@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 BUF := npx --no-install buf
 CONTRACT := contract/stowage-v1.binpb
 
-.PHONY: serve test test-node lint protos apidocs release-contract bench
+.PHONY: serve test test-node lint protos apidocs release-contract bench bench-run
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,3 +58,8 @@ release-contract: $(STAMP) node_modules/.installed
 
 bench: $(STAMP)
 	$(BIN)/python bench/assembly_rss.py
+
+# Stowage against restic on the reference dataset (issue 7); ARGS="--quick",
+# "--scale 4", "--scaling", "--profile". Needs restic (installed when root).
+bench-run: $(STAMP)
+	bench/run $(ARGS)
