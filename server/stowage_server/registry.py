@@ -911,6 +911,15 @@ class Registry:
                 is not None
             )
 
+    def install_contents(self, staged: list[StagedContent]) -> None:
+        """Makes verified content available ahead of the transaction that will
+        reference it, so a restore does not hold every small artifact in memory.
+        Unreferenced content is invisible to environments (and swept if the
+        restore never references it)."""
+        with self.db.write() as conn:
+            for s in staged:
+                self._install(conn, s)
+
     def create_restored(self, plan: RestorePlanData) -> EnvRecord:
         """Creates the restored environment, SUSPENDED, in one transaction (R6, R7)."""
         with self.db.write() as conn:

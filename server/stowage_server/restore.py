@@ -529,6 +529,15 @@ class RestoreEngine:
         environment sees (for restores into existing environments and drills)."""
         return await self._stage(ctx, items)
 
+    async def _install(self, staged: list[StagedContent]) -> None:
+        batch = list(staged)
+        try:
+            await self._run(lambda: self.registry.install_contents(batch))
+        except BaseException:
+            for st in batch:
+                self.registry.content.discard(st)
+            raise
+
     async def _stage(
         self, ctx: OperationContext, items: list[mf_pb.ManifestItem]
     ) -> list[StagedContent]:
@@ -541,6 +550,7 @@ class RestoreEngine:
         digests = [d for item in order for d, _ in mf.blob_refs(item)]
         blobs = self.repo.read_blobs(digests)
         staged: list[StagedContent] = []
+        staged_bytes = 0
         counts = {bytes(i.sha256): 0 for i in items}
         for i in items:
             counts[bytes(i.sha256)] += 1
@@ -566,14 +576,20 @@ class RestoreEngine:
                 except BaseException:
                     sink.abort()
                     raise
-                if result is not None:
-                    staged.append(result)
-                ok = sink.matches(digest, item.size_bytes)
-                if not ok:
+                if not sink.matches(digest, item.size_bytes):
+                    if result is not None:
+                        self.registry.content.discard(result)
                     raise DataLoss(
                         f"{_label(item)} does not match its digest after reassembly",
                         metadata={"item": _label(item)},
                     )
+                if result is not None:
+                    staged.append(result)
+                    staged_bytes += result.size if result.inline is not None else 0
+                    if staged_bytes >= _INSTALL_BYTES or len(staged) >= _INSTALL_COUNT:
+                        # Verified whole: install now, so memory stays flat whatever the size.
+                        await self._install(staged)
+                        staged, staged_bytes = [], 0
                 await ctx.advance(items=counts[digest])
         except RepositoryError as e:
             err = from_storage(e)
@@ -653,6 +669,10 @@ class _Sink:
     def abort(self) -> None:
         if self._writer is not None and self._staged is None:
             self._writer.abort()
+
+
+_INSTALL_BYTES = 8 * 1024 * 1024
+_INSTALL_COUNT = 2000
 
 
 def _known_chunks(item: mf_pb.ManifestItem) -> list[Chunk] | None:
