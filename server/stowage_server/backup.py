@@ -44,7 +44,7 @@ from .editions import EditionPolicy
 from .errors import FailedPrecondition, Violation, from_storage
 from .operations import OperationContext, OperationManager, request_hash
 from .policies import PolicyStore
-from .registry import ContentInfo, Registry, Snapshot
+from .registry import ContentInfo, Registry, Snapshot, SnapshotItem
 
 T = TypeVar("T")
 # Batches of blobs read and encoded at once; bounded so memory stays flat.
@@ -256,22 +256,20 @@ class BackupEngine:
         return info.chunker != self._repo_chunker and info.size > self.repo.chunker.threshold
 
     async def _chunk_lists(self, snap: Snapshot) -> dict[bytes, list[tuple[bytes, int]]]:
-        """The blobs of each content. Chunk lists come from the registry, computed
-        when the content was written; only content chunked with other parameters
-        than the repository's is read and cut again."""
+        """The blobs of each content stored in pieces; content absent from the map
+        is one blob, named by its own digest. Chunk lists come from the registry,
+        computed when the content was written; only content chunked with other
+        parameters than the repository's is read and cut again."""
         out: dict[bytes, list[tuple[bytes, int]]] = {}
         for digest, info in snap.contents.items():
             if not self._recut(info):
                 if info.chunks:
                     out[digest] = [(c.sha256, c.length) for c in info.chunks]
-                else:
-                    out[digest] = [(digest, info.size)]
             else:
                 path = self.registry.content.path(digest)
                 cut = await self._run(lambda p=path: self.repo.chunker.split_file(p))
-                out[digest] = (
-                    [(c.sha256, c.length) for c in cut] if len(cut) > 1 else [(digest, info.size)]
-                )
+                if len(cut) > 1:
+                    out[digest] = [(c.sha256, c.length) for c in cut]
         return out
 
     async def _upload(
@@ -289,11 +287,11 @@ class BackupEngine:
         or encoded now for older artifacts and re-cut content."""
         out = []
         for a in snap.artifacts:
-            if a.item and not self._recut(snap.contents[a.sha256]):
+            if a.item and not self._recut(snap.info(a)):
                 out.append(a.item)
                 continue
-            blobs = chunks[a.sha256]
-            cut = [Chunk(0, n, d) for d, n in blobs] if len(blobs) > 1 else None
+            blobs = chunks.get(a.sha256)
+            cut = [Chunk(0, n, d) for d, n in blobs] if blobs else None
             out.append(
                 mf.encode_item(
                     a.kind,
@@ -382,7 +380,10 @@ class _Upload:
         self.tasks: set[asyncio.Task[None]] = set()
         self.failure: BaseException | None = None
 
-    async def _train_dictionary(self) -> None:
+    def _blobs(self, a: SnapshotItem) -> list[tuple[bytes, int]]:
+        return self.chunks.get(a.sha256) or [(a.sha256, a.size)]
+
+    async def _train_dictionary(self, needed: set[bytes]) -> None:
         """The first backup with many small artifacts trains the repository's
         compression dictionary on a sample of them: small artifacts compress
         about 40% smaller with it than alone (each is too short for zstd)."""
@@ -391,7 +392,7 @@ class _Upload:
         small = [
             a.sha256
             for a in self.snap.artifacts
-            if self.snap.contents[a.sha256].is_inline and self.session.needs(a.sha256)
+            if a.sha256 in needed and self.snap.info(a).is_inline
         ]
         if len(small) < _DICTIONARY_MIN_ARTIFACTS:
             return
@@ -401,37 +402,48 @@ class _Upload:
         await self.engine.repo.add_dictionary(list(data.values()))
 
     async def run(self) -> None:
-        await self._train_dictionary()
+        # Which blobs the repository lacks, found with set operations: a backup
+        # of unchanged content does no per-artifact work after this.
+        candidates = {a.sha256 for a in self.snap.artifacts if a.sha256 not in self.chunks}
+        for blobs in self.chunks.values():
+            candidates.update(d for d, _ in blobs)
+        needed = self.session.claim_all(candidates)
+        if not needed:
+            await self.ctx.advance(
+                items=len(self.snap.artifacts), nbytes=sum(a.size for a in self.snap.artifacts)
+            )
+            return
+        await self._train_dictionary(needed)
         stored_already = [0, 0]  # items, bytes
-        inline: list[tuple[bytes, list[int]]] = []
+        inline: list[tuple[bytes, list[int], int]] = []
         inline_bytes = 0
         try:
             for art in self.snap.artifacts:
-                info = self.snap.contents[art.sha256]
-                needed: list[tuple[bytes, int, int]] = []
+                info = self.snap.info(art)
+                todo: list[tuple[bytes, int, int]] = []
                 offset = 0
-                for digest, length in self.chunks[art.sha256]:
-                    if self.session.claim(digest):
-                        needed.append((digest, offset, length))
+                for digest, length in self._blobs(art):
+                    if digest in needed:
+                        needed.discard(digest)  # the first artifact holding it stores it
+                        todo.append((digest, offset, length))
                     offset += length
-                if not needed:
+                if not todo:
                     stored_already[0] += 1
                     stored_already[1] += art.size
                     continue
-                holds = [len(needed)]
+                holds = [len(todo)]
                 if info.is_inline:
-                    inline.append((art.sha256, holds))
+                    inline.append((art.sha256, holds, art.size))
                     inline_bytes += art.size
                     if inline_bytes >= _BATCH_BYTES:
                         await self._launch(self._inline_job(inline))
                         inline, inline_bytes = [], 0
                     continue
-                for run in _runs(needed):
+                for run in _runs(todo):
                     await self._launch(self._file_job(info, run, holds))
             if inline:
                 await self._launch(self._inline_job(inline))
-            # Everything already stored counts at once: a backup of unchanged
-            # content does no per-artifact work at all.
+            # Everything already stored counts at once.
             await self.ctx.advance(items=stored_already[0], nbytes=stored_already[1])
             await asyncio.gather(*self.tasks)
         finally:
@@ -465,17 +477,21 @@ class _Upload:
             items += holds[0] == 0
         await self.ctx.advance(items=items, nbytes=job.raw_bytes, current=job.label)
 
-    def _inline_job(self, batch: list[tuple[bytes, list[int]]]) -> _Job:
+    def _inline_job(self, batch: list[tuple[bytes, list[int], int]]) -> _Job:
         registry = self.engine.registry
         session = self.session
-        digests = [d for d, _ in batch]
+        digests = [d for d, _, _ in batch]
 
         def work() -> list[tuple[bytes, bytes, int]]:
             data = registry.inline_contents(digests)
             return [(d, session.encode(d, data[d], small=True), len(data[d])) for d in digests]
 
-        sizes = sum(self.snap.contents[d].size for d in digests)
-        return _Job(work, [h for _, h in batch], sizes, f"{len(digests)} small artifact(s)")
+        return _Job(
+            work,
+            [h for _, h, _ in batch],
+            sum(n for _, _, n in batch),
+            f"{len(digests)} small artifact(s)",
+        )
 
     def _file_job(
         self, info: ContentInfo, run: list[tuple[bytes, int, int]], holds: list[int]

@@ -172,7 +172,7 @@ class DrillEngine:
         await ctx.phase(
             "check", items_total=len(items), bytes_total=sum(i.size_bytes for i in items)
         )
-        snap = await self._run(lambda: self.registry.snapshot(sandbox))
+        snap = await self._run(lambda: self.registry.snapshot(sandbox, all_contents=True))
         problems = _compare_environment(snap, m)
         restored = await self._run(lambda: self.registry.settings_plain(snap.env))
         problems += _compare_settings(restored, settings)

@@ -20,7 +20,7 @@ from stowage.v1 import environments_pb2 as env_pb
 from . import names
 from . import settings as settings_mod
 from .clock import Clock, rfc3339
-from .content import ContentStore, StagedContent, decode_chunks, encode_chunks
+from .content import INLINE_MAX, ContentStore, StagedContent, decode_chunks, encode_chunks
 from .database import Database
 from .errors import (
     AlreadyExists,
@@ -112,6 +112,14 @@ class Snapshot:
     batches: dict[str, list[str]]  # batch -> active message ids
     hybrid_connections: list[tuple[str, str]]
     time: float = 0.0
+    chunker: str = ""
+
+    def info(self, a: SnapshotItem) -> ContentInfo:
+        """The content of an artifact; small content is inline and one blob."""
+        found = self.contents.get(a.sha256)
+        if found is not None:
+            return found
+        return ContentInfo(a.sha256, a.size, True, None, self.chunker)
 
 
 @dataclass
@@ -842,25 +850,32 @@ class Registry:
     def active_batches(self, env_id: str) -> list[tuple[str, int]]:
         return [(b, n) for b, n in self.list_batches(env_id) if n > 0]
 
-    def snapshot(self, env_id: str) -> Snapshot:
-        """Reads everything a backup needs in one transaction: one instant (R2)."""
+    def snapshot(self, env_id: str, all_contents: bool = False) -> Snapshot:
+        """Reads everything a backup needs in one transaction: one instant (R2).
+
+        Content up to INLINE_MAX is always inline and one blob, so only larger
+        content (files, chunk lists) is looked up, unless ``all_contents``: a
+        backup of tens of thousands of small artifacts then reads one narrow row
+        each."""
         with self.db.read() as conn:
             env = self._live(conn, env_id)
             now = self.clock.now()
-            # One pass over artifacts joined with their content: a backup of an
-            # environment with tens of thousands of artifacts starts from here.
-            artifacts: list[SnapshotItem] = []
-            contents: dict[bytes, ContentInfo] = {}
-            for r in conn.execute(
-                "SELECT a.kind, a.id, a.sha256, a.size, a.item, a.metadata, a.update_time, "
-                "c.is_inline, c.chunks, c.chunker, c.size FROM artifacts a "
-                "JOIN contents c ON c.sha256 = a.sha256 WHERE a.env_uid = ? ORDER BY a.kind, a.id",
-                (env.uid,),
-            ):
-                artifacts.append(SnapshotItem(*r[:7]))
-                if r[2] not in contents:
-                    chunks = decode_chunks(r[8]) if r[8] is not None else None
-                    contents[r[2]] = ContentInfo(r[2], r[10], bool(r[7]), chunks, r[9])
+            artifacts = [
+                SnapshotItem(*r)
+                for r in conn.execute(
+                    "SELECT kind, id, sha256, size, item, metadata, update_time FROM artifacts "
+                    "WHERE env_uid = ? ORDER BY kind, id",
+                    (env.uid,),
+                )
+            ]
+            contents = {
+                r[0]: ContentInfo(r[0], r[1], bool(r[2]), decode_chunks(r[3]), r[4])
+                for r in conn.execute(
+                    "SELECT sha256, size, is_inline, chunks, chunker FROM contents WHERE sha256 IN "
+                    "(SELECT sha256 FROM artifacts WHERE env_uid = ? AND size > ?)",
+                    (env.uid, -1 if all_contents else INLINE_MAX),
+                )
+            }
             batches: dict[str, list[str]] = {}
             for batch, message_id in conn.execute(
                 "SELECT batch, message_id FROM batch_messages WHERE env_uid = ? ORDER BY batch, message_id",
@@ -886,6 +901,7 @@ class Registry:
                     )
                 ),
                 time=now,
+                chunker=self.content.chunker_id,
             )
 
     def inline_contents(self, digests: list[bytes]) -> dict[bytes, bytes]:

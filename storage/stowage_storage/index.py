@@ -35,6 +35,10 @@ class Index:
     def __len__(self) -> int:
         return len(self._blobs)
 
+    def missing(self, digests: set[bytes]) -> set[bytes]:
+        """The digests no pack holds (a set operation, not a loop)."""
+        return digests - self._blobs.keys()
+
     def get(self, sha256: bytes) -> Location | None:
         return self._blobs.get(sha256)
 

@@ -433,6 +433,15 @@ class WriteSession:
             return False
         return self._ignore_index or sha256 not in self._repo.index
 
+    def claim_all(self, digests: set[bytes]) -> set[bytes]:
+        """Claims, in one set operation, every blob of ``digests`` that needs
+        storing; returns those."""
+        new = digests - self._claimed
+        if not self._ignore_index:
+            new = self._repo.index.missing(new)
+        self._claimed |= new
+        return new
+
     def claim(self, sha256: bytes) -> bool:
         """Marks a blob as this session's to store; False when it needs no storing."""
         if not self.needs(sha256):
