@@ -231,9 +231,15 @@ class Database:
             conn.execute("COMMIT")
 
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction, taken at once (no upgrade deadlocks)."""
+    def write(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """A write transaction, taken at once (no upgrade deadlocks).
+
+        ``durable=False`` skips the fsync at commit, for writes that a later
+        durable commit on this database makes durable with them (the write-ahead
+        log is synced whole), or that may be lost to a power cut without harm."""
         conn = self._connect()
+        if not durable:
+            conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
@@ -242,6 +248,9 @@ class Database:
             raise
         else:
             conn.execute("COMMIT")
+        finally:
+            if not durable:
+                conn.execute("PRAGMA synchronous=FULL")
 
     def close(self) -> None:
         with self._lock:

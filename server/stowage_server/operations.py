@@ -122,7 +122,9 @@ class OperationStore:
 
     def save(self, op: Op, events: list[ops_pb.OperationEvent]) -> None:
         op_id = op.name.split("/")[1]
-        with self.db.write() as conn:
+        # Progress may be lost to a power cut (a restart marks the operation
+        # interrupted anyway); the terminal record is synced.
+        with self.db.write(durable=op.done) as conn:
             conn.execute(
                 "UPDATE operations SET state = ?, body = ? WHERE id = ?",
                 (op.state, op.SerializeToString(), op_id),

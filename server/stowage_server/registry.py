@@ -932,7 +932,8 @@ class Registry:
         reference it, so a restore does not hold every small artifact in memory.
         Unreferenced content is invisible to environments (and swept if the
         restore never references it)."""
-        with self.db.write() as conn:
+        # Not synced here: the restore's final transaction syncs the log with it.
+        with self.db.write(durable=False) as conn:
             for s in staged:
                 self._install(conn, s)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import sqlite3
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
@@ -55,7 +55,7 @@ from . import names, reconcile
 from . import settings as settings_mod
 from .checklist import Checklists, Entry, FtpConflict, restore_items
 from .clock import Clock, rfc3339
-from .content import ContentWriter, StagedContent
+from .content import INLINE_MAX, ContentWriter, StagedContent
 from .editions import EditionPolicy, edition_name, edition_word
 from .errors import (
     Collected,
@@ -529,6 +529,43 @@ class RestoreEngine:
         environment sees (for restores into existing environments and drills)."""
         return await self._stage(ctx, items)
 
+    async def _stage_large(
+        self,
+        ctx: OperationContext,
+        item: mf_pb.ManifestItem,
+        blobs: AsyncIterator[tuple[bytes, bytes]],
+        keep: bool,
+        count: int,
+    ) -> StagedContent | None:
+        """An item of several blobs, or of one large blob: reassembled into a
+        staging file (content the registry lacks) or only hashed, then checked
+        whole against its digest."""
+        digest = bytes(item.sha256)
+        sink = _Sink(
+            self,
+            self.registry.content.writer(self.max_artifact_size) if keep else None,
+            # Single-blob content was verified by read_blobs; chunked content
+            # is verified whole (a staging writer hashes what it stages).
+            verify_whole=bool(item.chunks),
+        )
+        label = _label(item)
+        try:
+            for _ in mf.blob_refs(item):
+                _, data = await blobs.__anext__()
+                await sink.add(data)
+                await ctx.advance(current=label)
+            result = await sink.close(_known_chunks(item))
+        except BaseException:
+            sink.abort()
+            raise
+        if not sink.matches(digest, item.size_bytes):
+            if result is not None:
+                self.registry.content.discard(result)
+            raise DataLoss(
+                f"{label} does not match its digest after reassembly", metadata={"item": label}
+            )
+        return result
+
     async def _install(self, staged: list[StagedContent]) -> None:
         batch = list(staged)
         try:
@@ -551,46 +588,40 @@ class RestoreEngine:
         blobs = self.repo.read_blobs(digests)
         staged: list[StagedContent] = []
         staged_bytes = 0
+        installing: asyncio.Future[None] | None = None
         counts = {bytes(i.sha256): 0 for i in items}
         for i in items:
             counts[bytes(i.sha256)] += 1
         try:
             for item in order:
                 digest = bytes(item.sha256)
-                refs = mf.blob_refs(item)
-                sink = _Sink(
-                    self,
-                    self.registry.content.writer(self.max_artifact_size)
-                    if digest not in known
-                    else None,
-                    # Single-blob content was verified by read_blobs; chunked content
-                    # is verified whole (a staging writer hashes what it stages).
-                    verify_whole=bool(item.chunks),
-                )
-                try:
-                    for _ in refs:
-                        _, data = await blobs.__anext__()
-                        await sink.add(data)
-                        await ctx.advance(nbytes=len(data) * counts[digest], current=_label(item))
-                    result = await sink.close(_known_chunks(item))
-                except BaseException:
-                    sink.abort()
-                    raise
-                if not sink.matches(digest, item.size_bytes):
-                    if result is not None:
-                        self.registry.content.discard(result)
-                    raise DataLoss(
-                        f"{_label(item)} does not match its digest after reassembly",
-                        metadata={"item": _label(item)},
-                    )
+                result: StagedContent | None = None
+                if not item.chunks and item.size_bytes <= INLINE_MAX:
+                    # One small blob, already checked against its digest by
+                    # read_blobs: staged as it is, with no second hash or copy.
+                    _, data = await blobs.__anext__()
+                    if len(data) != item.size_bytes:
+                        raise DataLoss(
+                            f"{_label(item)} has {len(data)} bytes, the manifest says {item.size_bytes}",
+                            metadata={"item": _label(item)},
+                        )
+                    if digest not in known:
+                        result = StagedContent(digest, len(data), data, None, None)
+                else:
+                    result = await self._stage_large(ctx, item, blobs, digest not in known, counts[digest])
                 if result is not None:
                     staged.append(result)
                     staged_bytes += result.size if result.inline is not None else 0
                     if staged_bytes >= _INSTALL_BYTES or len(staged) >= _INSTALL_COUNT:
-                        # Verified whole: install now, so memory stays flat whatever the size.
-                        await self._install(staged)
+                        # Verified whole: installed meanwhile, one batch at a time, so
+                        # memory stays flat and reading goes on while the database writes.
+                        if installing is not None:
+                            await installing
+                        installing = asyncio.ensure_future(self._install(staged))
                         staged, staged_bytes = [], 0
-                await ctx.advance(items=counts[digest])
+                await ctx.advance(items=counts[digest], nbytes=item.size_bytes * counts[digest])
+            if installing is not None:
+                await installing
         except RepositoryError as e:
             err = from_storage(e)
             item = _item_of(order, getattr(e, "sha256", b""))
@@ -607,6 +638,9 @@ class RestoreEngine:
             raise
         finally:
             await blobs.aclose()
+            if installing is not None and not installing.done():
+                # Let a batch being written finish (or fail) before reporting.
+                await asyncio.gather(installing, return_exceptions=True)
         return staged
 
 
