@@ -205,9 +205,15 @@ async def assemble(
 
 
 class StowageServer:
-    def __init__(self, config: Config, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        clock: Clock | None = None,
+        wrap_store: Callable[[ObjectStore], ObjectStore] | None = None,
+    ) -> None:
         self.config = config
         self.clock = clock or SystemClock()
+        self._wrap_store = wrap_store  # see assemble(); tests inject storage faults
         self.port = 0
         self._server: grpc.aio.Server | None = None
         self._health = health.aio.HealthServicer()
@@ -219,7 +225,7 @@ class StowageServer:
 
     async def start(self) -> int:
         cfg = self.config
-        e = self.engines = await assemble(cfg, self.clock)
+        e = self.engines = await assemble(cfg, self.clock, self._wrap_store)
         e.operations.observers.append(self.metrics)
         await self.metrics.start(e.repo.store, e.catalog)
         if cfg.metrics_listen:
