@@ -164,6 +164,15 @@ async def assemble(
     interrupted = await operations.mark_interrupted()
     if interrupted:
         log.warning("marked %d interrupted operation(s) FAILED", len(interrupted))
+        try:
+            released = await repo.locks.remove_for_operations(
+                [f"operations/{op_id}" for op_id in interrupted]
+            )
+        except StorageError as e:  # they lapse by themselves in time
+            log.warning("could not release the repository locks of interrupted operations: %s", e)
+        else:
+            if released:
+                log.warning("released %d repository lock(s) of interrupted operations", released)
     await operations.run(registry.clear_stale_quiesce)
     editions = EditionPolicy(cfg.backup_editions)
     return Engines(
