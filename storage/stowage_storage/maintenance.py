@@ -175,6 +175,13 @@ async def prune(
         await session.abort()
         raise
     keep.update(new_packs)
+    # Packs are named by their content, so repacking the same live blobs as a
+    # prune that died before its index was written gives the very pack that
+    # prune left behind, found unindexed above and doomed. It is live again.
+    for pack_id in [p for p in doomed if p in new_packs]:
+        doomed.remove(pack_id)
+        if pack_id not in indexed:
+            stats.bytes_freed -= stored[pack_id]
     if doomed or len(old_index_keys) > 1:
         data = encode_index(keep)
         digest = hashlib.sha256(data).hexdigest()
