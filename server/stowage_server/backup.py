@@ -334,6 +334,9 @@ class _Upload:
                 for art in batch:
                     await self._artifact(art, inline)
             await asyncio.gather(*self.tasks)
+            # A task that failed before the gather has left self.tasks already.
+            if self.failure is not None:
+                raise self.failure
         finally:
             for t in self.tasks:
                 t.cancel()
