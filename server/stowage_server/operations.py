@@ -39,6 +39,7 @@ from .errors import (
     RequestIdReused,
     StowageError,
     Unavailable,
+    known_failure,
     operation_not_found,
 )
 from .status import internal_status, simple_status, to_status
@@ -491,10 +492,14 @@ class OperationManager:
             except StowageError as e:
                 op.state = FAILED
                 op.error.CopyFrom(to_status(e))
-            except Exception:
-                log.exception("operation %s failed", op.name)
+            except Exception as e:
                 op.state = FAILED
-                op.error.CopyFrom(internal_status())
+                known = known_failure(e)
+                if known is None:
+                    log.exception("operation %s failed", op.name)
+                    op.error.CopyFrom(internal_status())
+                else:
+                    op.error.CopyFrom(to_status(known))
             op.done = True
             op.end_time.CopyFrom(timestamp(self.clock.now()))
             op.progress.phase = "done"
