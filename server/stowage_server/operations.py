@@ -505,7 +505,7 @@ class OperationManager:
             op.progress.phase = "done"
             ctx._event(final=True)
             # The terminal record must land even if this task is being cancelled.
-            await asyncio.shield(self._final_flush(ctx))
+            await asyncio.shield(self._land_final(ctx))
         finally:
             self._running.pop(ctx.op_id, None)
             log.log(
@@ -534,8 +534,28 @@ class OperationManager:
         events, ctx._events = ctx._events, []
         snapshot = Op()
         snapshot.CopyFrom(ctx.op)
-        await ctx.save(snapshot, events)
+        try:
+            await ctx.save(snapshot, events)
+        except BaseException:
+            ctx._events[:0] = events  # nothing landed: the next attempt sends them
+            raise
         self._notify(ctx.op_id)
+
+    async def _land_final(self, ctx: OperationContext) -> None:
+        """Saves the terminal record, retrying while the data directory cannot
+        take it (a full disk): until it lands, the operation reads RUNNING and
+        holds its environment's backup slot."""
+        pause = 0.5
+        while True:
+            try:
+                await self._final_flush(ctx)
+                return
+            except Exception as e:
+                if known_failure(e) is None:
+                    raise
+                log.warning("could not save the end of %s (%s); retrying", ctx.op.name, e)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 10.0)
 
     def _notify(self, op_id: str) -> None:
         event = self._changed.pop(op_id, None)
