@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 BUF := npx --no-install buf
 CONTRACT := contract/stowage-v1.binpb
 
-.PHONY: serve test test-node lint protos apidocs release-contract bench
+.PHONY: serve test test-node lint protos apidocs release-contract bench reliability
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,3 +58,8 @@ release-contract: $(STAMP) node_modules/.installed
 
 bench: $(STAMP)
 	$(BIN)/python bench/assembly_rss.py
+
+# The reliability soak of tests/faults, with its table of figures (ARGS="--short" for the
+# short run, ARGS="--seed N" for other random choices).
+reliability: $(STAMP) node_modules/.installed
+	$(BIN)/python bench/reliability.py $(ARGS)
