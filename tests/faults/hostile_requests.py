@@ -6,7 +6,8 @@ is fuzzed without an edit here. Requests are built by hypothesis from the
 message descriptors, with strings drawn from real names of the server's state
 and hostile variants of them. Client streams send up to three messages.
 
-What must hold: no answer is UNKNOWN or INTERNAL, no operation the requests
+Bytes that are no message at all (random, or a real message cut short) are
+sent too. What must hold: no answer is UNKNOWN or INTERNAL, no operation the requests
 started ends UNKNOWN or INTERNAL, the server still answers its health check
 after each service, and no file appears outside its data directory.
 """
@@ -53,11 +54,15 @@ MAX_STREAMED = 50
 ENVS = ("fuzz-a", "fuzz-b")
 
 
-def call(channel: grpc.Channel, method: MethodDescriptor, request: Any) -> grpc.StatusCode:
-    """Sends one request (a list of them for a client stream); returns the code."""
+def call(
+    channel: grpc.Channel, method: MethodDescriptor, request: Any, raw: bool = False
+) -> grpc.StatusCode:
+    """Sends one request (a list of them for a client stream); returns the code.
+    ``raw``: the requests are bytes, sent as they are."""
     path = f"/{method.containing_service.full_name}/{method.name}"
     out = GetMessageClass(method.output_type)
-    ser, des = (lambda m: m.SerializeToString()), out.FromString
+    ser: Any = (lambda b: b) if raw else (lambda m: m.SerializeToString())
+    des = out.FromString
     try:
         if method.client_streaming and method.server_streaming:
             stream = channel.stream_stream(path, ser, des)(iter(request), timeout=CALL_TIMEOUT)
@@ -155,25 +160,46 @@ class FuzzedServer:
         strategies = MessageStrategies(StringPool(self.known))
         one = strategies.message(method.input_type)
         requests = st.lists(one, max_size=3) if method.client_streaming else one
+
+        # Bytes that are not the method's message: random, or a real one cut short.
+        garbage = st.one_of(
+            st.binary(max_size=200),
+            one.map(lambda m: m.SerializeToString()).flatmap(
+                lambda b: st.integers(0, len(b)).map(lambda n: b[:n] + b"\xff")
+            ),
+        )
+        raw = st.lists(garbage, min_size=1, max_size=3) if method.client_streaming else garbage
+        self._cases(method, "requests", requests, examples, False, run_seed)
+        self._cases(method, "unparsable requests", raw, max(2, examples // 4), True, run_seed)
+
+    def _cases(
+        self,
+        method: MethodDescriptor,
+        what: str,
+        strategy: st.SearchStrategy[Any],
+        count: int,
+        raw: bool,
+        run_seed: int,
+    ) -> None:
         service = method.containing_service.name
 
         @seed(run_seed)
         @settings(
-            max_examples=examples,
+            max_examples=count,
             deadline=None,
             database=None,
             suppress_health_check=list(HealthCheck),
             phases=(Phase.generate,),
         )
-        @given(requests)
+        @given(strategy)
         def case(request: Any) -> None:
-            code = call(self.channel, method, request)
-            self.figures.fuzz_cases[f"requests to {service}"] += 1
+            code = call(self.channel, method, request, raw=raw)
+            self.figures.fuzz_cases[f"{what} to {service}"] += 1
             self.figures.fuzz_codes[code.name] += 1
             if code in BAD:
                 shown = repr(request)[:300].replace("\n", " ")
                 self.figures.problem(
-                    "bad_statuses", f"{service}.{method.name} -> {code.name}: {shown}"
+                    "bad_statuses", f"{service}.{method.name} ({what}) -> {code.name}: {shown}"
                 )
 
         case()

@@ -48,6 +48,7 @@ class Fault:
     nth: int = 1
     times: int = 1
     delay: float = 0.0
+    keep: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -219,18 +220,22 @@ class FaultBed:
         self.server.stop()
 
 
-def run_case(case: Case, root: Path, rng: random.Random, figures: Figures) -> str:
-    """Runs one case; returns its outcome (recorded in ``figures`` too)."""
+def run_case(
+    case: Case, root: Path, rng: random.Random, figures: Figures, fresh_bytes: int = 2 * MB
+) -> str:
+    """Runs one case; returns its outcome (recorded in ``figures`` too, unless
+    the fault was never reached). The operation has up to ``fresh_bytes`` of new
+    data to store."""
     bed = FaultBed(root, rng, figures)
     try:
-        return _run(case, bed)
+        return _run(case, bed, fresh_bytes)
     finally:
         bed.close()
 
 
-def _run(case: Case, bed: FaultBed) -> str:
+def _run(case: Case, bed: FaultBed, fresh_bytes: int) -> str:
     client, figures, where = bed.client, bed.figures, f"fault '{case.name}'"
-    bed.put("Fresh.dll", MB + bed.rng.randrange(MB))
+    bed.put("Fresh.dll", fresh_bytes // 2 + bed.rng.randrange(fresh_bytes // 2))
     client.put_artifact(ENV, "bridge", "OrderBridge", bed.rng.randbytes(200))
     garbage = ""
     if case.operation == "prune":
@@ -254,7 +259,6 @@ def _run(case: Case, bed: FaultBed) -> str:
     bed.store.clear()
     injected = sum(len(r.fired) for r in rules)
     if not injected:
-        figures.fault(case.name, "fault never reached", 0)
         return "fault never reached"
     if error is not None and (error.code in BAD_CODES or not error.reason):
         figures.problem("bad_statuses", f"{where}: unnamed failure {error}")
@@ -383,13 +387,13 @@ def _check_detected(
 
 
 def run_storage_faults(root: Path, scale: Scale, figures: Figures) -> None:
-    """Every case ``scale.fault_rounds`` times, the nth faulty call varied."""
+    """Every case ``scale.fault_rounds`` times: after the first round with more
+    data to store (more packs), and short writes cut at other lengths."""
     rng = random.Random(f"{scale.seed}-storage")
     for round_ in range(scale.fault_rounds):
         for i, case in enumerate(CASES):
             if round_:
-                case = replace(
-                    case,
-                    faults=tuple(replace(f, nth=f.nth + rng.randrange(3)) for f in case.faults),
-                )
-            run_case(case, root / f"r{round_}-{i}", rng, figures)
+                keep = rng.uniform(0.05, 0.95)
+                case = replace(case, faults=tuple(replace(f, keep=keep) for f in case.faults))
+            fresh = 2 * MB if not round_ else rng.randrange(2 * MB, 20 * MB)
+            run_case(case, root / f"r{round_}-{i}", rng, figures, fresh)
