@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import grpc
 import pytest
 
 from stowage.client import Client
@@ -41,6 +42,27 @@ def test_a_copy_destination_with_a_nul_is_invalid(tmp_path: Path) -> None:
             backup = client.create_backup("nul").result().backup.name
             with pytest.raises(InvalidArgument):
                 client.copy_backup(backup, "\x00")
+    finally:
+        server.stop()
+
+
+def test_a_request_that_does_not_parse_is_invalid_argument(tmp_path: Path) -> None:
+    server = ServerThread(tmp_path / "data")
+    try:
+        with grpc.insecure_channel(server.address) as channel:
+            for path, garbage in (
+                ("/stowage.v1.EnvironmentService/GetEnvironment", b"\xff\xff\xff"),
+                ("/stowage.v1.BlobService/WriteBlob", b"\x0a\x05ab"),
+            ):
+                if path.endswith("WriteBlob"):
+                    send = channel.stream_unary(path, lambda b: b, lambda b: b)
+                    request = iter([garbage])
+                else:
+                    send = channel.unary_unary(path, lambda b: b, lambda b: b)
+                    request = garbage
+                with pytest.raises(grpc.RpcError) as err:
+                    send(request, timeout=10)
+                assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, path
     finally:
         server.stop()
 
