@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 BUF := npx --no-install buf
 CONTRACT := contract/stowage-v1.binpb
 
-.PHONY: serve test test-node lint protos apidocs release-contract bench bench-run
+.PHONY: serve test test-node lint protos apidocs release-contract bench bench-run reliability
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,3 +63,8 @@ bench: $(STAMP)
 # "--scale 4", "--scaling", "--profile". Needs restic (installed when root).
 bench-run: $(STAMP)
 	bench/run $(ARGS)
+
+# The reliability soak of tests/faults, with its table of figures (ARGS="--short" for the
+# short run, ARGS="--seed N" for other random choices).
+reliability: $(STAMP) node_modules/.installed
+	$(BIN)/python bench/reliability.py $(ARGS)

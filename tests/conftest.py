@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from stowage.client import Client
 from stowage_server.app import StowageServer
 from stowage_server.clock import Clock
 from stowage_server.config import load
+from stowage_storage.store import ObjectStore
 
 from .azurite import Azurite, set_credentials
 
@@ -49,15 +50,23 @@ def server_flags(data_dir: Path, **extra: str) -> dict[str, str]:
 
 
 class ServerThread:
-    """A StowageServer on its own event loop in a background thread."""
+    """A StowageServer on its own event loop in a background thread.
+    ``wrap_store`` puts a layer around its object store (see app.assemble)."""
 
-    def __init__(self, data_dir: Path, *, clock: Clock | None = None, **options: str) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        clock: Clock | None = None,
+        wrap_store: Callable[[ObjectStore], ObjectStore] | None = None,
+        **options: str,
+    ) -> None:
         self.data_dir = data_dir
         self.config = load(server_flags(data_dir, **options), environ={})
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
-        self.server = StowageServer(self.config, clock)
+        self.server = StowageServer(self.config, clock, wrap_store=wrap_store)
         self.port = asyncio.run_coroutine_threadsafe(self.server.start(), self._loop).result(60)
         self.address = f"127.0.0.1:{self.port}"
 

@@ -159,6 +159,15 @@ async def assemble(
     interrupted = await operations.mark_interrupted()
     if interrupted:
         log.warning("marked %d interrupted operation(s) FAILED", len(interrupted))
+        try:
+            released = await repo.locks.remove_for_operations(
+                [f"operations/{op_id}" for op_id in interrupted]
+            )
+        except StorageError as e:  # they lapse by themselves in time
+            log.warning("could not release the repository locks of interrupted operations: %s", e)
+        else:
+            if released:
+                log.warning("released %d repository lock(s) of interrupted operations", released)
     await operations.run(registry.clear_stale_quiesce)
     editions = EditionPolicy(cfg.backup_editions)
     policy_store = PolicyStore(db)
@@ -251,9 +260,15 @@ async def assemble(
 
 
 class StowageServer:
-    def __init__(self, config: Config, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        clock: Clock | None = None,
+        wrap_store: Callable[[ObjectStore], ObjectStore] | None = None,
+    ) -> None:
         self.config = config
         self.clock = clock or SystemClock()
+        self._wrap_store = wrap_store  # see assemble(); tests inject storage faults
         self.port = 0
         self._server: grpc.aio.Server | None = None
         self._health = health.aio.HealthServicer()
@@ -288,7 +303,7 @@ class StowageServer:
     async def start(self) -> int:
         cfg = self.config
         credentials, tokens = self._security()
-        e = self.engines = await assemble(cfg, self.clock)
+        e = self.engines = await assemble(cfg, self.clock, self._wrap_store)
         try:
             self.audit = AuditLog(cfg.audit_path, e.executor)
         except OSError as err:

@@ -446,6 +446,9 @@ class _Upload:
             # Everything already stored counts at once.
             await self.ctx.advance(items=stored_already[0], nbytes=stored_already[1])
             await asyncio.gather(*self.tasks)
+            # A task that failed before the gather has left self.tasks already.
+            if self.failure is not None:
+                raise self.failure
         finally:
             for t in self.tasks:
                 t.cancel()

@@ -84,6 +84,9 @@ class CopyEngine:
     def _check_destination(self, url: str) -> str:
         if not url:
             raise InvalidArgument("destination_repository", "required")
+        if not url.isprintable():
+            # A NUL made the path functions raise ValueError (INTERNAL).
+            raise InvalidArgument("destination_repository", "must be printable characters")
         target = normalize_destination(url)
         if target == self.source:
             raise InvalidArgument("destination_repository", "is this server's own repository")

@@ -10,7 +10,10 @@ from .errors import FailedPrecondition
 
 
 def edition_name(edition: int) -> str:
-    """The API name, EDITION_PREMIUM: what ErrorInfo metadata carries."""
+    """The API name, EDITION_PREMIUM: what ErrorInfo metadata carries; the
+    number for a value this server does not know (a manifest may hold one)."""
+    if edition not in common_pb2.Edition.values():
+        return str(edition)
     return common_pb2.Edition.Name(edition)
 
 

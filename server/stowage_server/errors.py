@@ -3,6 +3,8 @@ reason (stowage.v1.ErrorReason); servicers translate them, engines raise them.""
 
 from __future__ import annotations
 
+import errno
+import sqlite3
 from dataclasses import dataclass, field
 
 import grpc
@@ -179,3 +181,27 @@ def from_storage(e: Exception) -> StowageError:
     if isinstance(e, StorageRejected):
         return FailedPrecondition("STORAGE_REJECTED", f"the repository refused the request: {e}")
     return Unavailable("STORAGE_UNAVAILABLE", f"repository error: {e}")
+
+
+def _disk_full(e: BaseException) -> bool:
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return isinstance(e, sqlite3.OperationalError) and "full" in str(e)
+
+
+def known_failure(e: BaseException) -> StowageError | None:
+    """The domain error for a failure of the server's surroundings that an engine
+    let through: a storage or repository failure, or a full data directory (the
+    registry or artifact content). None for anything else, which is a bug."""
+    from stowage_storage.locks import LockConflict, LockLost
+    from stowage_storage.repository import RepositoryError
+    from stowage_storage.store import StorageError
+
+    if isinstance(e, StorageError | RepositoryError | LockConflict | LockLost):
+        return from_storage(e)
+    if _disk_full(e):
+        return LimitExceeded(
+            "the server's data directory is full; free space there and retry",
+            metadata={"limit": "free space in the data directory"},
+        )
+    return None

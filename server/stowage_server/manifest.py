@@ -8,6 +8,8 @@ its key id. Deleting that key object makes the backup's secrets unrecoverable.
 
 from __future__ import annotations
 
+from google.protobuf.message import DecodeError
+
 from stowage.v1 import environments_pb2 as env_pb
 from stowage.v1 import manifest_pb2 as mf_pb
 from stowage.v1 import repository_pb2
@@ -23,6 +25,7 @@ from stowage_storage.crypto import (
 )
 from stowage_storage.keyring import KeyRing
 
+from . import names
 from .settings import PLAIN_FIELDS, SECRET_FIELDS
 
 FORMAT_VERSION = 1
@@ -70,7 +73,10 @@ def unwrap(keys: KeyRing | MasterKey, raw: bytes, expected_key_id: str) -> bytes
     """Opens a data key with the master key that wrapped it (any key held, for
     keys wrapped before key ids were recorded)."""
     ring = KeyRing.of(keys)
-    w = repository_pb2.WrappedKey.FromString(raw)
+    try:
+        w = repository_pb2.WrappedKey.FromString(raw)
+    except DecodeError as e:
+        raise ValueError(f"the wrapped data key is unreadable: {e}") from e
     if w.key_id != expected_key_id:
         raise ValueError(f"data key {w.key_id} is not the manifest's key {expected_key_id}")
     sealed = Sealed(w.nonce, w.ciphertext)
@@ -144,3 +150,31 @@ def blob_refs(item: mf_pb.ManifestItem) -> list[tuple[bytes, int]]:
 
 def _aad(backup: str, field: str) -> bytes:
     return f"{backup}/{field}".encode()
+
+
+def invalid(m: mf_pb.BackupManifest) -> str:
+    """Why a manifest read from the repository cannot be restored as it stands,
+    or ''. A manifest is data from storage: an item the API could not name
+    (unknown kind, an id such as '..') or contradicting itself would otherwise
+    become an artifact no call can read, list or delete."""
+    seen: set[tuple[int, str]] = set()
+    for i, item in enumerate(m.items):
+        where = f"item {i} ({item.kind}, {item.id[:80]!r})"
+        if item.kind not in names.COLLECTIONS:
+            return f"{where}: unknown artifact kind"
+        if not names.is_artifact_id(item.id):
+            return f"{where}: not an artifact id"
+        if (item.kind, item.id) in seen:
+            return f"{where}: listed twice"
+        seen.add((item.kind, item.id))
+        if len(item.sha256) != 32 or item.size_bytes < 0:
+            return f"{where}: bad digest or size"
+        if item.chunks and (
+            any(len(c.sha256) != 32 or c.size_bytes < 0 for c in item.chunks)
+            or sum(c.size_bytes for c in item.chunks) != item.size_bytes
+        ):
+            return f"{where}: chunks do not add up to the item"
+    for c in m.control_numbers:
+        if not names.is_artifact_id(c.agreement.rsplit("/", 1)[-1]):
+            return f"control numbers of {c.agreement[:80]!r}: not an agreement"
+    return ""

@@ -39,6 +39,7 @@ from .errors import (
     RequestIdReused,
     StowageError,
     Unavailable,
+    known_failure,
     operation_not_found,
 )
 from .status import internal_status, simple_status, to_status
@@ -493,16 +494,20 @@ class OperationManager:
             except StowageError as e:
                 op.state = FAILED
                 op.error.CopyFrom(to_status(e))
-            except Exception:
-                log.exception("operation %s failed", op.name)
+            except Exception as e:
                 op.state = FAILED
-                op.error.CopyFrom(internal_status())
+                known = known_failure(e)
+                if known is None:
+                    log.exception("operation %s failed", op.name)
+                    op.error.CopyFrom(internal_status())
+                else:
+                    op.error.CopyFrom(to_status(known))
             op.done = True
             op.end_time.CopyFrom(timestamp(self.clock.now()))
             op.progress.phase = "done"
             ctx._event(final=True)
             # The terminal record must land even if this task is being cancelled.
-            await asyncio.shield(self._final_flush(ctx))
+            await asyncio.shield(self._land_final(ctx))
         finally:
             self._running.pop(ctx.op_id, None)
             log.log(
@@ -531,8 +536,28 @@ class OperationManager:
         events, ctx._events = ctx._events, []
         snapshot = Op()
         snapshot.CopyFrom(ctx.op)
-        await ctx.save(snapshot, events)
+        try:
+            await ctx.save(snapshot, events)
+        except BaseException:
+            ctx._events[:0] = events  # nothing landed: the next attempt sends them
+            raise
         self._notify(ctx.op_id)
+
+    async def _land_final(self, ctx: OperationContext) -> None:
+        """Saves the terminal record, retrying while the data directory cannot
+        take it (a full disk): until it lands, the operation reads RUNNING and
+        holds its environment's backup slot."""
+        pause = 0.5
+        while True:
+            try:
+                await self._final_flush(ctx)
+                return
+            except Exception as e:
+                if known_failure(e) is None:
+                    raise
+                log.warning("could not save the end of %s (%s); retrying", ctx.op.name, e)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 10.0)
 
     def _notify(self, op_id: str) -> None:
         event = self._changed.pop(op_id, None)

@@ -207,6 +207,10 @@ class RestoreEngine:
             raise DataLoss(f"the backup record or manifest of {bname} is unreadable: {e}") from e
         if manifest.format_version != mf.FORMAT_VERSION:
             raise DataLoss(f"manifest format {manifest.format_version} of {bname} is not supported")
+        if why := mf.invalid(manifest):
+            raise DataLoss(
+                f"the manifest of {bname} is invalid: {why}", metadata={"backup": str(bname)}
+            )
         try:
             data_key = mf.unwrap(self.master, wrapped, manifest.data_key_id)
         except (DecryptionFailed, ValueError, DecodeError) as e:

@@ -75,6 +75,15 @@ class VerifyEngine:
                     )
                 )
                 continue
+            if why := mf.invalid(w.manifest):
+                problems.append(
+                    mt_pb.VerifyProblem(
+                        backup=w.name,
+                        object=f"manifests/{w.backup.manifest_sha256}" if w.backup else "",
+                        description=f"manifest is invalid: {why}",
+                    )
+                )
+                continue
             try:
                 mf.unwrap(self.master, await self.repo.get_data_key(w.ref), w.manifest.data_key_id)
             except (RepositoryError, DecryptionFailed, ValueError) as e:

@@ -20,7 +20,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
@@ -171,6 +171,19 @@ class Locks:
         for h in lapsed:
             await self.store.delete(h.key)
         return len(lapsed)
+
+    async def remove_for_operations(self, operations: Collection[str]) -> int:
+        """Deletes the locks taken for these operations (``operations/{id}``),
+        which the caller knows ended without releasing them: their process died.
+        Otherwise such a lock would keep prune (or, after a prune, everyone) out
+        until it lapses."""
+        suffixes = tuple(f" {name}" for name in operations)
+        if not suffixes:
+            return 0
+        mine = [h for h in await self.holders() if h.owner.endswith(suffixes)]
+        for h in mine:
+            await self.store.delete(h.key)
+        return len(mine)
 
     @contextlib.asynccontextmanager
     async def held(self, mode: int, purpose: str, wait: float = 0.0) -> AsyncIterator[Lock]:

@@ -11,12 +11,10 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from stowage.v1 import repository_pb2
-
 from .codec import CodecError
 from .index import Index, encode_index
 from .pack import Entry, pack_key
-from .repository import CorruptObject, Repository
+from .repository import CorruptObject, Repository, index_file, named_digest
 from .store import ObjectNotFound
 
 Progress = Callable[[int, int, str], Awaitable[None]]  # items done, bytes done, current object
@@ -88,10 +86,10 @@ async def _reload_skipping_bad(repo: Repository, report: CheckReport) -> None:
     for info in await repo.store.list("index/"):
         name = info.key.rsplit("/", 1)[-1]
         try:
-            data = await repo.read_document(info.key, bytes.fromhex(name))
+            data = await repo.read_document(info.key, named_digest(info.key))
+            repo.index.add_file(index_file(info.key, data))
         except CorruptObject:
             continue
-        repo.index.add_file(repository_pb2.IndexFile.FromString(data))
         repo.index.loaded.add(name)
 
 
@@ -175,6 +173,13 @@ async def prune(
         await session.abort()
         raise
     keep.update(new_packs)
+    # Packs are named by their content, so repacking the same live blobs as a
+    # prune that died before its index was written gives the very pack that
+    # prune left behind, found unindexed above and doomed. It is live again.
+    for pack_id in [p for p in doomed if p in new_packs]:
+        doomed.remove(pack_id)
+        if pack_id not in indexed:
+            stats.bytes_freed -= stored[pack_id]
     if doomed or len(old_index_keys) > 1:
         data = encode_index(keep)
         digest = hashlib.sha256(data).hexdigest()

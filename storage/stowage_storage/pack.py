@@ -12,6 +12,8 @@ import hashlib
 import struct
 from dataclasses import dataclass
 
+from google.protobuf.message import DecodeError
+
 from stowage.v1 import repository_pb2
 
 from .codec import Codec
@@ -75,9 +77,16 @@ def parse_trailer(codec: Codec, tail: bytes, pack_size: int) -> list[Entry]:
     if length + _LEN.size > len(tail) or length + _LEN.size > pack_size:
         raise ValueError("pack trailer length out of range")
     encoded = tail[-_LEN.size - length : -_LEN.size]
-    trailer = repository_pb2.PackTrailer.FromString(codec.decode(encoded, _TRAILER_AAD))
+    try:
+        trailer = repository_pb2.PackTrailer.FromString(codec.decode(encoded, _TRAILER_AAD))
+    except DecodeError as e:
+        raise ValueError(f"pack trailer unreadable: {e}") from e
     return [Entry.from_proto(e) for e in trailer.entries]
 
 
 def trailer_length(tail: bytes) -> int:
+    """The length of the trailer and its length field, from a pack's last bytes;
+    ValueError when they cannot hold one (a truncated or foreign object)."""
+    if len(tail) < _LEN.size:
+        raise ValueError("pack too short")
     return int(_LEN.unpack(tail[-_LEN.size :])[0]) + _LEN.size

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import hashlib
+import re
 import secrets
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Executor
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import zstandard
+from google.protobuf.message import DecodeError
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from stowage.v1 import repository_pb2
@@ -43,6 +45,7 @@ from .store import ObjectExists, ObjectNotFound, ObjectStore
 FORMAT_VERSION = 1
 # Adjacent blobs of one pack are fetched in one ranged read of at most this.
 _MAX_READ = 8 * 1024 * 1024
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 T = TypeVar("T")
 
 
@@ -161,8 +164,8 @@ class Repository:
                 name = info.key.rsplit("/", 1)[-1]
                 if name in self.index.loaded:
                     continue
-                data = await self.read_document(info.key, bytes.fromhex(name))
-                self.index.add_file(repository_pb2.IndexFile.FromString(data))
+                data = await self.read_document(info.key, named_digest(info.key))
+                self.index.add_file(index_file(info.key, data))
                 self.index.loaded.add(name)
 
     async def reload(self) -> list[str]:
@@ -174,8 +177,8 @@ class Repository:
             keys = []
             for info in await self.store.list("index/"):
                 name = info.key.rsplit("/", 1)[-1]
-                data = await self.read_document(info.key, bytes.fromhex(name))
-                fresh.add_file(repository_pb2.IndexFile.FromString(data))
+                data = await self.read_document(info.key, named_digest(info.key))
+                fresh.add_file(index_file(info.key, data))
                 fresh.loaded.add(name)
                 keys.append(info.key)
             self.index = fresh
@@ -209,10 +212,10 @@ class Repository:
         key = pack_key(pack_id)
         size = (await self.store.stat(key)).size
         tail = await self.store.read(key, max(0, size - 64 * 1024))
-        need = trailer_length(tail)
-        if need > len(tail):
-            tail = await self.store.read(key, max(0, size - need))
         try:
+            need = trailer_length(tail)
+            if need > len(tail):
+                tail = await self.store.read(key, max(0, size - need))
             return await self._run(lambda: parse_trailer(self.codec, tail, size))
         except (ValueError, CodecError) as e:
             raise CorruptObject(f"{key} has an unreadable trailer: {e}", key) from e
@@ -340,6 +343,8 @@ class Repository:
         return digest
 
     async def get_manifest(self, sha256_hex: str) -> bytes:
+        if not _SHA256_HEX.match(sha256_hex):  # it came from a record, which may be damaged
+            raise CorruptObject(f"the manifest digest {sha256_hex[:80]!r} is not a SHA-256")
         return await self.read_document(f"manifests/{sha256_hex}", bytes.fromhex(sha256_hex))
 
     async def put_data_key(self, ref: RecordRef, wrapped: bytes) -> None:
@@ -380,6 +385,30 @@ class Repository:
         except ObjectNotFound as e:
             raise RecordNotFound(f"no backup {ref.environment}/{ref.backup_id}") from e
         await self.store.delete(_record_key(ref))
+
+
+def named_digest(key: str) -> bytes:
+    """The digest an object is named by (index objects, manifests), checked."""
+    name = key.rsplit("/", 1)[-1]
+    if not _SHA256_HEX.match(name):
+        raise CorruptObject(f"{key} is not named by a SHA-256", key)
+    return bytes.fromhex(name)
+
+
+def index_file(key: str, data: bytes) -> repository_pb2.IndexFile:
+    """An index object's content, checked before anything builds an object key
+    or a read from it: pack names are SHA-256 hex, entries are in range."""
+    try:
+        index = repository_pb2.IndexFile.FromString(data)
+    except DecodeError as e:
+        raise CorruptObject(f"{key} is not an index: {e}", key) from e
+    for p in index.packs:
+        if not _SHA256_HEX.match(p.pack):
+            raise CorruptObject(f"{key} names an invalid pack {p.pack[:80]!r}", key)
+        for e in p.entries:
+            if len(e.sha256) != 32 or e.offset < 0 or e.length < 1 or e.raw_length < 0:
+                raise CorruptObject(f"{key} has an invalid entry in pack {p.pack}", key)
+    return index
 
 
 def _record_key(ref: RecordRef) -> str:

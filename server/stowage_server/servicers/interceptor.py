@@ -1,5 +1,6 @@
 """The one server interceptor: binds each request's gRPC method to the log
-context, and counts requests and their latency by method and status code."""
+context, counts requests and their latency by method and status code, and
+answers requests that do not parse INVALID_ARGUMENT (see malformed.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import grpc
 
 from .. import logs
 from ..metrics import Metrics
+from . import malformed
 
 log = logging.getLogger("stowage.rpc")
 Behavior = Callable[..., Any]
@@ -45,27 +47,28 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):
             # client can grow the method label's values.
             return handler
         method = handler_call_details.method.lstrip("/")
+        parse = malformed.tolerant(handler.request_deserializer)
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                self._wrap(method, handler.unary_unary),
-                handler.request_deserializer,
+                self._wrap(method, malformed.checked(handler.unary_unary, False)),
+                parse,
                 handler.response_serializer,
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                self._wrap(method, handler.unary_stream),
-                handler.request_deserializer,
+                self._wrap(method, malformed.checked(handler.unary_stream, False)),
+                parse,
                 handler.response_serializer,
             )
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
-                self._wrap(method, handler.stream_unary),
-                handler.request_deserializer,
+                self._wrap(method, malformed.checked(handler.stream_unary, True)),
+                parse,
                 handler.response_serializer,
             )
         return grpc.stream_stream_rpc_method_handler(
-            self._wrap(method, handler.stream_stream),
-            handler.request_deserializer,
+            self._wrap(method, malformed.checked(handler.stream_stream, True)),
+            parse,
             handler.response_serializer,
         )
 

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import grpc
 from grpc_status import rpc_status
 
-from ..errors import StowageError
+from ..errors import StowageError, known_failure
 from ..status import internal_status, to_status
 
 log = logging.getLogger("stowage.rpc")
@@ -24,7 +24,15 @@ async def abort(context: grpc.aio.ServicerContext, err: StowageError) -> None:
     await context.abort_with_status(rpc_status.to_status(to_status(err)))
 
 
-async def _abort_internal(context: grpc.aio.ServicerContext, method: str) -> None:
+async def _abort_unexpected(
+    context: grpc.aio.ServicerContext, method: str, error: Exception
+) -> None:
+    """A failure the engine did not translate: storage, repository and a full
+    data directory still get their own status; anything else is a bug."""
+    known = known_failure(error)
+    if known is not None:
+        log.warning("%s failed: %s", method, known.message)
+        await abort(context, known)
     log.exception("unexpected error in %s", method)
     await context.abort_with_status(rpc_status.to_status(internal_status()))
 
@@ -38,8 +46,8 @@ def unary(fn: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
             await abort(context, e)
         except (asyncio.CancelledError, grpc.aio.AbortError):
             raise
-        except Exception:
-            await _abort_internal(context, fn.__name__)
+        except Exception as e:
+            await _abort_unexpected(context, fn.__name__, e)
         raise AssertionError("unreachable")
 
     return wrapper
@@ -57,7 +65,7 @@ def streaming(fn: Callable[..., AsyncIterator[R]]) -> Callable[..., AsyncIterato
             await abort(context, e)
         except (asyncio.CancelledError, grpc.aio.AbortError):
             raise
-        except Exception:
-            await _abort_internal(context, fn.__name__)
+        except Exception as e:
+            await _abort_unexpected(context, fn.__name__, e)
 
     return wrapper
