@@ -217,7 +217,7 @@ class BackupEngine:
         key_id, data_key = new_data_key()
         manifest.data_key_id = key_id
         manifest.settings.CopyFrom(
-            mf.seal_settings(data_key, backup_name, self.registry.settings_plain(env))
+            mf.seal_settings(data_key, backup_name, snap.settings)
         )
         await self.repo.put_data_key(ref, mf.wrap(self.master, key_id, data_key))
         items = self._items(snap, chunks)

@@ -174,8 +174,7 @@ class DrillEngine:
         )
         snap = await self._run(lambda: self.registry.snapshot(sandbox, all_contents=True))
         problems = _compare_environment(snap, m)
-        restored = await self._run(lambda: self.registry.settings_plain(snap.env))
-        problems += _compare_settings(restored, settings)
+        problems += _compare_settings(snap.settings, settings)
         result.settings_checked = len(PLAIN_FIELDS) + len(SECRET_FIELDS) + 2  # with edition, region
         actual = {(a.kind, a.artifact_id): a for a in snap.artifacts}
         expected = {(i.kind, i.id) for i in items}

@@ -111,6 +111,9 @@ class Snapshot:
     as2_messages: list[tuple[str, str, float]]
     batches: dict[str, list[str]]  # batch -> active message ids
     hybrid_connections: list[tuple[str, str]]
+    # Opened in the snapshot's transaction: a key rotation that seals the
+    # registry again while the backup runs cannot leave it unreadable.
+    settings: env_pb.EnvironmentSettings
     time: float = 0.0
     chunker: str = ""
 
@@ -900,6 +903,7 @@ class Registry:
                         (env.uid,),
                     )
                 ),
+                settings=self.settings_plain(env),
                 time=now,
                 chunker=self.content.chunker_id,
             )

@@ -209,8 +209,15 @@ class FuzzedServer:
             if op.error.code in (2, 13):  # UNKNOWN, INTERNAL
                 self.figures.problem(
                     "bad_statuses",
-                    f"{op.name} ({op.target}) ended {op.error.code}: {op.error.message}",
+                    f"{op.name} ({op.target}) ended {op.error.code}: {op.error.message}\n"
+                    + self.server_trace(),
                 )
+
+    def server_trace(self) -> str:
+        """The server log's last traceback, so a failure shows its cause."""
+        lines = self.server.log
+        starts = [i for i, line in enumerate(lines) if "Traceback" in line]
+        return "".join(lines[max(0, starts[-1] - 30) : starts[-1] + 40]) if starts else ""
 
     def close(self) -> None:
         self.channel.close()
