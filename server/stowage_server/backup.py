@@ -216,9 +216,7 @@ class BackupEngine:
                 manifest.backup_policy.ClearField("next_run_time")
         key_id, data_key = new_data_key()
         manifest.data_key_id = key_id
-        manifest.settings.CopyFrom(
-            mf.seal_settings(data_key, backup_name, snap.settings)
-        )
+        manifest.settings.CopyFrom(mf.seal_settings(data_key, backup_name, snap.settings))
         await self.repo.put_data_key(ref, mf.wrap(self.master, key_id, data_key))
         items = self._items(snap, chunks)
         manifest_bytes = await self._run(lambda: mf.assemble(manifest, items))

@@ -612,7 +612,9 @@ class RestoreEngine:
                     if digest not in known:
                         result = StagedContent(digest, len(data), data, None, None)
                 else:
-                    result = await self._stage_large(ctx, item, blobs, digest not in known, counts[digest])
+                    result = await self._stage_large(
+                        ctx, item, blobs, digest not in known, counts[digest]
+                    )
                 if result is not None:
                     staged.append(result)
                     staged_bytes += result.size if result.inline is not None else 0
