@@ -8,14 +8,10 @@ the kill), audit the repository (every completed backup listed and nothing
 else, ``verify --read-data`` ok, every backup restored byte for byte), and
 finally retry, which must succeed.
 
-One scenario per operation kind: backup, restore, prune and copy. A scenario is
-a class with ``prepare`` (once), ``start`` (the operation to kill), ``inspect``
-(what the killed operation left) and ``recover`` (the retry), registered in
-SCENARIOS. Key rotation, being built on another branch, becomes one more: a
-``RotateKeyCrash`` whose ``start`` begins a rotation, whose ``inspect`` checks
-that every backup still opens with the old or the new key, and whose
-``recover`` completes the rotation; registered as ``"rotate-key"``, every run
-then covers it with no other change.
+One scenario per operation kind: backup, restore, prune, copy and key
+rotation. A scenario is a class with ``prepare`` (once), ``start`` (the
+operation to kill), ``inspect`` (what the killed operation left) and
+``recover`` (the retry), registered in SCENARIOS.
 """
 
 from __future__ import annotations
@@ -29,9 +25,10 @@ from stowage.client import Client
 from stowage.errors import EnvironmentNotFound, StowageError, from_status
 from stowage.operation import Operation
 from stowage.v1 import operations_pb2 as ops_pb
+from stowage_server.settings import SECRET_FIELDS
 
 from ..conftest import ServerProcess
-from ..sample import populate
+from ..sample import full_settings, populate
 from .audit import Ledger, audit, environment_matches, listing
 from .figures import Figures
 from .offline_repository import OfflineRepository, StoredBackup
@@ -399,11 +396,61 @@ class CopyCrash(CrashScenario):
             self.audit_extra(f"{where}, after the retry")
 
 
+class RotateKeyCrash(CrashScenario):
+    """Killed while rotating the master key: every backup still opens (the audit
+    restores each), with the old key or the new one, both loaded at the restart;
+    the registry's secrets still open; the retry finishes the same rotation."""
+
+    kind = "rotate-key"
+    environment = "rotated"
+    backups_before = 4
+
+    def prepare(self) -> None:
+        self.client.provision(self.environment, "basic", settings=full_settings())
+        populate(self.client, self.environment)
+        for _ in range(self.backups_before):
+            self.backup(self.environment)
+        self.bed.finish(self.kind, self.client.rotate_key())
+
+    def start(self, point: int) -> Operation:
+        # One more data key to wrap again each time, and a secret sealed anew.
+        self.client.put_artifact(
+            self.environment, "bridge", "OrderBridge", f"<Bridge round='{point}'/>".encode()
+        )
+        self.backup(self.environment)
+        return self.client.rotate_key()
+
+    def inspect(self, op: Op, where: str) -> str:
+        outcome = outcome_of(op)
+        if outcome == "interrupted" and not (self.bed.data / "stowage.key.next").exists():
+            outcome = "committed, then killed"  # the new key was already promoted
+        return outcome
+
+    def recover(self, op: Op, where: str) -> None:
+        self.bed.finish(self.kind, self.client.rotate_key())
+        if (self.bed.data / "stowage.key.next").exists():
+            self.figures.problem("lost_backups", f"{where}: a finished rotation left its next key")
+        # The secrets open under the new key: a backup reads them and a restore
+        # seals them again, with the same fingerprints as the source's.
+        name = self.backup(self.environment)
+        target = f"rk{self.rng.randrange(1 << 30):08x}"
+        self.client.restore(name, target).result()
+        source = self.client.get_environment(self.environment).settings
+        restored = self.client.get_environment(target).settings
+        for field in SECRET_FIELDS:
+            if getattr(source, field).fingerprint != getattr(restored, field).fingerprint:
+                self.figures.problem(
+                    "lost_backups", f"{where}: secret {field} changed through backup and restore"
+                )
+        self.client.delete_environment(target)
+
+
 SCENARIOS: dict[str, type[CrashScenario]] = {
     "backup": BackupCrash,
     "restore": RestoreCrash,
     "prune": PruneCrash,
     "copy": CopyCrash,
+    "rotate-key": RotateKeyCrash,
 }
 
 
