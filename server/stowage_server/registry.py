@@ -515,6 +515,26 @@ class Registry:
             # Known content: the file is already in place (or being re-staged by a restore).
             self.content.install(staged)
 
+    def _install_all(self, conn: sqlite3.Connection, staged: list[StagedContent]) -> None:
+        """``_install`` for many: inline content (a restore's thousands of small
+        artifacts) in two statements, files one by one."""
+        now = self.clock.now()
+        inline = [s for s in staged if s.inline is not None]
+        conn.executemany(
+            "INSERT OR IGNORE INTO contents (sha256, size, is_inline, chunks, chunker, create_time) "
+            "VALUES (?, ?, 1, NULL, ?, ?)",
+            [(s.sha256, s.size, self.content.chunker_id, now) for s in inline],
+        )
+        # Inline content and its bytes are written together, so where the
+        # contents row was already there, so are the bytes.
+        conn.executemany(
+            "INSERT OR IGNORE INTO content_bytes (sha256, data) VALUES (?, ?)",
+            [(s.sha256, s.inline) for s in inline],
+        )
+        for s in staged:
+            if s.inline is None:
+                self._install(conn, s)
+
     def put_artifact_ref(
         self,
         env_id: str,
@@ -938,15 +958,13 @@ class Registry:
         restore never references it)."""
         # Not synced here: the restore's final transaction syncs the log with it.
         with self.db.write(durable=False) as conn:
-            for s in staged:
-                self._install(conn, s)
+            self._install_all(conn, staged)
 
     def create_restored(self, plan: RestorePlanData) -> EnvRecord:
         """Creates the restored environment, SUSPENDED, in one transaction (R6, R7)."""
         with self.db.write() as conn:
             self.check_name_free(conn, plan.env_id, plan.release_period)
-            for staged in plan.contents:
-                self._install(conn, staged)
+            self._install_all(conn, plan.contents)
             uid = secrets.token_hex(16)
             now = self.clock.now()
             stored = settings_mod.seal_all(self.box, uid, plan.settings_plain)
@@ -1010,8 +1028,7 @@ class Registry:
                     f"environment {data.env_id} is {state}; restore into a SUSPENDED environment",
                     metadata={"state": state, "environment": names.environment_name(data.env_id)},
                 )
-            for staged in data.contents:
-                self._install(conn, staged)
+            self._install_all(conn, data.contents)
             conn.executemany(
                 "INSERT OR REPLACE INTO artifacts (env_uid, kind, id, sha256, size, metadata, update_time, item) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
