@@ -47,7 +47,6 @@ from .errors import DataLoss, from_storage
 from .operations import OperationContext, request_hash
 from .registry import ContentInfo, ControlNumberRecord, RestorePlanData, Snapshot
 from .restore import LOCK_WAIT, Loaded, RestoreEngine, _label
-from .restore_into import artifact_rows
 from .scheduled_runs import REFUSED, ScheduledRuns
 from .settings import PLAIN_FIELDS, SECRET_FIELDS
 
@@ -330,7 +329,7 @@ def _sandbox_data(
         region=m.region,
         settings_plain=settings,
         restored_from=m.backup,
-        artifacts=artifact_rows(items),
+        artifacts=mf.artifact_rows(items),
         contents=staged,
         control_numbers=[
             ControlNumberRecord(

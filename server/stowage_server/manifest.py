@@ -8,6 +8,8 @@ its key id. Deleting that key object makes the backup's secrets unrecoverable.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+
 from google.protobuf.message import DecodeError
 
 from stowage.v1 import environments_pb2 as env_pb
@@ -178,3 +180,22 @@ def invalid(m: mf_pb.BackupManifest) -> str:
         if not names.is_artifact_id(c.agreement.rsplit("/", 1)[-1]):
             return f"control numbers of {c.agreement[:80]!r}: not an agreement"
     return ""
+
+
+# kind, id, sha256, size, metadata, update time, encoded ManifestItem
+ArtifactRow = tuple[int, str, bytes, int, dict[str, str], float, bytes]
+
+
+def artifact_rows(items: Iterable[mf_pb.ManifestItem]) -> Iterator[ArtifactRow]:
+    """Registry rows of manifest items, made one at a time as the insert takes
+    them: a restore of many artifacts never holds them all twice over."""
+    for i in items:
+        yield (
+            i.kind,
+            i.id,
+            bytes(i.sha256),
+            i.size_bytes,
+            dict(i.metadata),
+            i.update_time.ToNanoseconds() / 1e9,
+            i.SerializeToString(deterministic=True),
+        )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -31,7 +31,7 @@ from .errors import (
     environment_not_found,
     object_not_found,
 )
-from .manifest import encode_item
+from .manifest import ArtifactRow, encode_item
 from .settings import SecretBox
 
 FTP_FOLDER = "source-ftp-folder"
@@ -134,8 +134,8 @@ class RestorePlanData:
     region: str
     settings_plain: env_pb.EnvironmentSettings
     restored_from: str
-    # kind, id, sha256, size, metadata, update time, encoded ManifestItem
-    artifacts: list[tuple[int, str, bytes, int, dict[str, str], float, bytes]]
+    # Consumed once, by the insert (see manifest.artifact_rows).
+    artifacts: Iterable[ArtifactRow]
     contents: list[StagedContent]
     control_numbers: list[ControlNumberRecord]
     as2_messages: list[tuple[str, str, float]]
@@ -151,8 +151,8 @@ class RestoreIntoData:
 
     env_id: str
     env_uid: str  # the environment the plan checked; another one of that name is refused
-    # kind, id, sha256, size, metadata, update time, encoded ManifestItem
-    artifacts: list[tuple[int, str, bytes, int, dict[str, str], float, bytes]]
+    # Consumed once, by the insert (see manifest.artifact_rows).
+    artifacts: Iterable[ArtifactRow]
     contents: list[StagedContent]
     control_numbers: list[ControlNumberRecord]
     extra_writes: list[Callable[[sqlite3.Connection, str], None]] = field(default_factory=list)
@@ -986,10 +986,10 @@ class Registry:
             conn.executemany(
                 "INSERT INTO artifacts (env_uid, kind, id, sha256, size, metadata, update_time, item) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [
+                (
                     (uid, k, i, d, size, json.dumps(m, sort_keys=True), t, item)
                     for k, i, d, size, m, t, item in plan.artifacts
-                ],
+                ),
             )
             conn.executemany(
                 "INSERT INTO control_numbers (env_uid, agreement, interchange, grp, transaction_set, update_time) "
@@ -1032,10 +1032,10 @@ class Registry:
             conn.executemany(
                 "INSERT OR REPLACE INTO artifacts (env_uid, kind, id, sha256, size, metadata, update_time, item) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [
+                (
                     (env.uid, k, i, d, size, json.dumps(m, sort_keys=True), t, item)
                     for k, i, d, size, m, t, item in data.artifacts
-                ],
+                ),
             )
             conn.executemany(
                 "INSERT INTO control_numbers (env_uid, agreement, interchange, grp, transaction_set, update_time) "

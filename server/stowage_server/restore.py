@@ -468,18 +468,7 @@ class RestoreEngine:
                 region=plan.region,
                 settings_plain=plan.settings,
                 restored_from=plan.result.backup,
-                artifacts=[
-                    (
-                        i.kind,
-                        i.id,
-                        bytes(i.sha256),
-                        i.size_bytes,
-                        dict(i.metadata),
-                        i.update_time.ToNanoseconds() / 1e9,
-                        i.SerializeToString(deterministic=True),
-                    )
-                    for i in items
-                ],
+                artifacts=mf.artifact_rows(items),
                 contents=staged,
                 control_numbers=plan.control_numbers,
                 as2_messages=[
@@ -588,8 +577,7 @@ class RestoreEngine:
             unique.setdefault(bytes(item.sha256), item)
         known = await self._run(lambda: self.registry.known_contents(list(unique)))
         order = list(unique.values())
-        digests = [d for item in order for d, _ in mf.blob_refs(item)]
-        blobs = self.repo.read_blobs(digests)
+        blobs = self.repo.read_blobs(d for item in order for d, _ in mf.blob_refs(item))
         staged: list[StagedContent] = []
         staged_bytes = 0
         installing: asyncio.Future[None] | None = None

@@ -257,7 +257,7 @@ class RestoreIntoEngine:
             data = RestoreIntoData(
                 env_id=into.env.name,
                 env_uid=into.env.uid,
-                artifacts=artifact_rows(items),
+                artifacts=mf.artifact_rows(items),
                 contents=staged,
                 control_numbers=plan.control_numbers,
             )
@@ -275,25 +275,6 @@ class RestoreIntoEngine:
                 f"{W.Kind.Name(w.kind)}: {w.subject + ': ' if w.subject else ''}{w.message}"
             )
         return plan.result
-
-
-def artifact_rows(
-    items: list[mf_pb.ManifestItem],
-) -> list[tuple[int, str, bytes, int, dict[str, str], float, bytes]]:
-    """Registry rows of manifest items: kind, id, digest, size, metadata,
-    update time and the encoded item a later backup reuses."""
-    return [
-        (
-            i.kind,
-            i.id,
-            bytes(i.sha256),
-            i.size_bytes,
-            dict(i.metadata),
-            i.update_time.ToNanoseconds() / 1e9,
-            i.SerializeToString(deterministic=True),
-        )
-        for i in items
-    ]
 
 
 def _validate(req: bk_pb.RestoreBackupRequest) -> None:

@@ -20,7 +20,7 @@ import collections
 import hashlib
 import re
 import secrets
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TypeVar
@@ -234,23 +234,30 @@ class Repository:
         raise AssertionError("unreachable")
 
     async def read_blobs(
-        self, digests: Sequence[bytes], *, depth: int = 3
+        self, digests: Iterable[bytes], *, depth: int = 3
     ) -> AsyncIterator[tuple[bytes, bytes]]:
         """Yields (digest, plaintext) in the order asked, each verified.
 
         Adjacent blobs of a pack are read together, and up to ``depth`` reads run
-        ahead of the consumer. Raises CorruptObject for a missing or bad blob.
+        ahead of the consumer. Reads are planned as they go, so memory does not
+        grow with the number of blobs. Raises CorruptObject for a missing or bad
+        blob.
         """
         runs = self._plan_reads(digests)
         # Finished reads are dropped as soon as they are consumed: a task keeps
         # its result, and holding every task would hold every blob.
         ahead: collections.deque[asyncio.Task[list[tuple[bytes, bytes]]]] = collections.deque()
         try:
-            next_run = 0
-            while next_run < len(runs) or ahead:
-                while next_run < len(runs) and len(ahead) < depth:
-                    ahead.append(asyncio.ensure_future(self._read_run(runs[next_run])))
-                    next_run += 1
+            planned = True
+            while planned or ahead:
+                while planned and len(ahead) < depth:
+                    run = next(runs, None)
+                    if run is None:
+                        planned = False
+                    else:
+                        ahead.append(asyncio.ensure_future(self._read_run(run)))
+                if not ahead:
+                    break
                 task = ahead.popleft()
                 for item in await task:
                     yield item
@@ -259,25 +266,26 @@ class Repository:
             for t in ahead:
                 t.cancel()
 
-    def _plan_reads(self, digests: Sequence[bytes]) -> list[list[tuple[bytes, Location]]]:
-        runs: list[list[tuple[bytes, Location]]] = []
+    def _plan_reads(self, digests: Iterable[bytes]) -> Iterator[list[tuple[bytes, Location]]]:
+        run: list[tuple[bytes, Location]] = []
         for d in digests:
             loc = self.index.get(d)
             if loc is None:
                 raise CorruptObject(f"blob {d.hex()} is in no pack", "", d)
-            if runs:
-                last = runs[-1]
-                _, first = last[0]
-                _, prev = last[-1]
+            if run:
+                _, first = run[0]
+                _, prev = run[-1]
                 if (
                     prev.pack == loc.pack
                     and prev.offset + prev.length == loc.offset
                     and loc.offset + loc.length - first.offset <= _MAX_READ
                 ):
-                    last.append((d, loc))
+                    run.append((d, loc))
                     continue
-            runs.append([(d, loc)])
-        return runs
+                yield run
+            run = [(d, loc)]
+        if run:
+            yield run
 
     async def _read_run(self, run: list[tuple[bytes, Location]]) -> list[tuple[bytes, bytes]]:
         first = run[0][1]
