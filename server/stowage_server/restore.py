@@ -256,11 +256,13 @@ class RestoreEngine:
                     ]
                 ).raise_if_any()
         for item in m.items:
-            copy = mf_pb.ManifestItem()
-            copy.CopyFrom(item)
             if item.kind == env_pb.ARTIFACT_KIND_AGREEMENT and item.id in req.source_ftp_folders:
+                # Only changed items are copied: the manifest's own are shared.
+                copy = mf_pb.ManifestItem()
+                copy.CopyFrom(item)
                 copy.metadata[FTP_FOLDER] = req.source_ftp_folders[item.id]
-            plan.items.append(copy)
+                item = copy
+            plan.items.append(item)
         if req.copy_backup_policy and m.HasField("backup_policy") and self.policies is not None:
             copied = PolicyEngine.for_restore(m.backup_policy, target, self.clock.now())
             slot = Schedule.of(copied).next_after(self.clock.now())
@@ -605,7 +607,8 @@ class RestoreEngine:
                     )
                 if result is not None:
                     staged.append(result)
-                    staged_bytes += result.size if result.inline is not None else 0
+                    # Files count too: each holds its chunk list until installed.
+                    staged_bytes += result.size
                     if staged_bytes >= _INSTALL_BYTES or len(staged) >= _INSTALL_COUNT:
                         # Verified whole: installed meanwhile, one batch at a time, so
                         # memory stays flat and reading goes on while the database writes.

@@ -13,7 +13,7 @@ pack's entries as one bytes object, decoded only when asked for.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import NamedTuple
 
 from stowage.v1 import repository_pb2
@@ -56,7 +56,9 @@ class PackEntries(Mapping[str, list[Entry]]):
     def __contains__(self, pack: object) -> bool:
         return pack in self._packed
 
-    def _set(self, pack: str, entries: list[Entry]) -> None:
+    def _set(
+        self, pack: str, entries: Sequence[Entry] | Sequence[repository_pb2.PackEntry]
+    ) -> None:
         self._packed[pack] = b"".join(
             _ENTRY.pack(e.sha256, e.offset, e.length, e.raw_length) for e in entries
         )
@@ -94,7 +96,9 @@ class Index:
             )
         )
 
-    def add_pack(self, pack: str, entries: list[Entry]) -> None:
+    def add_pack(
+        self, pack: str, entries: Sequence[Entry] | Sequence[repository_pb2.PackEntry]
+    ) -> None:
         self.packs._set(pack, entries)
         number = self._pack_numbers.get(pack)
         if number is None:
@@ -110,7 +114,7 @@ class Index:
 
     def add_file(self, index_file: repository_pb2.IndexFile) -> None:
         for p in index_file.packs:
-            self.add_pack(p.pack, [Entry.from_proto(e) for e in p.entries])
+            self.add_pack(p.pack, p.entries)
 
     def items(self) -> list[tuple[bytes, Location]]:
         return [(digest, self._location(packed)) for digest, packed in self._blobs.items()]
