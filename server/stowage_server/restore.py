@@ -575,17 +575,20 @@ class RestoreEngine:
     ) -> list[StagedContent]:
         """Reads and verifies every item's content; stages what the registry lacks."""
         unique: dict[bytes, mf_pb.ManifestItem] = {}
+        counts: dict[bytes, int] = {}  # items per content, keyed by the same objects
         for item in items:
-            unique.setdefault(bytes(item.sha256), item)
+            digest = bytes(item.sha256)
+            if digest in unique:
+                counts[digest] += 1
+            else:
+                unique[digest] = item
+                counts[digest] = 1
         known = await self._run(lambda: self.registry.known_contents(list(unique)))
         order = list(unique.values())
         blobs = self.repo.read_blobs(d for item in order for d, _ in mf.blob_refs(item))
         staged: list[StagedContent] = []
         staged_bytes = 0
         installing: asyncio.Future[None] | None = None
-        counts = {bytes(i.sha256): 0 for i in items}
-        for i in items:
-            counts[bytes(i.sha256)] += 1
         try:
             for item in order:
                 digest = bytes(item.sha256)

@@ -268,6 +268,7 @@ class Repository:
 
     def _plan_reads(self, digests: Iterable[bytes]) -> Iterator[list[tuple[bytes, Location]]]:
         run: list[tuple[bytes, Location]] = []
+        plain = 0
         for d in digests:
             loc = self.index.get(d)
             if loc is None:
@@ -275,15 +276,20 @@ class Repository:
             if run:
                 _, first = run[0]
                 _, prev = run[-1]
+                plain += loc.raw_length
                 if (
                     prev.pack == loc.pack
                     and prev.offset + prev.length == loc.offset
                     and loc.offset + loc.length - first.offset <= _MAX_READ
+                    # Decompressed, text is four times larger: read-ahead memory
+                    # is bounded by what the reads become, not what they read.
+                    and plain <= _MAX_READ
                 ):
                     run.append((d, loc))
                     continue
                 yield run
             run = [(d, loc)]
+            plain = loc.raw_length
         if run:
             yield run
 
