@@ -13,6 +13,7 @@ the request's policy gives (reconcile.py, R8) and the environment's checklist
 from __future__ import annotations
 
 import asyncio
+import collections
 import hashlib
 import sqlite3
 from collections.abc import AsyncIterator, Callable
@@ -524,18 +525,15 @@ class RestoreEngine:
         environment sees (for restores into existing environments and drills)."""
         return await self._stage(ctx, items)
 
-    async def _stage_large(
+    async def _read_large(
         self,
         ctx: OperationContext,
         item: mf_pb.ManifestItem,
         blobs: AsyncIterator[tuple[bytes, bytes]],
         keep: bool,
-        count: int,
-    ) -> StagedContent | None:
-        """An item of several blobs, or of one large blob: reassembled into a
-        staging file (content the registry lacks) or only hashed, then checked
-        whole against its digest."""
-        digest = bytes(item.sha256)
+    ) -> _Sink:
+        """An item of several blobs, or of one large blob, handed to a sink: a
+        staging file (content the registry lacks) or only a hash."""
         sink = _Sink(
             self,
             self.registry.content.writer(self.max_artifact_size) if keep else None,
@@ -549,13 +547,22 @@ class RestoreEngine:
                 _, data = await blobs.__anext__()
                 await sink.add(data)
                 await ctx.advance(current=label)
+        except BaseException:
+            await sink.abort()
+            raise
+        return sink
+
+    async def _finish_large(self, item: mf_pb.ManifestItem, sink: _Sink) -> StagedContent | None:
+        """The sink's file completed (synced) and checked whole against the digest."""
+        try:
             result = await sink.close(_known_chunks(item))
         except BaseException:
-            sink.abort()
+            await sink.abort()
             raise
-        if not sink.matches(digest, item.size_bytes):
+        if not sink.matches(bytes(item.sha256), item.size_bytes):
             if result is not None:
                 self.registry.content.discard(result)
+            label = _label(item)
             raise DataLoss(
                 f"{label} does not match its digest after reassembly", metadata={"item": label}
             )
@@ -589,10 +596,28 @@ class RestoreEngine:
         staged: list[StagedContent] = []
         staged_bytes = 0
         installing: asyncio.Future[None] | None = None
+        # Large items whose last writes and sync run while the next items are
+        # read: a file's fsync no longer stalls the whole restore.
+        finishing: collections.deque[asyncio.Task[StagedContent | None]] = collections.deque()
+
+        async def accept(result: StagedContent | None) -> None:
+            nonlocal staged, staged_bytes, installing
+            if result is None:
+                return
+            staged.append(result)
+            # Files count too: each holds its chunk list until installed.
+            staged_bytes += result.size
+            if staged_bytes >= _INSTALL_BYTES or len(staged) >= _INSTALL_COUNT:
+                # Verified whole: installed meanwhile, one batch at a time, so
+                # memory stays flat and reading goes on while the database writes.
+                if installing is not None:
+                    await installing
+                installing = asyncio.ensure_future(self._install(staged))
+                staged, staged_bytes = [], 0
+
         try:
             for item in order:
                 digest = bytes(item.sha256)
-                result: StagedContent | None = None
                 if not item.chunks and item.size_bytes <= INLINE_MAX:
                     # One small blob, already checked against its digest by
                     # read_blobs: staged as it is, with no second hash or copy.
@@ -603,23 +628,15 @@ class RestoreEngine:
                             metadata={"item": _label(item)},
                         )
                     if digest not in known:
-                        result = StagedContent(digest, len(data), data, None, None)
+                        await accept(StagedContent(digest, len(data), data, None, None))
                 else:
-                    result = await self._stage_large(
-                        ctx, item, blobs, digest not in known, counts[digest]
-                    )
-                if result is not None:
-                    staged.append(result)
-                    # Files count too: each holds its chunk list until installed.
-                    staged_bytes += result.size
-                    if staged_bytes >= _INSTALL_BYTES or len(staged) >= _INSTALL_COUNT:
-                        # Verified whole: installed meanwhile, one batch at a time, so
-                        # memory stays flat and reading goes on while the database writes.
-                        if installing is not None:
-                            await installing
-                        installing = asyncio.ensure_future(self._install(staged))
-                        staged, staged_bytes = [], 0
+                    sink = await self._read_large(ctx, item, blobs, digest not in known)
+                    finishing.append(asyncio.ensure_future(self._finish_large(item, sink)))
+                    if len(finishing) > _FINISHING:
+                        await accept(await finishing.popleft())
                 await ctx.advance(items=counts[digest], nbytes=item.size_bytes * counts[digest])
+            while finishing:
+                await accept(await finishing.popleft())
             if installing is not None:
                 await installing
         except RepositoryError as e:
@@ -629,12 +646,10 @@ class RestoreEngine:
                 err.metadata["item"] = _label(item)
                 err.message = f"{_label(item)}: {err.message}"
                 err.args = (err.message,)
-            for s in staged:
-                self.registry.content.discard(s)
+            await self._abandon(staged, finishing)
             raise err from e
         except BaseException:
-            for s in staged:
-                self.registry.content.discard(s)
+            await self._abandon(staged, finishing)
             raise
         finally:
             await blobs.aclose()
@@ -642,6 +657,19 @@ class RestoreEngine:
                 # Let a batch being written finish (or fail) before reporting.
                 await asyncio.gather(installing, return_exceptions=True)
         return staged
+
+    async def _abandon(
+        self,
+        staged: list[StagedContent],
+        finishing: collections.deque[asyncio.Task[StagedContent | None]],
+    ) -> None:
+        """Deletes what a failed restore staged, files still being finished included."""
+        for task in finishing:
+            task.cancel()
+        done = await asyncio.gather(*finishing, return_exceptions=True)
+        finishing.clear()
+        for s in staged + [r for r in done if isinstance(r, StagedContent)]:
+            self.registry.content.discard(s)
 
 
 class _Sink:
@@ -660,6 +688,9 @@ class _Sink:
         self._hash = hashlib.sha256() if writer is None and verify_whole else None
         self._pending: list[bytes] = []
         self._pending_bytes = 0
+        # One write in flight while the next pieces gather (the writer is not
+        # thread-safe, so never two).
+        self._writing: asyncio.Future[None] | None = None
         self._staged: StagedContent | None = None
 
     async def add(self, data: bytes) -> None:
@@ -678,10 +709,21 @@ class _Sink:
             for piece in pieces:
                 target(piece)
 
-        await self._engine._run(write)
+        await self._drain()
+        self._writing = asyncio.ensure_future(self._engine._run(write))
+
+    async def _drain(self) -> None:
+        if self._writing is not None:
+            writing, self._writing = self._writing, None
+            await writing
 
     async def close(self, chunks: list[Chunk] | None) -> StagedContent | None:
-        if self._writer is not None and self._writer.in_memory and self._pending_bytes < self.FLUSH:
+        if (
+            self._writing is None  # first: no thread is touching the writer
+            and self._writer is not None
+            and self._writer.in_memory
+            and self._pending_bytes < self.FLUSH
+        ):
             for piece in self._pending:
                 self._writer.write(piece)
             self._pending = []
@@ -690,6 +732,7 @@ class _Sink:
                 return self._staged
         if self._pending:
             await self._flush()
+        await self._drain()
         if self._writer is not None:
             writer = self._writer
             self._staged = await self._engine._run(lambda: writer.finish(chunks))
@@ -700,13 +743,19 @@ class _Sink:
             return self._staged.sha256 == digest and self._staged.size == size
         return self._hash is None or self._hash.digest() == digest
 
-    def abort(self) -> None:
+    async def abort(self) -> None:
+        """Deletes the staging file, once no write to it is in flight."""
+        if self._writing is not None:
+            await asyncio.gather(self._writing, return_exceptions=True)
+            self._writing = None
         if self._writer is not None and self._staged is None:
             self._writer.abort()
 
 
 _INSTALL_BYTES = 8 * 1024 * 1024
 _INSTALL_COUNT = 2000
+# Large items finishing (last write, sync, check) while later items are read.
+_FINISHING = 2
 
 
 def _known_chunks(item: mf_pb.ManifestItem) -> list[Chunk] | None:
