@@ -591,7 +591,7 @@ class RestoreEngine:
                 unique[digest] = item
                 counts[digest] = 1
         known = await self._run(lambda: self.registry.known_contents(list(unique)))
-        order = list(unique.values())
+        order = _interleaved(list(unique.values()))
         blobs = self.repo.read_blobs(d for item in order for d, _ in mf.blob_refs(item))
         staged: list[StagedContent] = []
         staged_bytes = 0
@@ -618,7 +618,7 @@ class RestoreEngine:
         try:
             for item in order:
                 digest = bytes(item.sha256)
-                if not item.chunks and item.size_bytes <= INLINE_MAX:
+                if _is_small(item):
                     # One small blob, already checked against its digest by
                     # read_blobs: staged as it is, with no second hash or copy.
                     _, data = await blobs.__anext__()
@@ -756,6 +756,35 @@ _INSTALL_BYTES = 8 * 1024 * 1024
 _INSTALL_COUNT = 2000
 # Large items finishing (last write, sync, check) while later items are read.
 _FINISHING = 2
+
+
+def _is_small(item: mf_pb.ManifestItem) -> bool:
+    return not item.chunks and item.size_bytes <= INLINE_MAX
+
+
+def _interleaved(items: list[mf_pb.ManifestItem]) -> list[mf_pb.ManifestItem]:
+    """Small and large items merged in proportion to their bytes: small ones
+    end in database transactions, large ones in file writes, and interleaved
+    the two proceed side by side instead of one after the other."""
+    small = [i for i in items if _is_small(i)]
+    large = [i for i in items if not _is_small(i)]
+    total_small = sum(i.size_bytes for i in small) or 1
+    total_large = sum(i.size_bytes for i in large) or 1
+    out: list[mf_pb.ManifestItem] = []
+    s = g = 0
+    done_small = done_large = 0
+    while s < len(small) or g < len(large):
+        if g == len(large) or (
+            s < len(small) and done_small / total_small <= done_large / total_large
+        ):
+            done_small += small[s].size_bytes
+            out.append(small[s])
+            s += 1
+        else:
+            done_large += large[g].size_bytes
+            out.append(large[g])
+            g += 1
+    return out
 
 
 def _known_chunks(item: mf_pb.ManifestItem) -> list[Chunk] | None:
