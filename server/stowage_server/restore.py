@@ -592,7 +592,14 @@ class RestoreEngine:
                 counts[digest] = 1
         known = await self._run(lambda: self.registry.known_contents(list(unique)))
         order = _interleaved(list(unique.values()))
-        blobs = self.repo.read_blobs(d for item in order for d, _ in mf.blob_refs(item))
+        # Chunks of chunked content are verified by the whole digest (a sink
+        # hashes every chunked item); a chunk that is also a small item's whole
+        # content is verified by itself, as small items are not hashed again.
+        chunks = {bytes(c.sha256) for item in order for c in item.chunks}
+        blobs = self.repo.read_blobs(
+            (d for item in order for d, _ in mf.blob_refs(item)),
+            checked_whole=chunks - unique.keys(),
+        )
         staged: list[StagedContent] = []
         staged_bytes = 0
         installing: asyncio.Future[None] | None = None
