@@ -592,13 +592,9 @@ class RestoreEngine:
                 counts[digest] = 1
         known = await self._run(lambda: self.registry.known_contents(list(unique)))
         order = _interleaved(list(unique.values()))
-        # Chunks of chunked content are verified by the whole digest (a sink
-        # hashes every chunked item); a chunk that is also a small item's whole
-        # content is verified by itself, as small items are not hashed again.
-        chunks = {bytes(c.sha256) for item in order for c in item.chunks}
         blobs = self.repo.read_blobs(
             (d for item in order for d, _ in mf.blob_refs(item)),
-            checked_whole=chunks - unique.keys(),
+            checked_whole=_Chunks(unique),
         )
         staged: list[StagedContent] = []
         staged_bytes = 0
@@ -763,6 +759,19 @@ _INSTALL_BYTES = 8 * 1024 * 1024
 _INSTALL_COUNT = 2000
 # Large items finishing (last write, sync, check) while later items are read.
 _FINISHING = 2
+
+
+class _Chunks:
+    """The blobs a restore reads that are no item's whole content: chunks of
+    chunked items, which a sink hashes whole before anything is installed. A
+    blob that is also some item's whole content is verified by itself (small
+    items are not hashed again)."""
+
+    def __init__(self, wholes: dict[bytes, mf_pb.ManifestItem]) -> None:
+        self._wholes = wholes
+
+    def __contains__(self, digest: object) -> bool:
+        return digest not in self._wholes
 
 
 def _is_small(item: mf_pb.ManifestItem) -> bool:
