@@ -529,7 +529,7 @@ class RestoreEngine:
         self,
         ctx: OperationContext,
         item: mf_pb.ManifestItem,
-        blobs: AsyncIterator[tuple[bytes, bytes]],
+        blobs: _BlobCursor,
         keep: bool,
     ) -> _Sink:
         """An item of several blobs, or of one large blob, handed to a sink: a
@@ -544,7 +544,7 @@ class RestoreEngine:
         label = _label(item)
         try:
             for _ in mf.blob_refs(item):
-                _, data = await blobs.__anext__()
+                _, data = await blobs.next()
                 await sink.add(data)
                 await ctx.advance(current=label)
         except BaseException:
@@ -592,9 +592,11 @@ class RestoreEngine:
                 counts[digest] = 1
         known = await self._run(lambda: self.registry.known_contents(list(unique)))
         order = _interleaved(list(unique.values()))
-        blobs = self.repo.read_blobs(
-            (d for item in order for d, _ in mf.blob_refs(item)),
-            checked_whole=_Chunks(unique),
+        blobs = _BlobCursor(
+            self.repo.read_runs(
+                (d for item in order for d, _ in mf.blob_refs(item)),
+                checked_whole=_Chunks(unique),
+            )
         )
         staged: list[StagedContent] = []
         staged_bytes = 0
@@ -603,13 +605,14 @@ class RestoreEngine:
         # read: a file's fsync no longer stalls the whole restore.
         finishing: collections.deque[asyncio.Task[StagedContent | None]] = collections.deque()
 
-        async def accept(result: StagedContent | None) -> None:
-            nonlocal staged, staged_bytes, installing
-            if result is None:
-                return
+        def add(result: StagedContent) -> None:
+            nonlocal staged_bytes
             staged.append(result)
             # Files count too: each holds its chunk list until installed.
             staged_bytes += result.size
+
+        async def install_if_due() -> None:
+            nonlocal staged, staged_bytes, installing
             if staged_bytes >= _INSTALL_BYTES or len(staged) >= _INSTALL_COUNT:
                 # Verified whole: installed meanwhile, one batch at a time, so
                 # memory stays flat and reading goes on while the database writes.
@@ -618,26 +621,45 @@ class RestoreEngine:
                 installing = asyncio.ensure_future(self._install(staged))
                 staged, staged_bytes = [], 0
 
+        async def accept(result: StagedContent | None) -> None:
+            if result is not None:
+                add(result)
+                await install_if_due()
+
         try:
-            for item in order:
-                digest = bytes(item.sha256)
-                if _is_small(item):
-                    # One small blob, already checked against its digest by
-                    # read_blobs: staged as it is, with no second hash or copy.
-                    _, data = await blobs.__anext__()
+            i = 0
+            while i < len(order):
+                item = order[i]
+                if not _is_small(item):
+                    digest = bytes(item.sha256)
+                    sink = await self._read_large(ctx, item, blobs, digest not in known)
+                    finishing.append(asyncio.ensure_future(self._finish_large(item, sink)))
+                    if len(finishing) > _FINISHING:
+                        await accept(await finishing.popleft())
+                    i += 1
+                    await ctx.advance(items=counts[digest], nbytes=item.size_bytes * counts[digest])
+                    continue
+                # Small items, each one blob already checked against its digest
+                # by the read: staged as they are, with no second hash or copy,
+                # as many in a row as the current read holds, without an await each.
+                await blobs.fill()
+                items = nbytes = 0
+                while i < len(order) and blobs.ready() and _is_small(order[i]):
+                    item = order[i]
+                    _, data = blobs.take()
+                    digest = bytes(item.sha256)
                     if len(data) != item.size_bytes:
                         raise DataLoss(
                             f"{_label(item)} has {len(data)} bytes, the manifest says {item.size_bytes}",
                             metadata={"item": _label(item)},
                         )
                     if digest not in known:
-                        await accept(StagedContent(digest, len(data), data, None, None))
-                else:
-                    sink = await self._read_large(ctx, item, blobs, digest not in known)
-                    finishing.append(asyncio.ensure_future(self._finish_large(item, sink)))
-                    if len(finishing) > _FINISHING:
-                        await accept(await finishing.popleft())
-                await ctx.advance(items=counts[digest], nbytes=item.size_bytes * counts[digest])
+                        add(StagedContent(digest, len(data), data, None, None))
+                    items += counts[digest]
+                    nbytes += item.size_bytes * counts[digest]
+                    i += 1
+                await install_if_due()
+                await ctx.advance(items=items, nbytes=nbytes)
             while finishing:
                 await accept(await finishing.popleft())
             if installing is not None:
@@ -759,6 +781,34 @@ _INSTALL_BYTES = 8 * 1024 * 1024
 _INSTALL_COUNT = 2000
 # Large items finishing (last write, sync, check) while later items are read.
 _FINISHING = 2
+
+
+class _BlobCursor:
+    """Blobs of ``Repository.read_runs`` one at a time: an await only when the
+    current read is used up."""
+
+    def __init__(self, runs: AsyncIterator[list[tuple[bytes, bytes]]]) -> None:
+        self._runs = runs
+        self._blobs: collections.deque[tuple[bytes, bytes]] = collections.deque()
+
+    def ready(self) -> bool:
+        return bool(self._blobs)
+
+    def take(self) -> tuple[bytes, bytes]:
+        return self._blobs.popleft()
+
+    async def fill(self) -> None:
+        """Waits for the next read if the current one is used up."""
+        if not self._blobs:
+            self._blobs.extend(await self._runs.__anext__())
+
+    async def next(self) -> tuple[bytes, bytes]:
+        await self.fill()
+        return self._blobs.popleft()
+
+    async def aclose(self) -> None:
+        self._blobs.clear()
+        await self._runs.aclose()  # type: ignore[attr-defined]
 
 
 class _Chunks:

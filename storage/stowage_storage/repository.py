@@ -240,14 +240,30 @@ class Repository:
         depth: int = 3,
         checked_whole: Container[bytes] = frozenset(),
     ) -> AsyncIterator[tuple[bytes, bytes]]:
-        """Yields (digest, plaintext) in the order asked, each verified, but for
-        ``checked_whole``: pieces of content the caller hashes whole anyway
-        (hashing each piece too would hash those bytes twice).
+        """Yields (digest, plaintext) in the order asked; see read_runs."""
+        runs = self.read_runs(digests, depth=depth, checked_whole=checked_whole)
+        try:
+            async for run in runs:
+                for item in run:
+                    yield item
+        finally:
+            await runs.aclose()
 
-        Adjacent blobs of a pack are read together, and up to ``depth`` reads run
-        ahead of the consumer. Reads are planned as they go, so memory does not
-        grow with the number of blobs. Raises CorruptObject for a missing or bad
-        blob.
+    async def read_runs(
+        self,
+        digests: Iterable[bytes],
+        *,
+        depth: int = 3,
+        checked_whole: Container[bytes] = frozenset(),
+    ) -> AsyncIterator[list[tuple[bytes, bytes]]]:
+        """Yields lists of (digest, plaintext), in the order asked, each verified,
+        but for ``checked_whole``: pieces of content the caller hashes whole
+        anyway (hashing each piece too would hash those bytes twice).
+
+        Adjacent blobs of a pack are read together, one list per read, and up to
+        ``depth`` reads run ahead of the consumer. Reads are planned as they go,
+        so memory does not grow with the number of blobs. Raises CorruptObject
+        for a missing or bad blob.
         """
         runs = self._plan_reads(digests)
         # Finished reads are dropped as soon as they are consumed: a task keeps
@@ -265,9 +281,10 @@ class Repository:
                 if not ahead:
                     break
                 task = ahead.popleft()
-                for item in await task:
-                    yield item
+                result = await task
                 del task
+                yield result
+                del result
         finally:
             for t in ahead:
                 t.cancel()
