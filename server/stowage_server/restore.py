@@ -16,7 +16,7 @@ import asyncio
 import collections
 import hashlib
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
@@ -537,7 +537,7 @@ class RestoreEngine:
         sink = _Sink(
             self,
             self.registry.content.writer(self.max_artifact_size) if keep else None,
-            # Single-blob content was verified by read_blobs; chunked content
+            # Single-blob content was verified by the read; chunked content
             # is verified whole (a staging writer hashes what it stages).
             verify_whole=bool(item.chunks),
         )
@@ -643,7 +643,7 @@ class RestoreEngine:
                 # by the read: staged as they are, with no second hash or copy,
                 # as many in a row as the current read holds, without an await each.
                 await blobs.fill()
-                items = nbytes = 0
+                run_items = run_bytes = 0
                 while i < len(order) and blobs.ready() and _is_small(order[i]):
                     item = order[i]
                     _, data = blobs.take()
@@ -655,11 +655,11 @@ class RestoreEngine:
                         )
                     if digest not in known:
                         add(StagedContent(digest, len(data), data, None, None))
-                    items += counts[digest]
-                    nbytes += item.size_bytes * counts[digest]
+                    run_items += counts[digest]
+                    run_bytes += item.size_bytes * counts[digest]
                     i += 1
                 await install_if_due()
-                await ctx.advance(items=items, nbytes=nbytes)
+                await ctx.advance(items=run_items, nbytes=run_bytes)
             while finishing:
                 await accept(await finishing.popleft())
             if installing is not None:
@@ -787,7 +787,7 @@ class _BlobCursor:
     """Blobs of ``Repository.read_runs`` one at a time: an await only when the
     current read is used up."""
 
-    def __init__(self, runs: AsyncIterator[list[tuple[bytes, bytes]]]) -> None:
+    def __init__(self, runs: AsyncGenerator[list[tuple[bytes, bytes]], None]) -> None:
         self._runs = runs
         self._blobs: collections.deque[tuple[bytes, bytes]] = collections.deque()
 
@@ -808,7 +808,7 @@ class _BlobCursor:
 
     async def aclose(self) -> None:
         self._blobs.clear()
-        await self._runs.aclose()  # type: ignore[attr-defined]
+        await self._runs.aclose()
 
 
 class _Chunks:

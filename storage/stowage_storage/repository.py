@@ -20,7 +20,7 @@ import collections
 import hashlib
 import re
 import secrets
-from collections.abc import AsyncIterator, Callable, Container, Iterable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Container, Iterable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TypeVar
@@ -255,7 +255,7 @@ class Repository:
         *,
         depth: int = 3,
         checked_whole: Container[bytes] = frozenset(),
-    ) -> AsyncIterator[list[tuple[bytes, bytes]]]:
+    ) -> AsyncGenerator[list[tuple[bytes, bytes]], None]:
         """Yields lists of (digest, plaintext), in the order asked, each verified,
         but for ``checked_whole``: pieces of content the caller hashes whole
         anyway (hashing each piece too would hash those bytes twice).
