@@ -56,9 +56,7 @@ class PackEntries(Mapping[str, list[Entry]]):
     def __contains__(self, pack: object) -> bool:
         return pack in self._packed
 
-    def _set(
-        self, pack: str, entries: Sequence[Entry] | Sequence[repository_pb2.PackEntry]
-    ) -> None:
+    def put(self, pack: str, entries: Sequence[Entry] | Sequence[repository_pb2.PackEntry]) -> None:
         self._packed[pack] = b"".join(
             _ENTRY.pack(e.sha256, e.offset, e.length, e.raw_length) for e in entries
         )
@@ -99,7 +97,7 @@ class Index:
     def add_pack(
         self, pack: str, entries: Sequence[Entry] | Sequence[repository_pb2.PackEntry]
     ) -> None:
-        self.packs._set(pack, entries)
+        self.packs.put(pack, entries)
         number = self._pack_numbers.get(pack)
         if number is None:
             number = self._pack_numbers[pack] = len(self._pack_ids)

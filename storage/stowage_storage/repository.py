@@ -20,7 +20,15 @@ import collections
 import hashlib
 import re
 import secrets
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Container, Iterable, Iterator
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Container,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TypeVar
@@ -35,7 +43,7 @@ from . import repokeys
 from .chunker import DEFAULT_AVERAGE, DEFAULT_THRESHOLD, Chunker
 from .codec import Codec, CodecError
 from .crypto import MasterKey
-from .index import Index, Location, encode_index
+from .index import Index, Location, PackEntries, encode_index
 from .keyring import KeyRing
 from .locks import Locks
 from .pack import TARGET_PACK_BYTES, Entry, PackBuilder, pack_key, parse_trailer, trailer_length
@@ -492,7 +500,9 @@ class WriteSession:
         self._ignore_index = ignore_index
         self._claimed: set[bytes] = set()
         self._builder = PackBuilder()
-        self._written: dict[str, list[Entry]] = {}
+        # Entries of the packs written, kept packed for the index (a full
+        # backup writes a blob per 16 KiB of new content).
+        self._written = PackEntries()
         self._uploads: list[asyncio.Task[None]] = []
         self._slots = asyncio.Semaphore(max_in_flight)
         self.stored_bytes = 0
@@ -563,17 +573,17 @@ class WriteSession:
         try:
             pack_id, data = await self._repo._run(lambda: builder.finish(self._repo.codec))
             await self._repo.store.write(pack_key(pack_id), data)
-            self._written[pack_id] = builder.entries
+            self._written.put(pack_id, builder.entries)
         finally:
             self._slots.release()
 
-    async def commit(self) -> dict[str, list[Entry]]:
+    async def commit(self) -> Mapping[str, list[Entry]]:
         """Writes the last pack and the index naming this session's packs;
         returns those packs."""
         if len(self._builder):
             await self._seal()
         await asyncio.gather(*self._uploads)
-        written, self._written = self._written, {}
+        written, self._written = self._written, PackEntries()
         if not written:
             return written
         data = encode_index(written)
