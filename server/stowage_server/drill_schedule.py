@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from concurrent.futures import Executor
-from typing import TypeVar
 
 from stowage.v1 import drills_pb2 as dr_pb
 from stowage.v1 import operations_pb2 as ops_pb
@@ -28,16 +26,15 @@ from .drill import DrillEngine, drill_key
 from .errors import NotFound, StowageError
 from .operations import OperationManager
 from .policies import PolicyStore, Schedule
+from .polling import PollingLoop, wait_at_most
 from .scheduled_runs import ScheduledRuns
-from .scheduler import _until
 from .status import internal_status, to_status
 
 log = logging.getLogger("stowage.drills")
-T = TypeVar("T")
 Op = ops_pb.Operation
 
 
-class DrillScheduler:
+class DrillScheduler(PollingLoop):
     def __init__(
         self,
         policies: PolicyStore,
@@ -49,51 +46,15 @@ class DrillScheduler:
         executor: Executor | None,
         poll: float,
     ) -> None:
+        super().__init__(runs, executor, poll, log)
         self.policies = policies
-        self.runs = runs
         self.drills = drills
         self.catalog = catalog
         self.operations = operations
         self.clock = clock
-        self._executor = executor
-        self.poll = poll
-        self._wake = asyncio.Event()
-        self._loop_task: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
         self._active: set[str] = set()  # env uids with a drill here
         self._finished: dict[str, asyncio.Event] = {}
-        self._stopping = False
         operations.on_finished.append(self._on_finished)
-
-    async def _run(self, fn: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
-
-    def start(self) -> None:
-        self._loop_task = asyncio.ensure_future(self._loop())
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def stop(self) -> None:
-        self._stopping = True
-        tasks = [t for t in (self._loop_task, *self._tasks) if t is not None]
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        try:
-            await self._run(self.runs.release_queued)
-        except Exception:
-            log.exception("could not release queued drills")
-
-    async def _loop(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                delay = await self.look()
-            except Exception:
-                log.exception("drill scheduler look failed")
-                delay = self.poll
-            await _until(self._wake.wait(), delay)
 
     async def look(self) -> float:
         """Claims and starts the drills that are due; returns the seconds until the next."""
@@ -112,9 +73,7 @@ class DrillScheduler:
                     continue
                 if await self._run(lambda k=key, s=slot: self.runs.claim(k, s, now)):
                     self._active.add(uid)
-                    task = asyncio.ensure_future(self._slot(env_id, uid, slot))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
+                    self._launch(self._slot(env_id, uid, slot))
                     continue
             nxt = schedule.next_after(now)
             if nxt is not None:
@@ -173,6 +132,6 @@ class DrillScheduler:
         op_id = op.name.split("/")[1]
         try:
             while not (await self.operations.get(op_id)).done:
-                await _until(event.wait(), self.poll)
+                await wait_at_most(event.wait(), self.poll)
         finally:
             self._finished.pop(op.name, None)

@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
-from typing import TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -38,11 +36,11 @@ from .clock import Clock
 from .errors import StowageError
 from .operations import OperationManager
 from .policies import PolicyStore, Schedule, rules_of
+from .polling import PollingLoop, wait_at_most
 from .scheduled_runs import ScheduledRuns
 from .status import internal_status, to_status
 
 log = logging.getLogger("stowage.scheduler")
-T = TypeVar("T")
 Op = ops_pb.Operation
 
 
@@ -59,7 +57,7 @@ def slot_text(slot: int) -> str:
     return ts.ToJsonString()
 
 
-class Scheduler:
+class Scheduler(PollingLoop):
     def __init__(
         self,
         policies: PolicyStore,
@@ -72,52 +70,16 @@ class Scheduler:
         max_concurrent: int,
         poll: float,
     ) -> None:
+        super().__init__(runs, executor, poll, log)
         self.policies = policies
-        self.runs = runs
         self.backups = backups
         self.catalog = catalog
         self.operations = operations
         self.clock = clock
-        self._executor = executor
-        self.poll = poll
         self._places = asyncio.Semaphore(max_concurrent)
-        self._wake = asyncio.Event()
-        self._loop_task: asyncio.Task[None] | None = None
-        self._runs: set[asyncio.Task[None]] = set()
         self._active: set[str] = set()  # env uids queued or running here
         self._waiters: dict[str, asyncio.Future[Op]] = {}
-        self._stopping = False
         operations.on_finished.append(self._finished)
-
-    async def _run(self, fn: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
-
-    def start(self) -> None:
-        self._loop_task = asyncio.ensure_future(self._loop())
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def stop(self) -> None:
-        self._stopping = True
-        tasks = [t for t in (self._loop_task, *self._runs) if t is not None]
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        try:
-            await self._run(self.runs.release_queued)
-        except Exception:
-            log.exception("could not release queued scheduled runs")
-
-    async def _loop(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                delay = await self.look()
-            except Exception:
-                log.exception("scheduler look failed")
-                delay = self.poll
-            await _until(self._wake.wait(), delay)
 
     async def look(self) -> float:
         """Claims and starts what is due; returns the seconds until the next due time."""
@@ -139,9 +101,7 @@ class Scheduler:
                     continue
                 if await self._run(lambda u=uid, s=slot: self.runs.claim(u, s, now)):
                     self._active.add(uid)
-                    task = asyncio.ensure_future(self._slot(env_id, uid, slot))
-                    self._runs.add(task)
-                    task.add_done_callback(self._runs.discard)
+                    self._launch(self._slot(env_id, uid, slot))
                     continue
             nxt = schedule.next_after(now)
             if nxt is not None:
@@ -203,7 +163,7 @@ class Scheduler:
                 current = await self.operations.get(op_id)
                 if current.done:
                     return current
-                await _until(asyncio.shield(waiter), self.poll)
+                await wait_at_most(asyncio.shield(waiter), self.poll)
                 if waiter.done():
                     return waiter.result()
         finally:
@@ -233,14 +193,3 @@ class Scheduler:
             except StowageError as e:
                 if e.reason != "BACKUP_NOT_FOUND":  # another server got there first
                     log.warning("retention could not delete %s: %s", name, e.message)
-
-
-async def _until(aw: Awaitable[object], limit: float) -> None:
-    """Waits for ``aw`` at most ``limit`` seconds. Unlike wait_for on Python
-    3.11, a cancel that arrives as ``aw`` completes is never swallowed (that
-    left stop() waiting forever on a loop that had just been woken)."""
-    task = asyncio.ensure_future(aw)
-    try:
-        await asyncio.wait({task}, timeout=limit)
-    finally:
-        task.cancel()
