@@ -10,10 +10,12 @@ crash or cancel at any earlier point leaves only unreferenced data for prune.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import random
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TypeVar
@@ -44,7 +46,8 @@ from .editions import EditionPolicy
 from .errors import FailedPrecondition, Violation, from_storage
 from .operations import OperationContext, OperationManager, request_hash
 from .policies import PolicyStore
-from .registry import ContentInfo, Registry, Snapshot, SnapshotItem
+from .registry import Registry
+from .snapshot import HeldSnapshot
 
 T = TypeVar("T")
 # Batches of blobs read and encoded at once; bounded so memory stays flat.
@@ -165,15 +168,17 @@ class BackupEngine:
         if req.quiesce:
             await self._run(lambda: self.registry.set_quiesce(env.uid, ctx.op_id))
         try:
-            snap = await self._run(lambda: self.registry.snapshot(env_id))
-            lost = [(b, len(m)) for b, m in snap.batches.items() if m]
-            if lost and not req.allow_batch_loss:
-                raise refuse_batch_loss(lost, env_id)
+            snap = await self._run(lambda: self.registry.hold_snapshot(env_id))
             try:
+                lost = [(b, len(m)) for b, m in snap.batches.items() if m]
+                if lost and not req.allow_batch_loss:
+                    raise refuse_batch_loss(lost, env_id)
                 async with self.repo.locks.held(SHARED, f"backup {ctx.op.name}", LOCK_WAIT) as lock:
                     return await self._store(ctx, snap, trigger, started, lock, scheduled_time)
             except (StorageError, RepositoryError, LockConflict, LockLost) as e:
                 raise from_storage(e) from e
+            finally:
+                await asyncio.shield(self._run(snap.close))
         finally:
             if req.quiesce:
                 await asyncio.shield(self._run(lambda: self.registry.set_quiesce(env.uid, "")))
@@ -181,7 +186,7 @@ class BackupEngine:
     async def _store(
         self,
         ctx: OperationContext,
-        snap: Snapshot,
+        snap: HeldSnapshot,
         trigger: int,
         started: float,
         lock: Lock,
@@ -193,12 +198,11 @@ class BackupEngine:
         backup_name = str(names.BackupName(env.name, backup_id))
         await self.repo.refresh()
 
-        chunks = await self._chunk_lists(snap)
-        total_bytes = sum(a.size for a in snap.artifacts)
-        await ctx.phase("upload", items_total=len(snap.artifacts), bytes_total=total_bytes)
+        recut = await self._recut(snap)
+        await ctx.phase("upload", items_total=snap.artifact_count, bytes_total=snap.total_bytes)
         session = self.repo.session()
         try:
-            await self._upload(ctx, snap, chunks, session)
+            await self._upload(ctx, snap, recut, session)
             await session.commit()  # packs, then the index naming them
         except BaseException:
             await session.abort()
@@ -218,8 +222,7 @@ class BackupEngine:
         manifest.data_key_id = key_id
         manifest.settings.CopyFrom(mf.seal_settings(data_key, backup_name, snap.settings))
         await self.repo.put_data_key(ref, mf.wrap(self.master, key_id, data_key))
-        items = self._items(snap, chunks)
-        manifest_bytes = await self._run(lambda: mf.assemble(manifest, items))
+        manifest_bytes = await self._run(lambda: mf.assemble(manifest, self._items(snap, recut)))
         manifest_digest = await self.repo.put_manifest(manifest_bytes)
         backup = bk_pb.Backup(
             name=backup_name,
@@ -229,8 +232,8 @@ class BackupEngine:
             product_version=manifest.settings.product_version,
             create_time=timestamp(snap.time),
             trigger=trigger,
-            artifact_count=len(snap.artifacts),
-            size_bytes=sum(a.size for a in snap.artifacts),
+            artifact_count=snap.artifact_count,
+            size_bytes=snap.total_bytes,
             added_bytes=session.stored_bytes,
             manifest_sha256=manifest_digest,
             excluded=manifest.excluded,
@@ -249,61 +252,53 @@ class BackupEngine:
             await ctx.warn(w)
         return backup
 
-    def _recut(self, info: ContentInfo) -> bool:
-        """Content chunked with other parameters than the repository's."""
-        return info.chunker != self._repo_chunker and info.size > self.repo.chunker.threshold
-
-    async def _chunk_lists(self, snap: Snapshot) -> dict[bytes, list[tuple[bytes, int]]]:
-        """The blobs of each content stored in pieces; content absent from the map
-        is one blob, named by its own digest. Chunk lists come from the registry,
-        computed when the content was written; only content chunked with other
-        parameters than the repository's is read and cut again."""
+    async def _recut(self, snap: HeldSnapshot) -> dict[bytes, list[tuple[bytes, int]]]:
+        """The blobs of content chunked with other parameters than the
+        repository's, read and cut again; all other content's blobs are known
+        from the registry, computed when the content was written."""
+        stale = await self._run(
+            lambda: snap.stale_contents(self._repo_chunker, self.repo.chunker.threshold)
+        )
         out: dict[bytes, list[tuple[bytes, int]]] = {}
-        for digest, info in snap.contents.items():
-            if not self._recut(info):
-                if info.chunks:
-                    out[digest] = [(c.sha256, c.length) for c in info.chunks]
-            else:
-                path = self.registry.content.path(digest)
-                cut = await self._run(lambda p=path: self.repo.chunker.split_file(p))
-                if len(cut) > 1:
-                    out[digest] = [(c.sha256, c.length) for c in cut]
+        for digest, size in stale:
+            path = self.registry.content.path(digest)
+            cut = await self._run(lambda p=path: self.repo.chunker.split_file(p))
+            out[digest] = [(c.sha256, c.length) for c in cut] if len(cut) > 1 else [(digest, size)]
         return out
 
     async def _upload(
         self,
         ctx: OperationContext,
-        snap: Snapshot,
-        chunks: dict[bytes, list[tuple[bytes, int]]],
+        snap: HeldSnapshot,
+        recut: dict[bytes, list[tuple[bytes, int]]],
         session: WriteSession,
     ) -> None:
-        await _Upload(self, ctx, snap, chunks, session).run()
+        await _Upload(self, ctx, snap, recut, session).run()
         await ctx.flush(force=True)
 
-    def _items(self, snap: Snapshot, chunks: dict[bytes, list[tuple[bytes, int]]]) -> list[bytes]:
-        """Every artifact's encoded ManifestItem: as stored when it was written,
-        or encoded now for older artifacts and re-cut content."""
-        out = []
-        for a in snap.artifacts:
-            if a.item and not self._recut(snap.info(a)):
-                out.append(a.item)
+    def _items(
+        self, snap: HeldSnapshot, recut: dict[bytes, list[tuple[bytes, int]]]
+    ) -> Iterator[bytes]:
+        """Every artifact's encoded ManifestItem, streamed from the snapshot: as
+        stored when it was written, or encoded now for older artifacts and
+        re-cut content. Blocking: runs in a worker thread."""
+        for a in snap.artifacts():
+            cut = recut.get(a.sha256)
+            if a.item and cut is None:
+                yield a.item
                 continue
-            blobs = chunks.get(a.sha256)
-            cut = [Chunk(0, n, d) for d, n in blobs] if blobs else None
-            out.append(
-                mf.encode_item(
-                    a.kind,
-                    a.artifact_id,
-                    a.sha256,
-                    a.size,
-                    json.loads(a.metadata_json),
-                    cut,
-                    a.update_time,
-                )
+            blobs = cut or a.blobs()
+            yield mf.encode_item(
+                a.kind,
+                a.artifact_id,
+                a.sha256,
+                a.size,
+                json.loads(a.metadata_json),
+                [Chunk(0, n, d) for d, n in blobs],
+                a.update_time,
             )
-        return out
 
-    def _manifest_header(self, snap: Snapshot, backup_name: str) -> mf_pb.BackupManifest:
+    def _manifest_header(self, snap: HeldSnapshot, backup_name: str) -> mf_pb.BackupManifest:
         """The manifest without its items (they are appended already encoded)."""
         env = snap.env
         m = mf_pb.BackupManifest(
@@ -352,102 +347,105 @@ class BackupEngine:
 class _Upload:
     """Stores the blobs of a snapshot that the repository lacks.
 
-    Work goes to the thread pool in batches, never a blob at a time: the small
-    contents of up to _BATCH_BYTES fetched in one query, or a contiguous run of
-    one file's chunks read in one call, then hashed (checked against the digest
-    computed when the artifact was written) and compressed there. At most
-    _PARALLEL batches are in flight, so both cores work while memory stays flat.
-    Progress counts bytes as they are stored, and an artifact once all its
-    blobs are.
+    The snapshot's artifacts are walked a page at a time, each blob claimed
+    by the first artifact holding it. Work goes to the thread pool in batches,
+    never a blob at a time: the small contents of up to _BATCH_BYTES fetched
+    in one query, or a contiguous run of one file's chunks read in one call,
+    then hashed (checked against the digest computed when the artifact was
+    written) and compressed there. At most _PARALLEL batches are in flight,
+    so both cores work while memory stays flat. Progress counts bytes as they
+    are stored, and an artifact once all its blobs are.
     """
 
     def __init__(
         self,
         engine: BackupEngine,
         ctx: OperationContext,
-        snap: Snapshot,
-        chunks: dict[bytes, list[tuple[bytes, int]]],
+        snap: HeldSnapshot,
+        recut: dict[bytes, list[tuple[bytes, int]]],
         session: WriteSession,
     ) -> None:
         self.engine = engine
         self.ctx = ctx
         self.snap = snap
-        self.chunks = chunks
+        self.recut = recut
         self.session = session
         self.slots = asyncio.Semaphore(_PARALLEL)
         self.tasks: set[asyncio.Task[None]] = set()
         self.failure: BaseException | None = None
 
-    def _blobs(self, a: SnapshotItem) -> list[tuple[bytes, int]]:
-        return self.chunks.get(a.sha256) or [(a.sha256, a.size)]
-
-    async def _train_dictionary(self, needed: set[bytes]) -> None:
+    async def _train_dictionary(self) -> None:
         """The first backup with many small artifacts trains the repository's
         compression dictionary on a sample of them: small artifacts compress
         about 40% smaller with it than alone (each is too short for zstd)."""
         if self.engine.repo.codec.has_dictionary:
             return
-        small = [
-            a.sha256
-            for a in self.snap.artifacts
-            if a.sha256 in needed and self.snap.info(a).is_inline
-        ]
-        if len(small) < _DICTIONARY_MIN_ARTIFACTS:
+        snap, session = self.snap, self.session
+
+        def sample() -> tuple[int, list[bytes]]:
+            # A uniform sample of the small content to store, in one pass.
+            chosen: list[bytes] = []
+            seen = 0
+            pick = random.Random(0)
+            for a in snap.artifacts():
+                if not a.is_inline or a.chunks or not session.needs(a.sha256):
+                    continue
+                seen += 1
+                if len(chosen) < _DICTIONARY_SAMPLES:
+                    chosen.append(a.sha256)
+                elif (j := pick.randrange(seen)) < _DICTIONARY_SAMPLES:
+                    chosen[j] = a.sha256
+            return seen, list(dict.fromkeys(chosen))
+
+        seen, chosen = await self.engine._run(sample)
+        if seen < _DICTIONARY_MIN_ARTIFACTS:
             return
-        step = max(1, len(small) // _DICTIONARY_SAMPLES)
-        sample = list(dict.fromkeys(small[::step]))[:_DICTIONARY_SAMPLES]
-        data = await self.engine._run(lambda: self.engine.registry.inline_contents(sample))
+        data = await self.engine._run(lambda: self.engine.registry.inline_contents(chosen))
         await self.engine.repo.add_dictionary(list(data.values()))
 
     async def run(self) -> None:
-        # Which blobs the repository lacks, found with set operations: a backup
-        # of unchanged content does no per-artifact work after this.
-        candidates = {a.sha256 for a in self.snap.artifacts if a.sha256 not in self.chunks}
-        for blobs in self.chunks.values():
-            candidates.update(d for d, _ in blobs)
-        needed = self.session.claim_all(candidates)
-        if not needed:
-            await self.ctx.advance(
-                items=len(self.snap.artifacts), nbytes=sum(a.size for a in self.snap.artifacts)
-            )
-            return
-        await self._train_dictionary(needed)
-        stored_already = [0, 0]  # items, bytes
+        await self._train_dictionary()
+        claim = self.session.claim
+        recut = self.recut
         inline: list[tuple[bytes, list[int], int]] = []
         inline_bytes = 0
+        pages = self.snap.pages()
         try:
-            for art in self.snap.artifacts:
-                info = self.snap.info(art)
-                todo: list[tuple[bytes, int, int]] = []
-                offset = 0
-                for digest, length in self._blobs(art):
-                    if digest in needed:
-                        needed.discard(digest)  # the first artifact holding it stores it
-                        todo.append((digest, offset, length))
-                    offset += length
-                if not todo:
-                    stored_already[0] += 1
-                    stored_already[1] += art.size
-                    continue
-                holds = [len(todo)]
-                if info.is_inline:
-                    inline.append((art.sha256, holds, art.size))
-                    inline_bytes += art.size
-                    if inline_bytes >= _BATCH_BYTES:
-                        await self._launch(self._inline_job(inline))
-                        inline, inline_bytes = [], 0
-                    continue
-                for run in _runs(todo):
-                    await self._launch(self._file_job(info, run, holds))
+            while page := await self.engine._run(lambda: next(pages, None)):
+                stored_already = [0, 0]  # items, bytes
+                for art in page:
+                    todo: list[tuple[bytes, int, int]] = []
+                    offset = 0
+                    for digest, length in recut.get(art.sha256) or art.blobs():
+                        if claim(digest):  # the first artifact holding it stores it
+                            todo.append((digest, offset, length))
+                        offset += length
+                    if not todo:
+                        stored_already[0] += 1
+                        stored_already[1] += art.size
+                        continue
+                    holds = [len(todo)]
+                    if art.is_inline:
+                        inline.append((art.sha256, holds, art.size))
+                        inline_bytes += art.size
+                        if inline_bytes >= _BATCH_BYTES:
+                            await self._launch(self._inline_job(inline))
+                            inline, inline_bytes = [], 0
+                        continue
+                    for run in _runs(todo):
+                        await self._launch(self._file_job(art.sha256, run, holds))
+                # What is stored already counts at once.
+                await self.ctx.advance(items=stored_already[0], nbytes=stored_already[1])
             if inline:
                 await self._launch(self._inline_job(inline))
-            # Everything already stored counts at once.
-            await self.ctx.advance(items=stored_already[0], nbytes=stored_already[1])
             await asyncio.gather(*self.tasks)
             # A task that failed before the gather has left self.tasks already.
             if self.failure is not None:
                 raise self.failure
         finally:
+            # (still stepping in a worker thread after a cancel: left to the snapshot's close)
+            with contextlib.suppress(ValueError):
+                pages.close()
             for t in self.tasks:
                 t.cancel()
             if self.tasks:
@@ -494,21 +492,19 @@ class _Upload:
             f"{len(digests)} small artifact(s)",
         )
 
-    def _file_job(
-        self, info: ContentInfo, run: list[tuple[bytes, int, int]], holds: list[int]
-    ) -> _Job:
+    def _file_job(self, sha256: bytes, run: list[tuple[bytes, int, int]], holds: list[int]) -> _Job:
         content = self.engine.registry.content
         session = self.session
         start = run[0][1]
         end = run[-1][1] + run[-1][2]
 
         def work() -> list[tuple[bytes, bytes, int]]:
-            data = memoryview(content.read_range(info.sha256, start, end - start))
+            data = memoryview(content.read_range(sha256, start, end - start))
             return [
                 (d, session.encode(d, data[off - start : off - start + n]), n) for d, off, n in run
             ]
 
-        return _Job(work, [holds] * len(run), end - start, info.sha256.hex()[:12])
+        return _Job(work, [holds] * len(run), end - start, sha256.hex()[:12])
 
 
 @dataclass

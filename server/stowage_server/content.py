@@ -13,6 +13,7 @@ import hashlib
 import os
 import struct
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from stowage_storage.chunker import Chunk, Chunker
@@ -46,6 +47,12 @@ def decode_chunks(data: bytes | None) -> list[Chunk] | None:
         out.append(Chunk(offset, length, digest))
         offset += length
     return out
+
+
+def chunk_refs(data: bytes) -> Iterator[tuple[bytes, int]]:
+    """(digest, length) of each chunk of an encoded chunk list, without Chunk objects."""
+    for length, digest in _CHUNK.iter_unpack(data):
+        yield digest, length
 
 
 class ContentStore:

@@ -205,20 +205,37 @@ class Database:
                 )
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
     def _connect(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(
-                self.path, timeout=30, isolation_level=None, check_same_thread=False
-            )
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA busy_timeout=30000")
+            conn = self._open()
             self._local.conn = conn
             with self._lock:
                 self._all.append(conn)
         return conn
+
+    def held_read(self) -> HeldRead:
+        """A read transaction on a connection of its own, held open until
+        closed: a long reader (a backup) sees one snapshot throughout while the
+        pool's connections go on reading and writing. Blocking; one thread at
+        a time may use it."""
+        conn = self._open()
+        try:
+            conn.execute("BEGIN")
+            # A deferred transaction takes its snapshot at the first read.
+            conn.execute("SELECT 1 FROM environments LIMIT 1").fetchall()
+        except BaseException:
+            conn.close()
+            raise
+        return HeldRead(conn)
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
@@ -260,3 +277,17 @@ class Database:
                 except sqlite3.Error:
                     pass
             self._all.clear()
+
+
+class HeldRead:
+    """An open read transaction (see ``Database.held_read``)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def close(self) -> None:
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.Error:
+            pass
+        self.conn.close()

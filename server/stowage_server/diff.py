@@ -83,7 +83,8 @@ def _backup_side(loaded: Loaded, box: SecretBox) -> Side:
         raise DataLoss(f"the secrets of {m.backup} do not decrypt: {e}") from e
     return Side(
         artifacts={
-            (i.kind, i.id): (bytes(i.sha256).hex(), i.size_bytes, dict(i.metadata)) for i in m.items
+            (i.kind, i.id): (bytes(i.sha256).hex(), i.size_bytes, dict(i.metadata))
+            for i in loaded.items
         },
         values=_values(
             m.edition,

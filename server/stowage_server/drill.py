@@ -113,7 +113,7 @@ class DrillEngine:
                 settings = mf.open_settings(loaded.data_key, m.backup, m.settings)
             except DecryptionFailed as e:
                 raise DataLoss(f"the secrets of {m.backup} do not decrypt: {e}") from e
-            items = list(m.items)
+            items = list(loaded.items)
             await ctx.phase(
                 "verify", items_total=len(items), bytes_total=sum(i.size_bytes for i in items)
             )

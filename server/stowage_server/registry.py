@@ -13,7 +13,7 @@ import secrets
 import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from stowage.v1 import environments_pb2 as env_pb
 
@@ -33,6 +33,7 @@ from .errors import (
 )
 from .manifest import ArtifactRow, encode_item
 from .settings import SecretBox
+from .snapshot import HeldSnapshot
 
 FTP_FOLDER = "source-ftp-folder"
 ACTIVE = env_pb.Environment.STATE_ACTIVE
@@ -874,12 +875,11 @@ class Registry:
         return [(b, n) for b, n in self.list_batches(env_id) if n > 0]
 
     def snapshot(self, env_id: str, all_contents: bool = False) -> Snapshot:
-        """Reads everything a backup needs in one transaction: one instant (R2).
+        """Reads everything a backup holds in one transaction: one instant (R2),
+        all in memory (drills and diffs; backups stream, see ``hold_snapshot``).
 
         Content up to INLINE_MAX is always inline and one blob, so only larger
-        content (files, chunk lists) is looked up, unless ``all_contents``: a
-        backup of tens of thousands of small artifacts then reads one narrow row
-        each."""
+        content (files, chunk lists) is looked up, unless ``all_contents``."""
         with self.db.read() as conn:
             env = self._live(conn, env_id)
             now = self.clock.now()
@@ -899,34 +899,66 @@ class Registry:
                     (env.uid, -1 if all_contents else INLINE_MAX),
                 )
             }
-            batches: dict[str, list[str]] = {}
-            for batch, message_id in conn.execute(
-                "SELECT batch, message_id FROM batch_messages WHERE env_uid = ? ORDER BY batch, message_id",
-                (env.uid,),
-            ):
-                batches.setdefault(batch, []).append(message_id)
             return Snapshot(
                 env=env,
                 artifacts=artifacts,
                 contents=contents,
-                control_numbers=self._control_numbers(conn, env.uid),
-                as2_messages=list(
-                    conn.execute(
-                        "SELECT message_id, mic, first_seen FROM as2_messages WHERE env_uid = ? ORDER BY message_id",
-                        (env.uid,),
-                    )
-                ),
-                batches=batches,
-                hybrid_connections=list(
-                    conn.execute(
-                        "SELECT id, endpoint FROM hybrid_connections WHERE env_uid = ? ORDER BY id",
-                        (env.uid,),
-                    )
-                ),
-                settings=self.settings_plain(env),
+                **self._snapshot_header(conn, env),
                 time=now,
                 chunker=self.content.chunker_id,
             )
+
+    def hold_snapshot(self, env_id: str) -> HeldSnapshot:
+        """Opens a backup's snapshot (R2): a read transaction held until the
+        snapshot is closed, its artifacts streamed from it (snapshot.py)."""
+        held = self.db.held_read()
+        try:
+            conn = held.conn
+            env = self._live(conn, env_id)
+            now = self.clock.now()
+            count, total = conn.execute(
+                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM artifacts WHERE env_uid = ?",
+                (env.uid,),
+            ).fetchone()
+            return HeldSnapshot(
+                env=env,
+                **self._snapshot_header(conn, env),
+                artifact_count=count,
+                total_bytes=total,
+                time=now,
+                _read=held,
+            )
+        except BaseException:
+            held.close()
+            raise
+
+    def _snapshot_header(self, conn: sqlite3.Connection, env: EnvRecord) -> dict[str, Any]:
+        """What a snapshot holds besides artifacts, read in its transaction."""
+        batches: dict[str, list[str]] = {}
+        for batch, message_id in conn.execute(
+            "SELECT batch, message_id FROM batch_messages WHERE env_uid = ? ORDER BY batch, message_id",
+            (env.uid,),
+        ):
+            batches.setdefault(batch, []).append(message_id)
+        return {
+            "control_numbers": self._control_numbers(conn, env.uid),
+            "as2_messages": list(
+                conn.execute(
+                    "SELECT message_id, mic, first_seen FROM as2_messages WHERE env_uid = ? ORDER BY message_id",
+                    (env.uid,),
+                )
+            ),
+            "batches": batches,
+            "hybrid_connections": list(
+                conn.execute(
+                    "SELECT id, endpoint FROM hybrid_connections WHERE env_uid = ? ORDER BY id",
+                    (env.uid,),
+                )
+            ),
+            # Opened in the snapshot's transaction: a key rotation that seals the
+            # registry again while the backup runs cannot leave it unreadable.
+            "settings": self.settings_plain(env),
+        }
 
     def inline_contents(self, digests: list[bytes]) -> dict[bytes, bytes]:
         """Inline content of many digests, in few queries."""

@@ -16,10 +16,18 @@ import asyncio
 import collections
 import hashlib
 import sqlite3
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import (
+    AsyncGenerator,
+    Callable,
+    Container,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar, overload
 
 from google.protobuf.message import DecodeError
 
@@ -83,8 +91,9 @@ LOCK_WAIT = 120.0
 class Loaded:
     ref: RecordRef
     backup: bk_pb.Backup
-    manifest: mf_pb.BackupManifest
+    manifest: mf_pb.BackupManifest  # every field but its items
     data_key: bytes
+    items: Sequence[mf_pb.ManifestItem]  # parsed one at a time, when asked for
 
 
 @dataclass
@@ -95,7 +104,7 @@ class Plan:
     edition: int
     region: str
     settings: env_pb.EnvironmentSettings
-    items: list[mf_pb.ManifestItem] = field(default_factory=list)
+    items: Sequence[mf_pb.ManifestItem] = ()
     # ErrorInfo metadata for each failed check, by check name.
     check_metadata: dict[str, dict[str, str]] = field(default_factory=dict)
     copy_policy_requested: bool = False
@@ -198,17 +207,18 @@ class RestoreEngine:
                 backup = bk_pb.Backup.FromString(await self.repo.get_record(ref))
             except RecordNotFound:
                 raise backup_not_found(str(bname)) from None
-            manifest = mf_pb.BackupManifest.FromString(
-                await self.repo.get_manifest(backup.manifest_sha256)
-            )
+            manifest, items = mf.split(await self.repo.get_manifest(backup.manifest_sha256))
             wrapped = await self.repo.get_data_key(ref)
+            if manifest.format_version != mf.FORMAT_VERSION:
+                raise DataLoss(
+                    f"manifest format {manifest.format_version} of {bname} is not supported"
+                )
+            why = await self._run(lambda: mf.invalid(manifest, items))
         except (StorageError, RepositoryError) as e:
             raise from_storage(e) from e
         except DecodeError as e:
             raise DataLoss(f"the backup record or manifest of {bname} is unreadable: {e}") from e
-        if manifest.format_version != mf.FORMAT_VERSION:
-            raise DataLoss(f"manifest format {manifest.format_version} of {bname} is not supported")
-        if why := mf.invalid(manifest):
+        if why:
             raise DataLoss(
                 f"the manifest of {bname} is invalid: {why}", metadata={"backup": str(bname)}
             )
@@ -218,7 +228,7 @@ class RestoreEngine:
             raise DataLoss(
                 f"the data key of {bname} does not open with this server's key: {e}"
             ) from e
-        return Loaded(ref, backup, manifest, data_key)
+        return Loaded(ref, backup, manifest, data_key, items)
 
     async def plan(
         self, bname: names.BackupName, target: str, req: bk_pb.RestoreBackupRequest
@@ -246,32 +256,15 @@ class RestoreEngine:
             copy_policy_requested=req.copy_backup_policy,
             backed_up=backed_up,
         )
-        item_ids = {(i.kind, i.id) for i in m.items}
-        for agreement in req.source_ftp_folders:
-            if (env_pb.ARTIFACT_KIND_AGREEMENT, agreement) not in item_ids:
-                Collected(
-                    [
-                        Violation(
-                            f"source_ftp_folders[{agreement!r}]", "no such agreement in the backup"
-                        )
-                    ]
-                ).raise_if_any()
-        for item in m.items:
-            if item.kind == env_pb.ARTIFACT_KIND_AGREEMENT and item.id in req.source_ftp_folders:
-                # Only changed items are copied: the manifest's own are shared.
-                copy = mf_pb.ManifestItem()
-                copy.CopyFrom(item)
-                copy.metadata[FTP_FOLDER] = req.source_ftp_folders[item.id]
-                item = copy
-            plan.items.append(item)
+        plan.items = _with_ftp_folders(loaded.items, req.source_ftp_folders)
         if req.copy_backup_policy and m.HasField("backup_policy") and self.policies is not None:
             copied = PolicyEngine.for_restore(m.backup_policy, target, self.clock.now())
             slot = Schedule.of(copied).next_after(self.clock.now())
             if slot is not None:
                 copied.next_run_time.FromMilliseconds(slot)
             plan.result.backup_policy.CopyFrom(copied)
-        plan.result.artifact_count = len(m.items)
-        plan.result.size_bytes = sum(i.size_bytes for i in m.items)
+        plan.result.artifact_count = len(plan.items)
+        plan.result.size_bytes = sum(i.size_bytes for i in plan.items)
         await self._checks(plan)
         await self._warnings(plan)
         await self._reconcile(plan, req)
@@ -452,9 +445,7 @@ class RestoreEngine:
 
     async def _restore(self, ctx: OperationContext, plan: Plan) -> bk_pb.RestoreResult:
         items = plan.items
-        await ctx.phase(
-            "verify", items_total=len(items), bytes_total=sum(i.size_bytes for i in items)
-        )
+        await ctx.phase("verify", items_total=len(items), bytes_total=plan.result.size_bytes)
         staged: list[StagedContent] = []
         try:
             try:
@@ -519,7 +510,7 @@ class RestoreEngine:
         return write
 
     async def stage(
-        self, ctx: OperationContext, items: list[mf_pb.ManifestItem]
+        self, ctx: OperationContext, items: Sequence[mf_pb.ManifestItem]
     ) -> list[StagedContent]:
         """Reads and verifies every item's content into staging files no
         environment sees (for restores into existing environments and drills)."""
@@ -578,24 +569,31 @@ class RestoreEngine:
             raise
 
     async def _stage(
-        self, ctx: OperationContext, items: list[mf_pb.ManifestItem]
+        self, ctx: OperationContext, items: Sequence[mf_pb.ManifestItem]
     ) -> list[StagedContent]:
         """Reads and verifies every item's content; stages what the registry lacks."""
-        unique: dict[bytes, mf_pb.ManifestItem] = {}
-        counts: dict[bytes, int] = {}  # items per content, keyed by the same objects
-        for item in items:
+        # Items are kept by position, not as parsed objects: a parsed item
+        # costs several times its encoded size.
+        counts: dict[bytes, int] = {}  # items per content
+        firsts: list[int] = []  # the first item of each content
+        small: list[bool] = []
+        sizes: list[int] = []
+        for n, item in enumerate(items):
             digest = bytes(item.sha256)
-            if digest in unique:
+            if digest in counts:
                 counts[digest] += 1
             else:
-                unique[digest] = item
                 counts[digest] = 1
-        known = await self._run(lambda: self.registry.known_contents(list(unique)))
-        order = _interleaved(list(unique.values()))
+                firsts.append(n)
+                small.append(_is_small(item))
+                sizes.append(item.size_bytes)
+        known = await self._run(lambda: self.registry.known_contents(list(counts)))
+        order = [firsts[k] for k in _interleaved(small, sizes)]
+        del firsts, small, sizes
         blobs = _BlobCursor(
             self.repo.read_runs(
-                (d for item in order for d, _ in mf.blob_refs(item)),
-                checked_whole=_Chunks(unique),
+                (d for n in order for d, _ in mf.blob_refs(items[n])),
+                checked_whole=_Chunks(counts),
             )
         )
         staged: list[StagedContent] = []
@@ -629,7 +627,7 @@ class RestoreEngine:
         try:
             i = 0
             while i < len(order):
-                item = order[i]
+                item = items[order[i]]
                 if not _is_small(item):
                     digest = bytes(item.sha256)
                     sink = await self._read_large(ctx, item, blobs, digest not in known)
@@ -644,8 +642,10 @@ class RestoreEngine:
                 # as many in a row as the current read holds, without an await each.
                 await blobs.fill()
                 run_items = run_bytes = 0
-                while i < len(order) and blobs.ready() and _is_small(order[i]):
-                    item = order[i]
+                while i < len(order) and blobs.ready():
+                    item = items[order[i]]
+                    if not _is_small(item):
+                        break
                     _, data = blobs.take()
                     digest = bytes(item.sha256)
                     if len(data) != item.size_bytes:
@@ -666,7 +666,7 @@ class RestoreEngine:
                 await installing
         except RepositoryError as e:
             err = from_storage(e)
-            item = _item_of(order, getattr(e, "sha256", b""))
+            item = _item_of(items, getattr(e, "sha256", b""))
             if item is not None:
                 err.metadata["item"] = _label(item)
                 err.message = f"{_label(item)}: {err.message}"
@@ -817,7 +817,7 @@ class _Chunks:
     blob that is also some item's whole content is verified by itself (small
     items are not hashed again)."""
 
-    def __init__(self, wholes: dict[bytes, mf_pb.ManifestItem]) -> None:
+    def __init__(self, wholes: Container[bytes]) -> None:
         self._wholes = wholes
 
     def __contains__(self, digest: object) -> bool:
@@ -828,27 +828,27 @@ def _is_small(item: mf_pb.ManifestItem) -> bool:
     return not item.chunks and item.size_bytes <= INLINE_MAX
 
 
-def _interleaved(items: list[mf_pb.ManifestItem]) -> list[mf_pb.ManifestItem]:
-    """Small and large items merged in proportion to their bytes: small ones
-    end in database transactions, large ones in file writes, and interleaved
-    the two proceed side by side instead of one after the other."""
-    small = [i for i in items if _is_small(i)]
-    large = [i for i in items if not _is_small(i)]
-    total_small = sum(i.size_bytes for i in small) or 1
-    total_large = sum(i.size_bytes for i in large) or 1
-    out: list[mf_pb.ManifestItem] = []
+def _interleaved(small: list[bool], sizes: list[int]) -> list[int]:
+    """Positions of small and large items merged in proportion to their bytes:
+    small ones end in database transactions, large ones in file writes, and
+    interleaved the two proceed side by side instead of one after the other."""
+    smalls = [k for k, is_small in enumerate(small) if is_small]
+    larges = [k for k, is_small in enumerate(small) if not is_small]
+    total_small = sum(sizes[k] for k in smalls) or 1
+    total_large = sum(sizes[k] for k in larges) or 1
+    out: list[int] = []
     s = g = 0
     done_small = done_large = 0
-    while s < len(small) or g < len(large):
-        if g == len(large) or (
-            s < len(small) and done_small / total_small <= done_large / total_large
+    while s < len(smalls) or g < len(larges):
+        if g == len(larges) or (
+            s < len(smalls) and done_small / total_small <= done_large / total_large
         ):
-            done_small += small[s].size_bytes
-            out.append(small[s])
+            done_small += sizes[smalls[s]]
+            out.append(smalls[s])
             s += 1
         else:
-            done_large += large[g].size_bytes
-            out.append(large[g])
+            done_large += sizes[larges[g]]
+            out.append(larges[g])
             g += 1
     return out
 
@@ -863,13 +863,64 @@ def _known_chunks(item: mf_pb.ManifestItem) -> list[Chunk] | None:
     return out
 
 
-def _item_of(items: list[mf_pb.ManifestItem], blob: bytes) -> mf_pb.ManifestItem | None:
+def _item_of(items: Sequence[mf_pb.ManifestItem], blob: bytes) -> mf_pb.ManifestItem | None:
     if not blob:
         return None
     for item in items:
         if any(d == blob for d, _ in mf.blob_refs(item)):
             return item
     return None
+
+
+class _WithFtpFolders(Sequence[mf_pb.ManifestItem]):
+    """A manifest's items with some agreements' source folders replaced."""
+
+    def __init__(
+        self, items: Sequence[mf_pb.ManifestItem], changed: dict[int, mf_pb.ManifestItem]
+    ) -> None:
+        self._items = items
+        self._changed = changed
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @overload
+    def __getitem__(self, i: int) -> mf_pb.ManifestItem: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[mf_pb.ManifestItem]: ...
+    def __getitem__(self, i: int | slice) -> mf_pb.ManifestItem | list[mf_pb.ManifestItem]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        changed = self._changed.get(i)
+        return self._items[i] if changed is None else changed
+
+    def __iter__(self) -> Iterator[mf_pb.ManifestItem]:
+        for n, item in enumerate(self._items):
+            yield self._changed.get(n, item)
+
+
+def _with_ftp_folders(
+    items: Sequence[mf_pb.ManifestItem], folders: Mapping[str, str]
+) -> Sequence[mf_pb.ManifestItem]:
+    """The items to restore: the manifest's, with the request's source folders
+    given to its agreements (R9). Refuses a folder for an agreement the backup
+    lacks."""
+    if not folders:
+        return items
+    changed: dict[int, mf_pb.ManifestItem] = {}
+    for n, item in enumerate(items):
+        if item.kind == env_pb.ARTIFACT_KIND_AGREEMENT and item.id in folders:
+            item.metadata[FTP_FOLDER] = folders[item.id]  # a parse of its own, not shared
+            changed[n] = item
+    found = {item.id for item in changed.values()}
+    Collected(
+        [
+            Violation(f"source_ftp_folders[{agreement!r}]", "no such agreement in the backup")
+            for agreement in folders
+            if agreement not in found
+        ]
+    ).raise_if_any()
+    return _WithFtpFolders(items, changed)
 
 
 def _label(item: mf_pb.ManifestItem) -> str:
@@ -909,7 +960,7 @@ def _raise_failed_checks(plan: Plan) -> None:
 
 
 def ftp_conflicts(
-    items: list[mf_pb.ManifestItem], users: dict[str, list[tuple[str, str]]]
+    items: Iterable[mf_pb.ManifestItem], users: dict[str, list[tuple[str, str]]]
 ) -> list[FtpConflict]:
     """The agreements among ``items`` whose source folder a live environment
     already pulls (``users``: folder -> [(environment, agreement)]), R9."""

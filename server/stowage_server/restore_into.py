@@ -14,6 +14,7 @@ folder conflict (R9) adds a blocking item to the environment's checklist.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from stowage.v1 import backups_pb2 as bk_pb
@@ -90,8 +91,7 @@ class RestoreIntoEngine:
         run = self.restores._run
         env = await run(lambda: self.registry.get(env_id))
         loaded = await self.restores.load(bname)
-        m = loaded.manifest
-        items = _chosen(m.items, set(req.kinds), list(req.artifacts))
+        items = _chosen(loaded.items, set(req.kinds), list(req.artifacts))
         chosen_agreements = {i.id for i in items if i.kind == env_pb.ARTIFACT_KIND_AGREEMENT}
         for agreement in req.source_ftp_folders:
             if agreement not in chosen_agreements:
@@ -306,7 +306,7 @@ def _validate(req: bk_pb.RestoreBackupRequest) -> None:
 
 
 def _chosen(
-    items: list[mf_pb.ManifestItem], kinds: set[int], labels: list[str]
+    items: Sequence[mf_pb.ManifestItem], kinds: set[int], labels: list[str]
 ) -> list[mf_pb.ManifestItem]:
     by_label = {_label(i): i for i in items}
     unknown = [label for label in labels if label not in by_label]
