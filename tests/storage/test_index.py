@@ -1,0 +1,183 @@
+"""The in-memory index: first locations, every pack's entries as listed, growth."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from stowage.v1 import repository_pb2
+from stowage_storage.index import Index, Location, encode_index
+from stowage_storage.pack import Entry
+
+PACK_A = "a" * 64
+PACK_B = "b" * 64
+PACK_C = "c" * 64
+
+
+def digest(n: int) -> bytes:
+    return n.to_bytes(4, "big") * 8
+
+
+def test_first_location_wins_and_later_packs_still_list_the_digest() -> None:
+    index = Index()
+    index.add_pack(PACK_A, [Entry(digest(1), 0, 10, 20), Entry(digest(2), 10, 5, 5)])
+    index.add_pack(PACK_B, [Entry(digest(3), 0, 7, 7), Entry(digest(1), 7, 11, 20)])
+
+    assert index.get(digest(1)) == Location(PACK_A, 0, 10, 20)
+    assert index.get(digest(3)) == Location(PACK_B, 0, 7, 7)
+    assert digest(1) in index and digest(3) in index
+    assert len(index) == 3
+    assert index.packs[PACK_B] == [Entry(digest(3), 0, 7, 7), Entry(digest(1), 7, 11, 20)]
+
+
+def test_packs_list_every_entry_in_the_order_added_duplicates_included() -> None:
+    index = Index()
+    listed = [
+        Entry(digest(5), 100, 1, 1),
+        Entry(digest(4), 0, 100, 300),
+        Entry(digest(5), 101, 1, 1),  # twice in one pack
+    ]
+    index.add_pack(PACK_B, listed)
+    index.add_pack(PACK_A, [])
+    index.add_pack(PACK_C, [Entry(digest(4), 0, 9, 9)])
+
+    assert list(index.packs) == [PACK_B, PACK_A, PACK_C]
+    assert len(index.packs) == 3
+    assert PACK_A in index.packs and "d" * 64 not in index.packs
+    assert index.packs[PACK_B] == listed
+    assert index.packs[PACK_A] == []
+    assert dict(index.packs) == {
+        PACK_B: listed,
+        PACK_A: [],
+        PACK_C: [Entry(digest(4), 0, 9, 9)],
+    }
+    assert index.get(digest(5)) == Location(PACK_B, 100, 1, 1)
+    assert len(index) == 2
+    with pytest.raises(KeyError):
+        index.packs["d" * 64]
+
+
+def test_a_pack_added_again_lists_its_new_entries_and_keeps_first_locations() -> None:
+    index = Index()
+    index.add_pack(PACK_A, [Entry(digest(1), 0, 10, 10), Entry(digest(2), 10, 10, 10)])
+    index.add_pack(PACK_B, [Entry(digest(9), 0, 1, 1)])
+    index.add_pack(PACK_A, [Entry(digest(2), 0, 3, 3), Entry(digest(3), 3, 4, 4)])
+
+    assert list(index.packs) == [PACK_A, PACK_B]
+    assert index.packs[PACK_A] == [Entry(digest(2), 0, 3, 3), Entry(digest(3), 3, 4, 4)]
+    assert index.get(digest(1)) == Location(PACK_A, 0, 10, 10)
+    assert index.get(digest(2)) == Location(PACK_A, 10, 10, 10)
+    assert index.get(digest(3)) == Location(PACK_A, 3, 4, 4)
+    assert len(index) == 4
+
+
+def test_missing_items_and_len() -> None:
+    index = Index()
+    assert index.missing({digest(1)}) == {digest(1)}
+    assert index.items() == [] and len(index) == 0
+    index.add_pack(PACK_A, [Entry(digest(2), 0, 1, 2), Entry(digest(1), 1, 3, 4)])
+    index.add_pack(PACK_B, [Entry(digest(1), 0, 5, 6), Entry(digest(3), 5, 7, 8)])
+
+    assert index.missing({digest(1), digest(3), digest(7), digest(8)}) == {digest(7), digest(8)}
+    assert index.missing(set()) == set()
+    assert index.items() == [
+        (digest(2), Location(PACK_A, 0, 1, 2)),
+        (digest(1), Location(PACK_A, 1, 3, 4)),
+        (digest(3), Location(PACK_B, 5, 7, 8)),
+    ]
+    assert len(index) == 3
+
+
+def test_only_whole_digests_match() -> None:
+    # A few entries share one bucket; a digest made of one item's tail and the
+    # next item's head occurs in the bucket's bytes without being indexed.
+    index = Index()
+    first, second = bytes(range(32)), bytes(range(100, 132))
+    index.add_pack(PACK_A, [Entry(first, 0, 1, 1), Entry(second, 1, 1, 1)])
+    straddling = first[4:] + (0).to_bytes(4, "big")  # first's position is 0
+    assert straddling not in index
+    assert index.get(straddling) is None
+    assert index.missing({straddling, first}) == {straddling}
+    assert first[:16] not in index and index.get(first[:16]) is None
+    assert index.missing({first[:16]}) == {first[:16]}
+
+    # Indexed later, it is found past its straddling occurrence.
+    index.add_pack(PACK_B, [Entry(straddling, 0, 2, 2)])
+    assert straddling in index
+    assert index.get(straddling) == Location(PACK_B, 0, 2, 2)
+    assert index.missing({straddling}) == set()
+
+
+def test_many_entries_all_found_across_growth() -> None:
+    rnd = random.Random(5)
+    index = Index()
+    # Digests listed twice before the buckets grow keep their first location.
+    twice = [rnd.randbytes(32) for _ in range(50)]
+    packs = {
+        PACK_A: [Entry(d, i, 1, 1) for i, d in enumerate(twice)],
+        PACK_B: [Entry(d, i + 100, 2, 2) for i, d in enumerate(twice)],
+    }
+    index.add_pack(PACK_A, packs[PACK_A])
+    index.add_pack(PACK_B, packs[PACK_B])
+    expected = {d: Location(PACK_A, i, 1, 1) for i, d in enumerate(twice)}
+    for _ in range(100):
+        pack = rnd.randbytes(32).hex()
+        entries = []
+        offset = 0
+        for _ in range(500):
+            length = rnd.randint(1, 40_000)
+            entries.append(Entry(rnd.randbytes(32), offset, length, rnd.randint(0, 2**20)))
+            offset += length
+        index.add_pack(pack, entries)
+        packs[pack] = entries
+        for e in entries:
+            expected[e.sha256] = Location(pack, e.offset, e.length, e.raw_length)
+    assert len(index._table[0]) >= 2048  # the buckets doubled many times
+
+    assert len(index) == len(expected) == 50_050
+    for sha256, location in expected.items():
+        assert sha256 in index
+        assert index.get(sha256) == location
+    strangers = {rnd.randbytes(32) for _ in range(10_000)}
+    assert not any(s in index for s in strangers)
+    assert all(index.get(s) is None for s in strangers)
+    assert index.missing(set(expected) | strangers) == strangers
+    assert dict(index.items()) == expected
+    assert dict(index.packs) == packs
+
+
+def test_proto_entries_and_encode_index_round_trip() -> None:
+    entries = [
+        repository_pb2.PackEntry(sha256=digest(1), offset=0, length=30, raw_length=40),
+        repository_pb2.PackEntry(sha256=digest(2), offset=30, length=2**32 - 1, raw_length=0),
+    ]
+    index = Index()
+    index.add_file(
+        repository_pb2.IndexFile(packs=[repository_pb2.IndexedPack(pack=PACK_A, entries=entries)])
+    )
+    assert index.get(digest(2)) == Location(PACK_A, 30, 2**32 - 1, 0)
+    assert index.packs[PACK_A] == [Entry.from_proto(e) for e in entries]
+
+    again = Index()
+    again.add_file(repository_pb2.IndexFile.FromString(encode_index(index.packs)))
+    assert dict(again.packs) == dict(index.packs)
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        Entry(digest(1), 2**32, 1, 1),
+        Entry(digest(1), 0, 2**32, 1),
+        Entry(digest(1), 0, 1, 2**40),
+        Entry(digest(1), -1, 1, 1),
+        Entry(b"short", 0, 1, 1),
+    ],
+)
+def test_an_entry_that_does_not_fit_is_refused_whole(entry: Entry) -> None:
+    index = Index()
+    index.add_pack(PACK_A, [Entry(digest(2), 0, 1, 1)])
+    with pytest.raises(ValueError):
+        index.add_pack(PACK_B, [Entry(digest(3), 0, 1, 1), entry])
+    assert list(index.packs) == [PACK_A]
+    assert digest(3) not in index and len(index) == 1
