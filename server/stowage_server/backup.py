@@ -42,12 +42,13 @@ from stowage_storage.store import StorageError
 from . import manifest as mf
 from . import names
 from .clock import Clock, timestamp
+from .content import INLINE_MAX
 from .editions import EditionPolicy
 from .errors import FailedPrecondition, Violation, from_storage
 from .operations import OperationContext, OperationManager, request_hash
 from .policies import PolicyStore
 from .registry import Registry
-from .snapshot import HeldSnapshot
+from .snapshot import HeldSnapshot, content_blobs
 
 T = TypeVar("T")
 # Batches of blobs read and encoded at once; bounded so memory stays flat.
@@ -282,20 +283,30 @@ class BackupEngine:
         """Every artifact's encoded ManifestItem, streamed from the snapshot: as
         stored when it was written, or encoded now for older artifacts and
         re-cut content. Blocking: runs in a worker thread."""
-        for a in snap.artifacts():
-            cut = recut.get(a.sha256)
-            if a.item and cut is None:
-                yield a.item
+        for (
+            item,
+            sha256,
+            size,
+            kind,
+            artifact_id,
+            metadata_json,
+            update_time,
+            chunks,
+        ) in snap.items():
+            cut = recut.get(sha256) if recut else None
+            if item and cut is None:
+                yield item
                 continue
-            blobs = cut or a.blobs()
+            # (an artifact's chunk list is fetched only when its item is empty)
+            blobs = cut if cut is not None else list(content_blobs((sha256, size, chunks)))
             yield mf.encode_item(
-                a.kind,
-                a.artifact_id,
-                a.sha256,
-                a.size,
-                json.loads(a.metadata_json),
+                kind,
+                artifact_id,
+                sha256,
+                size,
+                json.loads(metadata_json),
                 [Chunk(0, n, d) for d, n in blobs],
-                a.update_time,
+                update_time,
             )
 
     def _manifest_header(self, snap: HeldSnapshot, backup_name: str) -> mf_pb.BackupManifest:
@@ -387,14 +398,15 @@ class _Upload:
             chosen: list[bytes] = []
             seen = 0
             pick = random.Random(0)
-            for a in snap.artifacts():
-                if not a.is_inline or a.chunks or not session.needs(a.sha256):
-                    continue
-                seen += 1
-                if len(chosen) < _DICTIONARY_SAMPLES:
-                    chosen.append(a.sha256)
-                elif (j := pick.randrange(seen)) < _DICTIONARY_SAMPLES:
-                    chosen[j] = a.sha256
+            for page in snap.contents():
+                for sha256, size, _ in page:
+                    if size > INLINE_MAX or not session.needs(sha256):
+                        continue
+                    seen += 1
+                    if len(chosen) < _DICTIONARY_SAMPLES:
+                        chosen.append(sha256)
+                    elif (j := pick.randrange(seen)) < _DICTIONARY_SAMPLES:
+                        chosen[j] = sha256
             return seen, list(dict.fromkeys(chosen))
 
         seen, chosen = await self.engine._run(sample)
@@ -409,31 +421,45 @@ class _Upload:
         recut = self.recut
         inline: list[tuple[bytes, list[int], int]] = []
         inline_bytes = 0
-        pages = self.snap.pages()
+        pages = self.snap.contents()
         try:
             while page := await self.engine._run(lambda: next(pages, None)):
                 stored_already = [0, 0]  # items, bytes
-                for art in page:
+                for row in page:
+                    sha256, size, chunks = row
+                    if size <= INLINE_MAX and not recut:
+                        # Small content is inline and one blob: the common case, kept short.
+                        if not claim(sha256):
+                            stored_already[0] += 1
+                            stored_already[1] += size
+                            continue
+                        holds = [1]
+                        inline.append((sha256, holds, size))
+                        inline_bytes += size
+                        if inline_bytes >= _BATCH_BYTES:
+                            await self._launch(self._inline_job(inline))
+                            inline, inline_bytes = [], 0
+                        continue
                     todo: list[tuple[bytes, int, int]] = []
                     offset = 0
-                    for digest, length in recut.get(art.sha256) or art.blobs():
+                    for digest, length in recut.get(sha256) or content_blobs(row):
                         if claim(digest):  # the first artifact holding it stores it
                             todo.append((digest, offset, length))
                         offset += length
                     if not todo:
                         stored_already[0] += 1
-                        stored_already[1] += art.size
+                        stored_already[1] += size
                         continue
                     holds = [len(todo)]
-                    if art.is_inline:
-                        inline.append((art.sha256, holds, art.size))
-                        inline_bytes += art.size
+                    if size <= INLINE_MAX:
+                        inline.append((sha256, holds, size))
+                        inline_bytes += size
                         if inline_bytes >= _BATCH_BYTES:
                             await self._launch(self._inline_job(inline))
                             inline, inline_bytes = [], 0
                         continue
                     for run in _runs(todo):
-                        await self._launch(self._file_job(art.sha256, run, holds))
+                        await self._launch(self._file_job(sha256, run, holds))
                 # What is stored already counts at once.
                 await self.ctx.advance(items=stored_already[0], nbytes=stored_already[1])
             if inline:

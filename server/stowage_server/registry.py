@@ -8,6 +8,7 @@ runs in one write transaction; ``snapshot`` reads in one read transaction.
 
 from __future__ import annotations
 
+import itertools
 import json
 import secrets
 import sqlite3
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from stowage.v1 import environments_pb2 as env_pb
+from stowage_storage.index import DigestSet
 
 from . import names
 from . import settings as settings_mod
@@ -476,18 +478,17 @@ class Registry:
             )
             return known is not None
 
-    def known_contents(self, digests: list[bytes]) -> set[bytes]:
-        known: set[bytes] = set()
+    def known_contents(self, digests: Iterable[bytes]) -> DigestSet:
+        """Which of the digests the registry holds content for."""
+        known = DigestSet()
+        it = iter(digests)
         with self.db.read() as conn:
-            for i in range(0, len(digests), 500):
-                part = digests[i : i + 500]
-                known.update(
-                    r[0]
-                    for r in conn.execute(
-                        f"SELECT sha256 FROM contents WHERE sha256 IN ({','.join('?' * len(part))})",
-                        part,
-                    )
-                )
+            while part := list(itertools.islice(it, 500)):
+                for (digest,) in conn.execute(
+                    f"SELECT sha256 FROM contents WHERE sha256 IN ({','.join('?' * len(part))})",
+                    part,
+                ):
+                    known.add(digest)
         return known
 
     def _install(self, conn: sqlite3.Connection, staged: StagedContent) -> None:

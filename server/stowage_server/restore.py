@@ -16,6 +16,7 @@ import asyncio
 import collections
 import hashlib
 import sqlite3
+from array import array
 from collections.abc import (
     AsyncGenerator,
     Callable,
@@ -49,6 +50,7 @@ from stowage.v1 import (
 )
 from stowage_storage.chunker import Chunk
 from stowage_storage.crypto import DecryptionFailed
+from stowage_storage.index import DigestSet
 from stowage_storage.keyring import KeyRing
 from stowage_storage.locks import SHARED, LockConflict, LockLost
 from stowage_storage.repository import (
@@ -113,6 +115,10 @@ class Plan:
     # The control numbers to write (R8) and the checklist to create with them.
     control_numbers: list[ControlNumberRecord] = field(default_factory=list)
     checklist: list[Entry] = field(default_factory=list)
+    # From one walk of the items (_survey): the agreements, parsed, and the
+    # blobs the repository lacks.
+    agreements: list[mf_pb.ManifestItem] = field(default_factory=list)
+    missing_blobs: list[tuple[mf_pb.ManifestItem, bytes]] = field(default_factory=list)
 
 
 class RestoreEngine:
@@ -264,7 +270,12 @@ class RestoreEngine:
                 copied.next_run_time.FromMilliseconds(slot)
             plan.result.backup_policy.CopyFrom(copied)
         plan.result.artifact_count = len(plan.items)
-        plan.result.size_bytes = sum(i.size_bytes for i in plan.items)
+        await self.repo.refresh()
+        # One walk of the items for every check that needs them all.
+        survey = await self._run(lambda: _survey(plan.items, self.repo.has_blob))
+        plan.result.size_bytes = survey.size_bytes
+        plan.agreements = survey.agreements
+        plan.missing_blobs = survey.missing_blobs
         await self._checks(plan)
         await self._warnings(plan)
         await self._reconcile(plan, req)
@@ -274,9 +285,7 @@ class RestoreEngine:
     async def _reconcile(self, plan: Plan, req: bk_pb.RestoreBackupRequest) -> None:
         """The control numbers the restored agreements get (R8)."""
         live = await self._run(self.live_agreements.by_identity)
-        agreements = {
-            i.id: dict(i.metadata) for i in plan.items if i.kind == env_pb.ARTIFACT_KIND_AGREEMENT
-        }
+        agreements = {i.id: dict(i.metadata) for i in plan.agreements}
         done = reconcile.reconcile(
             plan.loaded.manifest,
             agreements,
@@ -306,7 +315,7 @@ class RestoreEngine:
             backed_up_key=key,
             restored_key=box.fingerprint(restored) if restored else "",
             key_holders=holders,
-            ftp_conflicts=ftp_conflicts(plan.items, users),
+            ftp_conflicts=ftp_conflicts(plan.agreements, users),
             hybrid_connections=[
                 (e.name.rsplit("/", 1)[-1], e.reason)
                 for e in plan.loaded.manifest.excluded
@@ -366,13 +375,7 @@ class RestoreEngine:
             detail=detail,
             reason=0 if not holder and free_at is None else _reason("NAME_NOT_AVAILABLE"),
         )
-        await self.repo.refresh()
-        missing = [
-            (item, d)
-            for item in plan.items
-            for d, _ in mf.blob_refs(item)
-            if not self.repo.has_blob(d)
-        ]
+        missing = plan.missing_blobs
         add(
             check="blobs-present",
             rule="R6",
@@ -417,7 +420,7 @@ class RestoreEngine:
                 )
         # Control-number warnings come from reconciliation (_reconcile).
         folders = await self._run(self.registry.ftp_folder_users)
-        for item in plan.items:
+        for item in plan.agreements:
             folder = item.metadata.get(FTP_FOLDER)
             if item.kind == env_pb.ARTIFACT_KIND_AGREEMENT and folder:
                 for env_name, agreement in folders.get(folder, []):
@@ -572,30 +575,44 @@ class RestoreEngine:
         self, ctx: OperationContext, items: Sequence[mf_pb.ManifestItem]
     ) -> list[StagedContent]:
         """Reads and verifies every item's content; stages what the registry lacks."""
-        # Items are kept by position, not as parsed objects: a parsed item
-        # costs several times its encoded size.
-        counts: dict[bytes, int] = {}  # items per content
-        firsts: list[int] = []  # the first item of each content
+        # Each distinct content once, in compact arrays by its number k (a
+        # parsed item costs several times its encoded size): its digest, its
+        # size, whether it is small, and its first item. Only large items are
+        # parsed again.
+        contents = DigestSet()
+        repeats: dict[bytes, int] = {}  # more items than one per content: how many more
+        digests = bytearray()
+        sizes = array("q")
         small: list[bool] = []
-        sizes: list[int] = []
+        firsts = array("q")
         for n, item in enumerate(items):
             digest = bytes(item.sha256)
-            if digest in counts:
-                counts[digest] += 1
+            if digest in contents:
+                repeats[digest] = repeats.get(digest, 0) + 1
             else:
-                counts[digest] = 1
-                firsts.append(n)
-                small.append(_is_small(item))
+                contents.add(digest)
+                digests += digest
                 sizes.append(item.size_bytes)
-        known = await self._run(lambda: self.registry.known_contents(list(counts)))
-        order = [firsts[k] for k in _interleaved(small, sizes)]
-        del firsts, small, sizes
-        blobs = _BlobCursor(
-            self.repo.read_runs(
-                (d for n in order for d, _ in mf.blob_refs(items[n])),
-                checked_whole=_Chunks(counts),
-            )
-        )
+                small.append(_is_small(item))
+                firsts.append(n)
+
+        def digest_of(k: int) -> bytes:
+            return bytes(digests[k * 32 : k * 32 + 32])
+
+        def count(digest: bytes) -> int:
+            return 1 + repeats.get(digest, 0)
+
+        def blob_digests() -> Iterator[bytes]:
+            for k in order:
+                if small[k]:
+                    yield digest_of(k)
+                else:
+                    for d, _ in mf.blob_refs(items[firsts[k]]):
+                        yield d
+
+        known = await self._run(lambda: self.registry.known_contents(contents))
+        order = _interleaved(small, sizes)
+        blobs = _BlobCursor(self.repo.read_runs(blob_digests(), checked_whole=_Chunks(contents)))
         staged: list[StagedContent] = []
         staged_bytes = 0
         installing: asyncio.Future[None] | None = None
@@ -627,15 +644,16 @@ class RestoreEngine:
         try:
             i = 0
             while i < len(order):
-                item = items[order[i]]
-                if not _is_small(item):
+                k = order[i]
+                if not small[k]:
+                    item = items[firsts[k]]
                     digest = bytes(item.sha256)
                     sink = await self._read_large(ctx, item, blobs, digest not in known)
                     finishing.append(asyncio.ensure_future(self._finish_large(item, sink)))
                     if len(finishing) > _FINISHING:
                         await accept(await finishing.popleft())
                     i += 1
-                    await ctx.advance(items=counts[digest], nbytes=item.size_bytes * counts[digest])
+                    await ctx.advance(items=count(digest), nbytes=item.size_bytes * count(digest))
                     continue
                 # Small items, each one blob already checked against its digest
                 # by the read: staged as they are, with no second hash or copy,
@@ -643,20 +661,22 @@ class RestoreEngine:
                 await blobs.fill()
                 run_items = run_bytes = 0
                 while i < len(order) and blobs.ready():
-                    item = items[order[i]]
-                    if not _is_small(item):
+                    k = order[i]
+                    if not small[k]:
                         break
-                    _, data = blobs.take()
-                    digest = bytes(item.sha256)
-                    if len(data) != item.size_bytes:
+                    digest, data = blobs.take()
+                    size = sizes[k]
+                    if len(data) != size:
+                        label = _label(items[firsts[k]])
                         raise DataLoss(
-                            f"{_label(item)} has {len(data)} bytes, the manifest says {item.size_bytes}",
-                            metadata={"item": _label(item)},
+                            f"{label} has {len(data)} bytes, the manifest says {size}",
+                            metadata={"item": label},
                         )
                     if digest not in known:
-                        add(StagedContent(digest, len(data), data, None, None))
-                    run_items += counts[digest]
-                    run_bytes += item.size_bytes * counts[digest]
+                        add(StagedContent(digest, size, data, None, None))
+                    n = count(digest)
+                    run_items += n
+                    run_bytes += size * n
                     i += 1
                 await install_if_due()
                 await ctx.advance(items=run_items, nbytes=run_bytes)
@@ -828,7 +848,7 @@ def _is_small(item: mf_pb.ManifestItem) -> bool:
     return not item.chunks and item.size_bytes <= INLINE_MAX
 
 
-def _interleaved(small: list[bool], sizes: list[int]) -> list[int]:
+def _interleaved(small: list[bool], sizes: Sequence[int]) -> list[int]:
     """Positions of small and large items merged in proportion to their bytes:
     small ones end in database transactions, large ones in file writes, and
     interleaved the two proceed side by side instead of one after the other."""
@@ -870,6 +890,28 @@ def _item_of(items: Sequence[mf_pb.ManifestItem], blob: bytes) -> mf_pb.Manifest
         if any(d == blob for d, _ in mf.blob_refs(item)):
             return item
     return None
+
+
+@dataclass
+class _Survey:
+    size_bytes: int = 0
+    agreements: list[mf_pb.ManifestItem] = field(default_factory=list)
+    missing_blobs: list[tuple[mf_pb.ManifestItem, bytes]] = field(default_factory=list)
+
+
+def _survey(items: Iterable[mf_pb.ManifestItem], has_blob: Callable[[bytes], bool]) -> _Survey:
+    """What the checks need of every item, in one walk: blocking, for a worker
+    thread (each item is parsed as it comes)."""
+    out = _Survey()
+    agreement = env_pb.ARTIFACT_KIND_AGREEMENT
+    for item in items:
+        out.size_bytes += item.size_bytes
+        if item.kind == agreement:
+            out.agreements.append(item)
+        for d, _ in mf.blob_refs(item):
+            if not has_blob(d):
+                out.missing_blobs.append((item, d))
+    return out
 
 
 class _WithFtpFolders(Sequence[mf_pb.ManifestItem]):

@@ -15,7 +15,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from stowage.v1 import environments_pb2 as env_pb
 
@@ -28,38 +28,38 @@ if TYPE_CHECKING:
 # Rows fetched per step: a worker-thread call each, a few hundred kB.
 PAGE = 2000
 
-_ARTIFACTS = (
-    "SELECT a.kind, a.id, a.sha256, a.size, a.item, a.metadata, a.update_time, "
-    "c.is_inline, c.chunks, c.chunker "
-    "FROM artifacts a LEFT JOIN contents c ON a.size > ? AND c.sha256 = a.sha256 "
-    "WHERE a.env_uid = ? ORDER BY a.kind, a.id"
+# Content up to INLINE_MAX is always inline and one blob; larger content is a
+# file, cut into chunks when over the chunk threshold. Chunk lists are looked
+# up only for the larger content, and items only encoded for artifacts
+# written before they were kept.
+_CONTENTS = (
+    "SELECT a.sha256, a.size, CASE WHEN a.size > ?1 THEN "
+    "(SELECT c.chunks FROM contents c WHERE c.sha256 = a.sha256) END "
+    "FROM artifacts a WHERE a.env_uid = ?2 ORDER BY a.kind, a.id"
+)
+_ITEMS = (
+    "SELECT a.item, a.sha256, a.size, a.kind, a.id, a.metadata, a.update_time, "
+    "CASE WHEN a.item = x'' AND a.size > ?1 THEN "
+    "(SELECT c.chunks FROM contents c WHERE c.sha256 = a.sha256) END "
+    "FROM artifacts a WHERE a.env_uid = ?2 ORDER BY a.kind, a.id"
 )
 
+# An artifact's content: digest, size, and the packed chunk list of content
+# stored in pieces (else None).
+ContentRow = tuple[bytes, int, bytes | None]
+# An artifact's encoded ManifestItem (empty for artifacts written before items
+# were kept), then what encoding one needs: digest, size, kind, id, metadata
+# (JSON), update time, and the chunk list (only when the item is empty).
+ItemRow = tuple[bytes, bytes, int, int, str, str, float, bytes | None]
 
-class SnapshotArtifact(NamedTuple):
-    """An artifact as a backup needs it; content details only for content
-    over INLINE_MAX (smaller content is always inline and one blob)."""
 
-    kind: int
-    artifact_id: str
-    sha256: bytes
-    size: int
-    item: bytes  # its encoded ManifestItem; empty for artifacts written before items were kept
-    metadata_json: str
-    update_time: float
-    stored_inline: int | None  # None: small, so inline
-    chunks: bytes | None  # the packed chunk list of content stored in pieces
-    chunker: str | None
-
-    @property
-    def is_inline(self) -> bool:
-        return self.stored_inline is None or bool(self.stored_inline)
-
-    def blobs(self) -> list[tuple[bytes, int]]:
-        """The blobs of its content as the registry cut it: its chunks, or itself whole."""
-        if self.chunks:
-            return list(chunk_refs(self.chunks))
-        return [(self.sha256, self.size)]
+def content_blobs(row: ContentRow) -> Iterator[tuple[bytes, int]]:
+    """The blobs of an artifact's content as the registry cut it: its chunks,
+    or itself whole."""
+    sha256, size, chunks = row
+    if chunks:
+        return chunk_refs(chunks)
+    return iter(((sha256, size),))
 
 
 @dataclass
@@ -79,28 +79,31 @@ class HeldSnapshot:
     _read: HeldRead
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def pages(self, page: int | None = None) -> Iterator[list[SnapshotArtifact]]:
-        """The artifacts in name order, ``page`` (or PAGE) at a time: each step
-        is one fetch, for a worker thread."""
-        page = page or PAGE
+    def contents(self, page: int | None = None) -> Iterator[list[ContentRow]]:
+        """Every artifact's content in name order, ``page`` (or PAGE) rows at a
+        time: each step is one fetch, for a worker thread."""
+        return self._pages(_CONTENTS, page or PAGE)
+
+    def items(self) -> Iterator[ItemRow]:
+        """Every artifact's manifest item in name order, a row at a time, for a
+        loop inside one worker thread."""
+        for page in self._pages(_ITEMS, PAGE):
+            yield from page
+
+    def _pages(self, query: str, page: int) -> Iterator[list[Any]]:
         with self._lock:
-            cursor = self._read.conn.execute(_ARTIFACTS, (INLINE_MAX, self.env.uid))
+            cursor = self._read.conn.execute(query, (INLINE_MAX, self.env.uid))
         try:
             while True:
                 with self._lock:
                     rows = cursor.fetchmany(page)
                 if not rows:
                     return
-                yield [SnapshotArtifact(*r) for r in rows]
+                yield rows
         finally:
             # After ``close`` the connection, and the cursor with it, is gone.
             with self._lock, contextlib.suppress(sqlite3.Error):
                 cursor.close()
-
-    def artifacts(self) -> Iterator[SnapshotArtifact]:
-        """The artifacts one at a time, for a loop inside one worker thread."""
-        for page in self.pages():
-            yield from page
 
     def stale_contents(self, chunker: str, threshold: int) -> list[tuple[bytes, int]]:
         """Content over ``threshold`` cut with other chunker parameters than

@@ -123,12 +123,99 @@ class _IndexedPacks(Mapping[str, list[Entry]]):
         return pack in self._index._latest
 
 
-def _find(bucket: bytes, sha256: bytes, i: int = 0) -> int:
+def _find(bucket: bytes, sha256: bytes, i: int = 0, item_size: int = _ITEM_SIZE) -> int:
     """Where the digest's first item starts in the bucket (from i), or -1."""
     i = bucket.find(sha256, i)
-    while i > 0 and i % _ITEM_SIZE:  # bytes straddling two items
+    while i > 0 and i % item_size:  # bytes straddling two items
         i = bucket.find(sha256, i + 1)
     return i
+
+
+class _HashBuckets:
+    """Fixed-size items, each starting with a 32-byte digest, in buckets of
+    immutable bytes chosen by the digest's hash, each in the order added."""
+
+    def __init__(self, item_size: int) -> None:
+        self.item_size = item_size
+        self.size = 0
+        # (buckets, mask) in one attribute, so that a reader never pairs the
+        # buckets of one size with the mask of another.
+        self.table: tuple[list[bytes], int] = ([b""], 0)
+
+    def find(self, sha256: bytes) -> tuple[bytes, int]:
+        """The digest's bucket and where its first item starts there, or -1."""
+        buckets, mask = self.table
+        bucket = buckets[hash(sha256) & mask]
+        if len(sha256) != _DIGEST_SIZE:
+            return bucket, -1  # a shorter one could match inside an item
+        return bucket, _find(bucket, sha256, 0, self.item_size)
+
+    def append(self, sha256: bytes, item: bytes) -> bool:
+        """Adds an item for the digest; True if the digest was new."""
+        buckets, mask = self.table
+        b = hash(sha256) & mask
+        bucket = buckets[b]
+        new = _find(bucket, sha256, 0, self.item_size) < 0
+        buckets[b] = bucket + item
+        self.size += 1
+        if self.size > _MAX_LOAD * len(buckets):
+            self._grow()
+        return new
+
+    def remove(self, sha256: bytes) -> None:
+        """Drops the digest's first item, if any."""
+        buckets, mask = self.table
+        b = hash(sha256) & mask
+        bucket = buckets[b]
+        i = _find(bucket, sha256, 0, self.item_size) if len(sha256) == _DIGEST_SIZE else -1
+        if i >= 0:
+            buckets[b] = bucket[:i] + bucket[i + self.item_size :]
+            self.size -= 1
+
+    def _grow(self) -> None:
+        """Doubles the buckets: bucket i splits into i and i + its old count,
+        on the next bit of the hash, each keeping its order."""
+        buckets, mask = self.table
+        bit = len(buckets)
+        step = self.item_size
+        grown = buckets + buckets
+        for b, bucket in enumerate(buckets):
+            low: list[bytes] = []
+            high: list[bytes] = []
+            for i in range(0, len(bucket), step):
+                digest = bucket[i : i + _DIGEST_SIZE]
+                (high if hash(digest) & bit else low).append(bucket[i : i + step])
+            grown[b] = b"".join(low)
+            grown[b + bit] = b"".join(high)
+        self.table = (grown, mask | bit)
+
+
+class DigestSet:
+    """A set of 32-byte digests at about 34 bytes each (a set of bytes takes
+    about 100): what a write session has claimed, across a whole backup."""
+
+    def __init__(self) -> None:
+        self._buckets = _HashBuckets(_DIGEST_SIZE)
+
+    def __contains__(self, sha256: bytes) -> bool:
+        return self._buckets.find(sha256)[1] >= 0
+
+    def __len__(self) -> int:
+        return self._buckets.size
+
+    def add(self, sha256: bytes) -> None:
+        if len(sha256) != _DIGEST_SIZE:
+            raise ValueError(f"a digest of {len(sha256)} bytes")
+        if sha256 not in self:
+            self._buckets.append(sha256, bytes(sha256))
+
+    def discard(self, sha256: bytes) -> None:
+        self._buckets.remove(sha256)
+
+    def __iter__(self) -> Iterator[bytes]:
+        for bucket in self._buckets.table[0]:
+            for i in range(0, len(bucket), _DIGEST_SIZE):
+                yield bucket[i : i + _DIGEST_SIZE]
 
 
 class Index:
@@ -140,11 +227,9 @@ class Index:
         self._slot_records: list[bytes] = []
         self._slot_start: list[int] = []  # position of each slot's first entry
         self._latest: dict[str, int] = {}  # pack -> its last slot
-        self._size = 0  # entries, duplicates included: the next position
         self._count = 0  # distinct digests
-        # (buckets, mask) in one attribute, so that a reader never pairs the
-        # buckets of one size with the mask of another.
-        self._table: tuple[list[bytes], int] = ([b""], 0)
+        # Every entry (duplicates included) by digest, with its position.
+        self._buckets = _HashBuckets(_ITEM_SIZE)
         self.loaded: set[str] = set()
 
     @property
@@ -153,8 +238,13 @@ class Index:
         (duplicates included). A new view each time: its cache goes with it."""
         return _IndexedPacks(self)
 
+    @property
+    def _size(self) -> int:
+        """Entries, duplicates included: the next position."""
+        return self._buckets.size
+
     def __contains__(self, sha256: bytes) -> bool:
-        buckets, mask = self._table
+        buckets, mask = self._buckets.table
         bucket = buckets[hash(sha256) & mask]
         i = bucket.find(sha256)
         if i % _ITEM_SIZE:  # absent (-1), or bytes straddling two items
@@ -167,7 +257,7 @@ class Index:
     def missing(self, digests: set[bytes]) -> set[bytes]:
         """The digests no pack holds."""
         # __contains__ inlined: this is called with ~100k digests at once.
-        buckets, mask = self._table
+        buckets, mask = self._buckets.table
         missing = set()
         for d in digests:
             bucket = buckets[hash(d) & mask]
@@ -179,11 +269,7 @@ class Index:
         return missing
 
     def get(self, sha256: bytes) -> Location | None:
-        if len(sha256) != _DIGEST_SIZE:
-            return None  # a shorter one could match inside an item
-        buckets, mask = self._table
-        bucket = buckets[hash(sha256) & mask]
-        i = _find(bucket, sha256)
+        bucket, i = self._buckets.find(sha256)
         return None if i < 0 else self._location(_POSITION.unpack_from(bucket, i + _DIGEST_SIZE)[0])
 
     def _location(self, pos: int) -> Location:
@@ -219,36 +305,13 @@ class Index:
         self._slot_records.append(b"".join(records))
         self._slot_start.append(start)
         self._latest[pack] = len(self._slot_start) - 1
+        append = self._buckets.append
         for pos, sha256 in enumerate(digests, start):
-            buckets, mask = self._table
-            b = hash(sha256) & mask
-            bucket = buckets[b]
-            if _find(bucket, sha256) < 0:
-                self._count += 1
-            buckets[b] = bucket + _ITEM.pack(sha256, pos)
-            self._size = pos + 1
-            if self._size > _MAX_LOAD * len(buckets):
-                self._grow()
-
-    def _grow(self) -> None:
-        """Doubles the buckets: bucket i splits into i and i + its old count,
-        on the next bit of the hash, each keeping its order."""
-        buckets, mask = self._table
-        bit = len(buckets)
-        grown = buckets + buckets
-        for b, bucket in enumerate(buckets):
-            low: list[bytes] = []
-            high: list[bytes] = []
-            for i in range(0, len(bucket), _ITEM_SIZE):
-                digest = bucket[i : i + _DIGEST_SIZE]
-                (high if hash(digest) & bit else low).append(bucket[i : i + _ITEM_SIZE])
-            grown[b] = b"".join(low)
-            grown[b + bit] = b"".join(high)
-        self._table = (grown, mask | bit)
+            self._count += append(sha256, _ITEM.pack(sha256, pos))
 
     def _digests_by_position(self) -> bytearray:
         digests = bytearray(self._size * _DIGEST_SIZE)
-        for bucket in self._table[0]:
+        for bucket in self._buckets.table[0]:
             for sha256, pos in _ITEM.iter_unpack(bucket):
                 digests[pos * _DIGEST_SIZE : (pos + 1) * _DIGEST_SIZE] = sha256
         return digests
@@ -260,7 +323,7 @@ class Index:
     def items(self) -> list[tuple[bytes, Location]]:
         """Every distinct digest with its first location, in the order added."""
         first: list[tuple[int, bytes]] = []
-        for bucket in self._table[0]:
+        for bucket in self._buckets.table[0]:
             seen: set[bytes] = set()
             for sha256, pos in _ITEM.iter_unpack(bucket):
                 if sha256 not in seen:

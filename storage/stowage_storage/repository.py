@@ -43,7 +43,7 @@ from . import repokeys
 from .chunker import DEFAULT_AVERAGE, DEFAULT_THRESHOLD, Chunker
 from .codec import Codec, CodecError
 from .crypto import MasterKey
-from .index import Index, Location, PackEntries, encode_index
+from .index import DigestSet, Index, Location, PackEntries, encode_index
 from .keyring import KeyRing
 from .locks import Locks
 from .pack import TARGET_PACK_BYTES, Entry, PackBuilder, pack_key, parse_trailer, trailer_length
@@ -498,7 +498,9 @@ class WriteSession:
     def __init__(self, repo: Repository, max_in_flight: int, ignore_index: bool = False) -> None:
         self._repo = repo
         self._ignore_index = ignore_index
-        self._claimed: set[bytes] = set()
+        # Held for the session's length: compact, as a first backup claims
+        # a blob per 16 KiB of content.
+        self._claimed = DigestSet()
         self._builder = PackBuilder()
         # Entries of the packs written, kept packed for the index (a full
         # backup writes a blob per 16 KiB of new content).
@@ -509,17 +511,20 @@ class WriteSession:
         self.blobs_added = 0
 
     def needs(self, sha256: bytes) -> bool:
-        if sha256 in self._claimed:
+        # The index first: a backup of unchanged content finds every blob there.
+        if not self._ignore_index and sha256 in self._repo.index:
             return False
-        return self._ignore_index or sha256 not in self._repo.index
+        return sha256 not in self._claimed
 
     def claim_all(self, digests: set[bytes]) -> set[bytes]:
         """Claims, in one set operation, every blob of ``digests`` that needs
         storing; returns those."""
-        new = digests - self._claimed
+        claimed = self._claimed
+        new = {d for d in digests if d not in claimed}
         if not self._ignore_index:
             new = self._repo.index.missing(new)
-        self._claimed |= new
+        for d in new:
+            claimed.add(d)
         return new
 
     def claim(self, sha256: bytes) -> bool:

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from stowage.v1 import repository_pb2
-from stowage_storage.index import Index, Location, encode_index
+from stowage_storage.index import DigestSet, Index, Location, encode_index
 from stowage_storage.pack import Entry
 
 PACK_A = "a" * 64
@@ -133,7 +133,7 @@ def test_many_entries_all_found_across_growth() -> None:
         packs[pack] = entries
         for e in entries:
             expected[e.sha256] = Location(pack, e.offset, e.length, e.raw_length)
-    assert len(index._table[0]) >= 2048  # the buckets doubled many times
+    assert len(index._buckets.table[0]) >= 2048  # the buckets doubled many times
 
     assert len(index) == len(expected) == 50_050
     for sha256, location in expected.items():
@@ -181,3 +181,25 @@ def test_an_entry_that_does_not_fit_is_refused_whole(entry: Entry) -> None:
         index.add_pack(PACK_B, [Entry(digest(3), 0, 1, 1), entry])
     assert list(index.packs) == [PACK_A]
     assert digest(3) not in index and len(index) == 1
+
+
+def test_a_digest_set_holds_what_was_added_and_forgets_what_was_discarded() -> None:
+    rng = random.Random(7)
+    members = [rng.randbytes(32) for _ in range(20_000)]
+    claimed = DigestSet()
+    for d in members:
+        claimed.add(d)
+    claimed.add(members[0])  # again: still one
+    assert len(claimed) == 20_000
+    assert all(d in claimed for d in members)
+    assert not any(rng.randbytes(32) in claimed for _ in range(5_000))
+    # Bytes straddling two stored digests are no member, nor a shorter prefix.
+    assert members[0][:16] not in claimed
+    for d in members[::2]:
+        claimed.discard(d)
+    claimed.discard(rng.randbytes(32))  # absent: nothing happens
+    assert len(claimed) == 10_000
+    assert sorted(claimed) == sorted(members[1::2])
+    assert [d in claimed for d in members[:6]] == [False, True] * 3
+    with pytest.raises(ValueError):
+        claimed.add(b"short")

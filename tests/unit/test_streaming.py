@@ -32,16 +32,19 @@ async def test_a_held_snapshot_sees_one_instant_while_the_environment_changes(
         await put(engines, "held", PARTNER, "p9", b"<late/>")
         await put(engines, "held", PARTNER, "p0", b"<changed/>")
         await engines.artifacts.delete(names.artifact_name("held", PARTNER, "p1"))
-        pages = list(snap.pages(2))
+        pages = list(snap.contents(2))
         assert [len(p) for p in pages] == [2, 2, 1]
-        seen = {a.artifact_id: a.sha256 for page in pages for a in page}
-        assert seen == {f"p{i}": hashlib.sha256(f"<p{i}/>".encode()).digest() for i in range(5)}
+        want = [f"<p{i}/>".encode() for i in range(5)]
+        assert [row for page in pages for row in page] == [
+            (hashlib.sha256(d).digest(), len(d), None) for d in want
+        ]
+        assert [row[3:5] for row in snap.items()] == [(PARTNER, f"p{i}") for i in range(5)]
         assert snap.artifact_count == 5 and snap.total_bytes == 5 * len(b"<p0/>")
     finally:
         snap.close()
     after = engines.registry.hold_snapshot("held")
     try:
-        assert sorted(a.artifact_id for a in after.artifacts()) == ["p0", "p2", "p3", "p4", "p9"]
+        assert [row[4] for row in after.items()] == ["p0", "p2", "p3", "p4", "p9"]
     finally:
         after.close()
 
