@@ -135,17 +135,18 @@ def _varint(n: int) -> bytes:
             return bytes(out)
 
 
-def assemble(header: mf_pb.BackupManifest, items: Iterable[bytes]) -> bytes:
+def assemble(header: mf_pb.BackupManifest, items: Iterable[bytes]) -> bytearray:
     """The manifest's bytes: the header's fields, then every encoded item. The
     wire format lets repeated fields follow the others, so this parses exactly
     like a manifest built field by field. Items are copied in as they come, so
-    a streamed item is held only while it is appended."""
+    a streamed item is held only while it is appended, and the buffer is
+    returned as it is (a copy would be as large as the manifest)."""
     out = bytearray(header.SerializeToString(deterministic=True))
     for item in items:
         out += _ITEMS_TAG
         out += _varint(len(item))
         out += item
-    return bytes(out)
+    return out
 
 
 class ManifestItems(Sequence[mf_pb.ManifestItem]):
@@ -241,16 +242,22 @@ def invalid(m: mf_pb.BackupManifest, items: Iterable[mf_pb.ManifestItem] | None 
     or ''. A manifest is data from storage: an item the API could not name
     (unknown kind, an id such as '..') or contradicting itself would otherwise
     become an artifact no call can read, list or delete."""
-    seen: set[tuple[int, str]] = set()
-    for i, item in enumerate(m.items if items is None else items):
+    # Backups list items in (kind, id) order, so a repeat shows as an item not
+    # after the one before it; only a manifest out of that order (another
+    # writer's) is checked against a set of every item.
+    items = m.items if items is None else items
+    previous: tuple[int, str] | None = None
+    ordered = True
+    for i, item in enumerate(items):
         where = f"item {i} ({item.kind}, {item.id[:80]!r})"
         if item.kind not in names.COLLECTIONS:
             return f"{where}: unknown artifact kind"
         if not names.is_artifact_id(item.id):
             return f"{where}: not an artifact id"
-        if (item.kind, item.id) in seen:
-            return f"{where}: listed twice"
-        seen.add((item.kind, item.id))
+        key = (item.kind, item.id)
+        if previous is not None and key <= previous:
+            ordered = False
+        previous = key
         if len(item.sha256) != 32 or item.size_bytes < 0:
             return f"{where}: bad digest or size"
         if item.chunks and (
@@ -258,6 +265,12 @@ def invalid(m: mf_pb.BackupManifest, items: Iterable[mf_pb.ManifestItem] | None 
             or sum(c.size_bytes for c in item.chunks) != item.size_bytes
         ):
             return f"{where}: chunks do not add up to the item"
+    if not ordered:
+        seen: set[tuple[int, str]] = set()
+        for i, item in enumerate(items):
+            if (item.kind, item.id) in seen:
+                return f"item {i} ({item.kind}, {item.id[:80]!r}): listed twice"
+            seen.add((item.kind, item.id))
     for c in m.control_numbers:
         if not names.is_artifact_id(c.agreement.rsplit("/", 1)[-1]):
             return f"control numbers of {c.agreement[:80]!r}: not an agreement"

@@ -611,7 +611,7 @@ class RestoreEngine:
                         yield d
 
         known = await self._run(lambda: self.registry.known_contents(contents))
-        order = _interleaved(small, sizes)
+        order = array("q", _interleaved(small, sizes))
         blobs = _BlobCursor(self.repo.read_runs(blob_digests(), checked_whole=_Chunks(contents)))
         staged: list[StagedContent] = []
         staged_bytes = 0

@@ -364,7 +364,9 @@ class Repository:
 
     # -- documents: manifests, records, keys ----------------------------------
 
-    async def write_document(self, key: str, data: bytes, *, exclusive: bool = False) -> None:
+    async def write_document(
+        self, key: str, data: bytes | bytearray, *, exclusive: bool = False
+    ) -> None:
         stored = await self._run(lambda: self.codec.encode(data, key.encode()))
         await self.store.write(key, stored, exclusive=exclusive)
 
@@ -386,7 +388,7 @@ class Repository:
 
         return await self._run(decode)
 
-    async def put_manifest(self, data: bytes) -> str:
+    async def put_manifest(self, data: bytes | bytearray) -> str:
         digest = hashlib.sha256(data).hexdigest()
         await self.write_document(f"manifests/{digest}", data)
         return digest

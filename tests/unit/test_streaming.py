@@ -4,6 +4,7 @@ items one at a time: the pieces that keep memory flat, checked without a network
 from __future__ import annotations
 
 import hashlib
+import random
 
 import pytest
 from google.protobuf.message import DecodeError
@@ -112,3 +113,20 @@ def test_a_damaged_manifest_is_refused_as_undecodable(damage) -> None:  # type: 
     with pytest.raises(DecodeError):
         header, items = mf.split(data)
         list(items)
+
+
+@pytest.mark.parametrize("order", ["sorted", "shuffled"])
+def test_an_item_listed_twice_makes_a_manifest_invalid_in_any_order(order: str) -> None:
+    m = _manifest(50)
+    items = list(m.items)
+    if order == "shuffled":
+        random.Random(3).shuffle(items)
+    else:  # as backups write them
+        items.sort(key=lambda i: (i.kind, i.id))
+    del m.items[:]
+    m.items.extend(items)
+    header, items = mf.split(m.SerializeToString())
+    assert mf.invalid(header, items) == ""
+    m.items.add().CopyFrom(m.items[17])  # the same kind and id again, last
+    header, items = mf.split(m.SerializeToString())
+    assert "listed twice" in mf.invalid(header, items)
