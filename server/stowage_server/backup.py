@@ -58,6 +58,9 @@ _BATCH_BYTES = 4 * 1024 * 1024
 # to store, on this many of them (a tenth of a second; trained once per repository).
 _DICTIONARY_MIN_ARTIFACTS = 1000
 _DICTIONARY_SAMPLES = 300
+# Packs written between index objects: a long backup's list of the blobs it
+# has stored stays short (16 packs: about 128 MiB stored).
+_INDEX_EVERY = 16
 # How long a backup waits for a running prune to release the repository.
 LOCK_WAIT = 120.0
 
@@ -201,7 +204,7 @@ class BackupEngine:
 
         recut = await self._recut(snap)
         await ctx.phase("upload", items_total=snap.artifact_count, bytes_total=snap.total_bytes)
-        session = self.repo.session()
+        session = self.repo.session(index_every=_INDEX_EVERY)
         try:
             await self._upload(ctx, snap, recut, session)
             await session.commit()  # packs, then the index naming them

@@ -231,10 +231,18 @@ class Repository:
     def has_blob(self, sha256: bytes) -> bool:
         return sha256 in self.index
 
-    def session(self, max_packs_in_flight: int = 2, *, ignore_index: bool = False) -> WriteSession:
+    def session(
+        self,
+        max_packs_in_flight: int = 2,
+        *,
+        ignore_index: bool = False,
+        index_every: int = 0,
+    ) -> WriteSession:
         """A write session; ``ignore_index`` stores blobs even when some pack
-        already holds them (prune moves live blobs out of packs it deletes)."""
-        return WriteSession(self, max_packs_in_flight, ignore_index)
+        already holds them (prune moves live blobs out of packs it deletes);
+        ``index_every`` indexes the packs written so far each time that many
+        are (see WriteSession)."""
+        return WriteSession(self, max_packs_in_flight, ignore_index, index_every)
 
     async def read_blob(self, sha256: bytes) -> bytes:
         async for _, data in self.read_blobs([sha256]):
@@ -490,18 +498,30 @@ async def _create_config(store: ObjectStore, master: MasterKey, encrypt_all: boo
 
 
 class WriteSession:
-    """Stores new blobs in packs; nothing is indexed until ``commit``.
+    """Stores new blobs in packs; nothing is indexed until ``commit``, or,
+    with ``index_every``, until that many packs are written.
 
     Write order: packs first, then the index object that names them, and only
     then the in-memory index other sessions deduplicate against. A session that
-    fails or is cancelled leaves unindexed packs, which prune reclaims.
+    fails or is cancelled leaves unindexed packs, which prune reclaims (and, with
+    ``index_every``, indexed packs no backup names, which prune reclaims too).
+    Indexing as it goes keeps a long session's memory flat: what it has
+    indexed leaves its claims and its list of written packs.
     """
 
-    def __init__(self, repo: Repository, max_in_flight: int, ignore_index: bool = False) -> None:
+    def __init__(
+        self,
+        repo: Repository,
+        max_in_flight: int,
+        ignore_index: bool = False,
+        index_every: int = 0,
+    ) -> None:
         self._repo = repo
         self._ignore_index = ignore_index
-        # Held for the session's length: compact, as a first backup claims
-        # a blob per 16 KiB of content.
+        self._index_every = index_every
+        self._indexing = asyncio.Lock()
+        # Blobs claimed and not yet indexed (DigestSet: a first backup claims
+        # a blob per 16 KiB of content).
         self._claimed = DigestSet()
         self._builder = PackBuilder()
         # Entries of the packs written, kept packed for the index (a full
@@ -583,23 +603,36 @@ class WriteSession:
             self._written.put(pack_id, builder.entries)
         finally:
             self._slots.release()
+        if self._index_every and len(self._written) >= self._index_every:
+            await self._index_written()
 
     async def commit(self) -> Mapping[str, list[Entry]]:
-        """Writes the last pack and the index naming this session's packs;
-        returns those packs."""
+        """Writes the last pack and the index naming the packs not indexed yet;
+        returns those packs (all of the session's, without ``index_every``)."""
         if len(self._builder):
             await self._seal()
         await asyncio.gather(*self._uploads)
-        written, self._written = self._written, PackEntries()
-        if not written:
+        return await self._index_written()
+
+    async def _index_written(self) -> PackEntries:
+        """Indexes the packs written so far: they are stored whole already."""
+        async with self._indexing:
+            written, self._written = self._written, PackEntries()
+            if not written:
+                return written
+            data = encode_index(written)
+            digest = hashlib.sha256(data).hexdigest()
+            await self._repo.write_document(f"index/{digest}", data)
+            index, claimed = self._repo.index, self._claimed
+            for pack_id in written:
+                entries = written[pack_id]
+                index.add_pack(pack_id, entries)
+                if not self._ignore_index:
+                    # The index answers for them now.
+                    for e in entries:
+                        claimed.discard(e.sha256)
+            index.loaded.add(digest)
             return written
-        data = encode_index(written)
-        digest = hashlib.sha256(data).hexdigest()
-        await self._repo.write_document(f"index/{digest}", data)
-        for pack_id, entries in written.items():
-            self._repo.index.add_pack(pack_id, entries)
-        self._repo.index.loaded.add(digest)
-        return written
 
     async def abort(self) -> None:
         for t in self._uploads:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import random
@@ -219,3 +220,33 @@ def test_a_blob_naming_a_missing_dictionary_is_unreadable() -> None:
     assert trained.decode(stored) == samples[0] * 3
     with pytest.raises(CodecError, match="dictionary"):
         Codec().decode(stored)
+
+
+async def test_a_session_that_indexes_as_it_goes_keeps_every_blob_findable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stowage_storage import repository
+
+    monkeypatch.setattr(repository, "TARGET_PACK_BYTES", 64 << 10)
+    key = MasterKey.generate()
+    repo = await open_repo(tmp_path, key)
+    blobs = [os.urandom(40 << 10) for _ in range(12)]  # a pack each other blob
+    s = repo.session(index_every=2)
+    for b in blobs:
+        assert await s.add(sha(b), b) > 0
+    # Indexed while the session runs (the uploads of full packs finish in the
+    # background): other sessions deduplicate against them.
+    for _ in range(500):
+        if len(await repo.store.list("index/")) >= 2:
+            break
+        await asyncio.sleep(0.01)
+    assert len(await repo.store.list("index/")) >= 2
+    assert repo.has_blob(sha(blobs[0]))
+    assert await s.add(sha(blobs[0]), blobs[0]) == 0  # known to the index now
+    other = repo.session()
+    assert await other.add(sha(blobs[0]), blobs[0]) == 0
+    await s.commit()
+    assert all(repo.has_blob(sha(b)) for b in blobs)
+    again = await open_repo(tmp_path, key)
+    got = [data async for _, data in again.read_blobs([sha(b) for b in blobs])]
+    assert got == blobs
