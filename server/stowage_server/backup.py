@@ -430,25 +430,17 @@ class _Upload:
                 stored_already = [0, 0]  # items, bytes
                 for row in page:
                     sha256, size, chunks = row
+                    todo: list[tuple[bytes, int, int]] = []
                     if size <= INLINE_MAX and not recut:
                         # Small content is inline and one blob: the common case, kept short.
-                        if not claim(sha256):
-                            stored_already[0] += 1
-                            stored_already[1] += size
-                            continue
-                        holds = [1]
-                        inline.append((sha256, holds, size))
-                        inline_bytes += size
-                        if inline_bytes >= _BATCH_BYTES:
-                            await self._launch(self._inline_job(inline))
-                            inline, inline_bytes = [], 0
-                        continue
-                    todo: list[tuple[bytes, int, int]] = []
-                    offset = 0
-                    for digest, length in recut.get(sha256) or content_blobs(row):
-                        if claim(digest):  # the first artifact holding it stores it
-                            todo.append((digest, offset, length))
-                        offset += length
+                        if claim(sha256):
+                            todo.append((sha256, 0, size))
+                    else:
+                        offset = 0
+                        for digest, length in recut.get(sha256) or content_blobs(row):
+                            if claim(digest):  # the first artifact holding it stores it
+                                todo.append((digest, offset, length))
+                            offset += length
                     if not todo:
                         stored_already[0] += 1
                         stored_already[1] += size

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
-from typing import overload
 
 from google.protobuf.message import DecodeError
 
@@ -163,13 +162,7 @@ class ManifestItems(Sequence[mf_pb.ManifestItem]):
     def __len__(self) -> int:
         return len(self._starts)
 
-    @overload
-    def __getitem__(self, i: int) -> mf_pb.ManifestItem: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[mf_pb.ManifestItem]: ...
-    def __getitem__(self, i: int | slice) -> mf_pb.ManifestItem | list[mf_pb.ManifestItem]:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
+    def __getitem__(self, i: int) -> mf_pb.ManifestItem:  # type: ignore[override]
         return mf_pb.ManifestItem.FromString(self._data[self._starts[i] : self._ends[i]])
 
     def __iter__(self) -> Iterator[mf_pb.ManifestItem]:

@@ -28,7 +28,7 @@ from collections.abc import (
 )
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar, overload
+from typing import TYPE_CHECKING, TypeVar
 
 from google.protobuf.message import DecodeError
 
@@ -926,13 +926,7 @@ class _WithFtpFolders(Sequence[mf_pb.ManifestItem]):
     def __len__(self) -> int:
         return len(self._items)
 
-    @overload
-    def __getitem__(self, i: int) -> mf_pb.ManifestItem: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[mf_pb.ManifestItem]: ...
-    def __getitem__(self, i: int | slice) -> mf_pb.ManifestItem | list[mf_pb.ManifestItem]:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
+    def __getitem__(self, i: int) -> mf_pb.ManifestItem:  # type: ignore[override]
         changed = self._changed.get(i)
         return self._items[i] if changed is None else changed
 
