@@ -27,6 +27,7 @@ from stowage_storage.crypto import (
     wrap_data_key,
 )
 from stowage_storage.keyring import KeyRing
+from stowage_storage.wire import split_repeated
 
 from . import names
 from .settings import PLAIN_FIELDS, SECRET_FIELDS
@@ -120,7 +121,8 @@ def encode_item(
 
 
 # ManifestItem is field 8 of BackupManifest, length-delimited: tag (8 << 3) | 2.
-_ITEMS_TAG = bytes([(8 << 3) | 2])
+_ITEMS_FIELD = 8
+_ITEMS_TAG = bytes([(_ITEMS_FIELD << 3) | 2])
 
 
 def _varint(n: int) -> bytes:
@@ -175,48 +177,8 @@ def split(data: bytes) -> tuple[mf_pb.BackupManifest, ManifestItems]:
     """A manifest's header (every field but its items) and its items, read
     lazily. Raises DecodeError, as parsing it whole would, on bytes that are
     not a manifest."""
-    header = bytearray()
-    starts, ends = array("Q"), array("Q")
-    pos, n = 0, len(data)
-    while pos < n:
-        field_start = pos
-        tag, pos = _read_varint(data, pos)
-        kind = tag & 7
-        if kind == 0:
-            _, pos = _read_varint(data, pos)
-        elif kind == 1:
-            pos += 8
-        elif kind == 5:
-            pos += 4
-        elif kind == 2:
-            length, pos = _read_varint(data, pos)
-            if tag >> 3 == 8 and pos + length <= n:
-                starts.append(pos)
-                ends.append(pos + length)
-                pos += length
-                continue
-            pos += length
-        else:
-            raise DecodeError(f"unexpected wire type {kind} at byte {field_start}")
-        if pos > n:
-            raise DecodeError(f"truncated field at byte {field_start}")
-        header += data[field_start:pos]
-    if pos != n:
-        raise DecodeError("truncated manifest")
-    return mf_pb.BackupManifest.FromString(bytes(header)), ManifestItems(data, starts, ends)
-
-
-def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(data) or shift > 63:
-            raise DecodeError(f"bad varint at byte {pos}")
-        b = data[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return result, pos
-        shift += 7
+    header, starts, ends = split_repeated(data, _ITEMS_FIELD)
+    return mf_pb.BackupManifest.FromString(header), ManifestItems(data, starts, ends)
 
 
 def blob_refs(item: mf_pb.ManifestItem) -> list[tuple[bytes, int]]:

@@ -29,6 +29,7 @@ from google.rpc import code_pb2
 
 from stowage.v1 import backups_pb2, drills_pb2, maintenance_pb2
 from stowage.v1 import operations_pb2 as ops_pb
+from stowage_storage import heap
 
 from . import logs
 from .clock import Clock, timestamp
@@ -510,6 +511,10 @@ class OperationManager:
             await asyncio.shield(self._land_final(ctx))
         finally:
             self._running.pop(ctx.op_id, None)
+            # An operation's buffers are free now: give them back (in the
+            # pool, not awaited), so that an idle server does not keep its
+            # busiest moment's footprint.
+            asyncio.get_running_loop().run_in_executor(self._executor, heap.release)
             log.log(
                 logging.INFO if op.state == SUCCEEDED else logging.WARNING,
                 "%s of %s %s",

@@ -39,7 +39,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from stowage.v1 import repository_pb2
 
-from . import repokeys
+from . import heap, repokeys
 from .chunker import DEFAULT_AVERAGE, DEFAULT_THRESHOLD, Chunker
 from .codec import Codec, CodecError
 from .crypto import MasterKey
@@ -49,10 +49,13 @@ from .locks import Locks
 from .pack import TARGET_PACK_BYTES, Entry, PackBuilder, pack_key, parse_trailer, trailer_length
 from .ratelimit import RateLimiter
 from .store import ObjectExists, ObjectNotFound, ObjectStore
+from .wire import split_repeated
 
 FORMAT_VERSION = 1
 # Adjacent blobs of one pack are fetched in one ranged read of at most this.
 _MAX_READ = 8 * 1024 * 1024
+# Index bytes loaded in one refresh past which freed memory is given back.
+_RELEASE_AFTER = 1024 * 1024
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 T = TypeVar("T")
 
@@ -168,13 +171,19 @@ class Repository:
             await self.reload()
             return
         async with self._refresh_lock:
+            loaded = 0
             for info in listed:
                 name = info.key.rsplit("/", 1)[-1]
                 if name in self.index.loaded:
                     continue
                 data = await self.read_document(info.key, named_digest(info.key))
-                self.index.add_file(index_file(info.key, data))
+                for p in index_packs(info.key, data):
+                    self.index.add_pack(p.pack, p.entries)
                 self.index.loaded.add(name)
+                loaded += len(data)
+            if loaded > _RELEASE_AFTER:
+                # Reading index objects leaves their bytes and parses freed behind.
+                await self._run(heap.release)
 
     async def reload(self) -> list[str]:
         """Forgets the in-memory index and reads every index object again;
@@ -186,10 +195,12 @@ class Repository:
             for info in await self.store.list("index/"):
                 name = info.key.rsplit("/", 1)[-1]
                 data = await self.read_document(info.key, named_digest(info.key))
-                fresh.add_file(index_file(info.key, data))
+                for p in index_packs(info.key, data):
+                    fresh.add_pack(p.pack, p.entries)
                 fresh.loaded.add(name)
                 keys.append(info.key)
             self.index = fresh
+            await self._run(heap.release)
             return keys
 
     # -- dictionaries -----------------------------------------------------------
@@ -454,6 +465,30 @@ def named_digest(key: str) -> bytes:
     return bytes.fromhex(name)
 
 
+def index_packs(key: str, data: bytes) -> Iterator[repository_pb2.IndexedPack]:
+    """An index object's packs, checked as ``index_file`` checks them, each
+    parsed only when it is reached: a parsed index object takes several times
+    its size. Checks every pack before yielding the first."""
+    try:
+        _, starts, ends = split_repeated(data, 1)  # IndexFile.packs
+        view = memoryview(data)
+        for start, end in zip(starts, ends, strict=True):
+            _check_pack(key, repository_pb2.IndexedPack.FromString(view[start:end]))
+    except DecodeError as e:
+        raise CorruptObject(f"{key} is not an index: {e}", key) from e
+    view = memoryview(data)
+    for start, end in zip(starts, ends, strict=True):
+        yield repository_pb2.IndexedPack.FromString(view[start:end])
+
+
+def _check_pack(key: str, p: repository_pb2.IndexedPack) -> None:
+    if not _SHA256_HEX.match(p.pack):
+        raise CorruptObject(f"{key} names an invalid pack {p.pack[:80]!r}", key)
+    for e in p.entries:
+        if len(e.sha256) != 32 or e.offset < 0 or e.length < 1 or e.raw_length < 0:
+            raise CorruptObject(f"{key} has an invalid entry in pack {p.pack}", key)
+
+
 def index_file(key: str, data: bytes) -> repository_pb2.IndexFile:
     """An index object's content, checked before anything builds an object key
     or a read from it: pack names are SHA-256 hex, entries are in range."""
@@ -462,11 +497,7 @@ def index_file(key: str, data: bytes) -> repository_pb2.IndexFile:
     except DecodeError as e:
         raise CorruptObject(f"{key} is not an index: {e}", key) from e
     for p in index.packs:
-        if not _SHA256_HEX.match(p.pack):
-            raise CorruptObject(f"{key} names an invalid pack {p.pack[:80]!r}", key)
-        for e in p.entries:
-            if len(e.sha256) != 32 or e.offset < 0 or e.length < 1 or e.raw_length < 0:
-                raise CorruptObject(f"{key} has an invalid entry in pack {p.pack}", key)
+        _check_pack(key, p)
     return index
 
 

@@ -250,3 +250,28 @@ async def test_a_session_that_indexes_as_it_goes_keeps_every_blob_findable(
     again = await open_repo(tmp_path, key)
     got = [data async for _, data in again.read_blobs([sha(b) for b in blobs])]
     assert got == blobs
+
+
+def test_index_packs_reads_an_index_object_pack_by_pack_and_checks_it_first() -> None:
+    from stowage.v1 import repository_pb2
+    from stowage_storage.index import encode_index
+    from stowage_storage.pack import Entry
+    from stowage_storage.repository import CorruptObject, index_file, index_packs
+
+    packs = {
+        hashlib.sha256(b"%d" % p).hexdigest(): [
+            Entry(hashlib.sha256(b"%d-%d" % (p, i)).digest(), i * 100, 100, 120) for i in range(50)
+        ]
+        for p in range(5)
+    }
+    data = encode_index(packs)
+    assert list(index_packs("index/x", data)) == list(index_file("index/x", data).packs)
+    bad = repository_pb2.IndexFile.FromString(data)
+    bad.packs[4].entries[3].length = 0  # the last pack: nothing may be yielded before it is checked
+    got: list[object] = []
+    with pytest.raises(CorruptObject):
+        for p in index_packs("index/x", bad.SerializeToString()):
+            got.append(p)
+    assert got == []
+    with pytest.raises(CorruptObject):
+        list(index_packs("index/x", data[:-5]))
