@@ -12,6 +12,7 @@ the last sequence number it saw.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import hashlib
 import logging
@@ -514,7 +515,8 @@ class OperationManager:
             # An operation's buffers are free now: give them back (in the
             # pool, not awaited), so that an idle server does not keep its
             # busiest moment's footprint.
-            asyncio.get_running_loop().run_in_executor(self._executor, heap.release)
+            with contextlib.suppress(RuntimeError):  # the pool is shut down already
+                asyncio.get_running_loop().run_in_executor(self._executor, heap.release)
             log.log(
                 logging.INFO if op.state == SUCCEEDED else logging.WARNING,
                 "%s of %s %s",
