@@ -272,10 +272,7 @@ class RestoreEngine:
         plan.result.artifact_count = len(plan.items)
         await self.repo.refresh()
         # One walk of the items for every check that needs them all.
-        survey = await self._run(lambda: _survey(plan.items, self.repo.has_blob))
-        plan.result.size_bytes = survey.size_bytes
-        plan.agreements = survey.agreements
-        plan.missing_blobs = survey.missing_blobs
+        await self._run(lambda: _survey(plan, self.repo.has_blob))
         await self._checks(plan)
         await self._warnings(plan)
         await self._reconcile(plan, req)
@@ -422,7 +419,7 @@ class RestoreEngine:
         folders = await self._run(self.registry.ftp_folder_users)
         for item in plan.agreements:
             folder = item.metadata.get(FTP_FOLDER)
-            if item.kind == env_pb.ARTIFACT_KIND_AGREEMENT and folder:
+            if folder:
                 for env_name, agreement in folders.get(folder, []):
                     add(
                         kind=W.KIND_FTP_FOLDER_CONFLICT,
@@ -892,26 +889,18 @@ def _item_of(items: Sequence[mf_pb.ManifestItem], blob: bytes) -> mf_pb.Manifest
     return None
 
 
-@dataclass
-class _Survey:
-    size_bytes: int = 0
-    agreements: list[mf_pb.ManifestItem] = field(default_factory=list)
-    missing_blobs: list[tuple[mf_pb.ManifestItem, bytes]] = field(default_factory=list)
-
-
-def _survey(items: Iterable[mf_pb.ManifestItem], has_blob: Callable[[bytes], bool]) -> _Survey:
-    """What the checks need of every item, in one walk: blocking, for a worker
+def _survey(plan: Plan, has_blob: Callable[[bytes], bool]) -> None:
+    """What the checks need of every item, in one walk: the plan's size, its
+    agreements and the blobs the repository lacks. Blocking, for a worker
     thread (each item is parsed as it comes)."""
-    out = _Survey()
     agreement = env_pb.ARTIFACT_KIND_AGREEMENT
-    for item in items:
-        out.size_bytes += item.size_bytes
+    for item in plan.items:
+        plan.result.size_bytes += item.size_bytes
         if item.kind == agreement:
-            out.agreements.append(item)
+            plan.agreements.append(item)
         for d, _ in mf.blob_refs(item):
             if not has_blob(d):
-                out.missing_blobs.append((item, d))
-    return out
+                plan.missing_blobs.append((item, d))
 
 
 class _WithFtpFolders(Sequence[mf_pb.ManifestItem]):

@@ -123,9 +123,9 @@ class _IndexedPacks(Mapping[str, list[Entry]]):
         return pack in self._index._latest
 
 
-def _find(bucket: bytes, sha256: bytes, i: int = 0, item_size: int = _ITEM_SIZE) -> int:
-    """Where the digest's first item starts in the bucket (from i), or -1."""
-    i = bucket.find(sha256, i)
+def _find(bucket: bytes, sha256: bytes, item_size: int) -> int:
+    """Where the digest's first item starts in the bucket, or -1."""
+    i = bucket.find(sha256)
     while i > 0 and i % item_size:  # bytes straddling two items
         i = bucket.find(sha256, i + 1)
     return i
@@ -148,14 +148,14 @@ class _HashBuckets:
         bucket = buckets[hash(sha256) & mask]
         if len(sha256) != _DIGEST_SIZE:
             return bucket, -1  # a shorter one could match inside an item
-        return bucket, _find(bucket, sha256, 0, self.item_size)
+        return bucket, _find(bucket, sha256, self.item_size)
 
     def append(self, sha256: bytes, item: bytes) -> bool:
         """Adds an item for the digest; True if the digest was new."""
         buckets, mask = self.table
         b = hash(sha256) & mask
         bucket = buckets[b]
-        new = _find(bucket, sha256, 0, self.item_size) < 0
+        new = _find(bucket, sha256, self.item_size) < 0
         buckets[b] = bucket + item
         self.size += 1
         if self.size > _MAX_LOAD * len(buckets):
@@ -167,7 +167,7 @@ class _HashBuckets:
         buckets, mask = self.table
         b = hash(sha256) & mask
         bucket = buckets[b]
-        i = _find(bucket, sha256, 0, self.item_size) if len(sha256) == _DIGEST_SIZE else -1
+        i = _find(bucket, sha256, self.item_size) if len(sha256) == _DIGEST_SIZE else -1
         if i >= 0:
             buckets[b] = bucket[:i] + bucket[i + self.item_size :]
             self.size -= 1
@@ -244,29 +244,14 @@ class Index:
         return self._buckets.size
 
     def __contains__(self, sha256: bytes) -> bool:
-        buckets, mask = self._buckets.table
-        bucket = buckets[hash(sha256) & mask]
-        i = bucket.find(sha256)
-        if i % _ITEM_SIZE:  # absent (-1), or bytes straddling two items
-            i = _find(bucket, sha256, i + 1) if i > 0 else -1
-        return i >= 0 and len(sha256) == _DIGEST_SIZE  # a shorter one could match in an item
+        return self._buckets.find(sha256)[1] >= 0
 
     def __len__(self) -> int:
         return self._count
 
     def missing(self, digests: set[bytes]) -> set[bytes]:
         """The digests no pack holds."""
-        # __contains__ inlined: this is called with ~100k digests at once.
-        buckets, mask = self._buckets.table
-        missing = set()
-        for d in digests:
-            bucket = buckets[hash(d) & mask]
-            i = bucket.find(d)
-            if i % _ITEM_SIZE:
-                i = _find(bucket, d, i + 1) if i > 0 else -1
-            if i < 0 or len(d) != _DIGEST_SIZE:
-                missing.add(d)
-        return missing
+        return {d for d in digests if d not in self}
 
     def get(self, sha256: bytes) -> Location | None:
         bucket, i = self._buckets.find(sha256)

@@ -7,6 +7,7 @@ module knows only packs, index objects and documents.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from .codec import CodecError
 from .index import Index, encode_index
 from .pack import Entry, pack_key
-from .repository import CorruptObject, Repository, index_file, named_digest
+from .repository import CorruptObject, Repository
 from .store import ObjectNotFound
 
 Progress = Callable[[int, int, str], Awaitable[None]]  # items done, bytes done, current object
@@ -84,13 +85,8 @@ async def check(repo: Repository, read_data: bool, progress: Progress) -> CheckR
 async def _reload_skipping_bad(repo: Repository, report: CheckReport) -> None:
     repo.index = Index()
     for info in await repo.store.list("index/"):
-        name = info.key.rsplit("/", 1)[-1]
-        try:
-            data = await repo.read_document(info.key, named_digest(info.key))
-            repo.index.add_file(index_file(info.key, data))
-        except CorruptObject:
-            continue
-        repo.index.loaded.add(name)
+        with contextlib.suppress(CorruptObject):
+            await repo.load_index_object(repo.index, info.key)
 
 
 async def _read_pack(

@@ -173,14 +173,8 @@ class Repository:
         async with self._refresh_lock:
             loaded = 0
             for info in listed:
-                name = info.key.rsplit("/", 1)[-1]
-                if name in self.index.loaded:
-                    continue
-                data = await self.read_document(info.key, named_digest(info.key))
-                for p in index_packs(info.key, data):
-                    self.index.add_pack(p.pack, p.entries)
-                self.index.loaded.add(name)
-                loaded += len(data)
+                if info.key.rsplit("/", 1)[-1] not in self.index.loaded:
+                    loaded += await self.load_index_object(self.index, info.key)
             if loaded > _RELEASE_AFTER:
                 # Reading index objects leaves their bytes and parses freed behind.
                 await self._run(heap.release)
@@ -193,15 +187,20 @@ class Repository:
             fresh = Index()
             keys = []
             for info in await self.store.list("index/"):
-                name = info.key.rsplit("/", 1)[-1]
-                data = await self.read_document(info.key, named_digest(info.key))
-                for p in index_packs(info.key, data):
-                    fresh.add_pack(p.pack, p.entries)
-                fresh.loaded.add(name)
+                await self.load_index_object(fresh, info.key)
                 keys.append(info.key)
             self.index = fresh
             await self._run(heap.release)
             return keys
+
+    async def load_index_object(self, index: Index, key: str) -> int:
+        """Adds one index object's packs to ``index``, all or none (a damaged
+        object raises CorruptObject first); returns its size."""
+        data = await self.read_document(key, named_digest(key))
+        for p in index_packs(key, data):
+            index.add_pack(p.pack, p.entries)
+        index.loaded.add(key.rsplit("/", 1)[-1])
+        return len(data)
 
     # -- dictionaries -----------------------------------------------------------
 
@@ -466,17 +465,17 @@ def named_digest(key: str) -> bytes:
 
 
 def index_packs(key: str, data: bytes) -> Iterator[repository_pb2.IndexedPack]:
-    """An index object's packs, checked as ``index_file`` checks them, each
-    parsed only when it is reached: a parsed index object takes several times
-    its size. Checks every pack before yielding the first."""
+    """An index object's packs, checked before anything builds an object key
+    or a read from them (pack names are SHA-256 hex, entries are in range):
+    every pack before the first is yielded. Each is parsed only when reached,
+    as a parsed index object takes several times its size."""
+    view = memoryview(data)
     try:
         _, starts, ends = split_repeated(data, 1)  # IndexFile.packs
-        view = memoryview(data)
         for start, end in zip(starts, ends, strict=True):
             _check_pack(key, repository_pb2.IndexedPack.FromString(view[start:end]))
     except DecodeError as e:
         raise CorruptObject(f"{key} is not an index: {e}", key) from e
-    view = memoryview(data)
     for start, end in zip(starts, ends, strict=True):
         yield repository_pb2.IndexedPack.FromString(view[start:end])
 
@@ -487,18 +486,6 @@ def _check_pack(key: str, p: repository_pb2.IndexedPack) -> None:
     for e in p.entries:
         if len(e.sha256) != 32 or e.offset < 0 or e.length < 1 or e.raw_length < 0:
             raise CorruptObject(f"{key} has an invalid entry in pack {p.pack}", key)
-
-
-def index_file(key: str, data: bytes) -> repository_pb2.IndexFile:
-    """An index object's content, checked before anything builds an object key
-    or a read from it: pack names are SHA-256 hex, entries are in range."""
-    try:
-        index = repository_pb2.IndexFile.FromString(data)
-    except DecodeError as e:
-        raise CorruptObject(f"{key} is not an index: {e}", key) from e
-    for p in index.packs:
-        _check_pack(key, p)
-    return index
 
 
 def _record_key(ref: RecordRef) -> str:
@@ -568,17 +555,6 @@ class WriteSession:
         if not self._ignore_index and sha256 in self._repo.index:
             return False
         return sha256 not in self._claimed
-
-    def claim_all(self, digests: set[bytes]) -> set[bytes]:
-        """Claims, in one set operation, every blob of ``digests`` that needs
-        storing; returns those."""
-        claimed = self._claimed
-        new = {d for d in digests if d not in claimed}
-        if not self._ignore_index:
-            new = self._repo.index.missing(new)
-        for d in new:
-            claimed.add(d)
-        return new
 
     def claim(self, sha256: bytes) -> bool:
         """Marks a blob as this session's to store; False when it needs no storing."""
