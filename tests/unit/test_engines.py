@@ -60,6 +60,18 @@ async def finish(e: Engines, op: Op) -> Op:
     raise AssertionError("operation did not finish")
 
 
+async def backed_up(e: Engines, env: str) -> Op:
+    """A backup of ``env``, run to its end."""
+    return await finish(
+        e, await e.backups.start(bk_pb.CreateBackupRequest(parent=f"environments/{env}"))
+    )
+
+
+async def restored(e: Engines, req: bk_pb.RestoreBackupRequest) -> Op:
+    """A restore, run to its end."""
+    return await finish(e, await e.restores.start(req))
+
+
 async def test_release_period_follows_the_clock(engines: Engines) -> None:
     await provision(engines, "reuse")
     await engines.environments.delete("environments/reuse")
@@ -75,22 +87,16 @@ async def test_backup_and_restore_engines_round_trip(engines: Engines) -> None:
     big = os.urandom(3 << 20)
     await put(engines, "unit", env_pb.ARTIFACT_KIND_ASSEMBLY, "Big.dll", big)
     await put(engines, "unit", env_pb.ARTIFACT_KIND_PARTNER, "P", b"<p/>")
-    op = await finish(
-        engines, await engines.backups.start(bk_pb.CreateBackupRequest(parent="environments/unit"))
-    )
+    op = await backed_up(engines, "unit")
     assert op.state == Op.STATE_SUCCEEDED, op.error
     assert op.backup.artifact_count == 2
-    restored = await finish(
+    copy = await restored(
         engines,
-        await engines.restores.start(
-            bk_pb.RestoreBackupRequest(
-                backup=op.backup.name,
-                environment_id="unit-copy",
-                edition=common_pb2.EDITION_STANDARD,
-            )
+        bk_pb.RestoreBackupRequest(
+            backup=op.backup.name, environment_id="unit-copy", edition=common_pb2.EDITION_STANDARD
         ),
     )
-    assert restored.state == Op.STATE_SUCCEEDED, restored.error
+    assert copy.state == Op.STATE_SUCCEEDED, copy.error
     env = await engines.environments.get("environments/unit-copy")
     assert (
         env.state == env_pb.Environment.STATE_SUSPENDED
@@ -102,10 +108,7 @@ async def test_backup_and_restore_engines_round_trip(engines: Engines) -> None:
 
 async def test_restore_is_refused_before_anything_changes(engines: Engines) -> None:
     await provision(engines, "premium-src", common_pb2.EDITION_PREMIUM)
-    op = await finish(
-        engines,
-        await engines.backups.start(bk_pb.CreateBackupRequest(parent="environments/premium-src")),
-    )
+    op = await backed_up(engines, "premium-src")
     with pytest.raises(StowageError) as err:
         await engines.restores.start(
             bk_pb.RestoreBackupRequest(
@@ -144,9 +147,7 @@ async def test_a_changed_content_file_fails_the_backup_with_data_loss(engines: E
     with open(path, "r+b") as f:
         f.seek(1000)
         f.write(b"\x00\x01")
-    op = await finish(
-        engines, await engines.backups.start(bk_pb.CreateBackupRequest(parent="environments/rot"))
-    )
+    op = await backed_up(engines, "rot")
     assert op.state == Op.STATE_FAILED
     assert op.error.code == DataLoss.code.value[0]
     assert await engines.catalog.list(None, None, 10) == []

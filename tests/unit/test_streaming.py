@@ -16,7 +16,7 @@ from stowage_server import manifest as mf
 from stowage_server import names, snapshot
 from stowage_server.app import Engines
 
-from .test_engines import Op, engines, finish, provision, put  # noqa: F401 - fixture
+from .test_engines import Op, backed_up, engines, provision, put, restored  # noqa: F401 - fixture
 
 PARTNER = env_pb.ARTIFACT_KIND_PARTNER
 
@@ -60,18 +60,13 @@ async def test_a_backup_of_many_pages_restores_every_artifact(
     contents["big"] = hashlib.sha256(b"seed").digest() * 40_000  # over the threshold: chunks
     for artifact_id, data in contents.items():
         await put(engines, "paged", PARTNER, artifact_id, data)
-    op = await finish(
-        engines, await engines.backups.start(bk_pb.CreateBackupRequest(parent="environments/paged"))
-    )
+    op = await backed_up(engines, "paged")
     assert op.state == Op.STATE_SUCCEEDED, op.error
     assert op.backup.artifact_count == 12
-    restored = await finish(
-        engines,
-        await engines.restores.start(
-            bk_pb.RestoreBackupRequest(backup=op.backup.name, environment_id="paged-copy")
-        ),
+    copy = await restored(
+        engines, bk_pb.RestoreBackupRequest(backup=op.backup.name, environment_id="paged-copy")
     )
-    assert restored.state == Op.STATE_SUCCEEDED, restored.error
+    assert copy.state == Op.STATE_SUCCEEDED, copy.error
     for artifact_id, data in contents.items():
         name = names.artifact_name("paged-copy", PARTNER, artifact_id)
         record, info = await engines.artifacts.get(name)
