@@ -121,6 +121,7 @@ class Engines:
     async def close(self) -> None:
         await self.repo.store.close()
         self.db.close()
+        self.registry.content.segments.close()
         self.owner.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
 

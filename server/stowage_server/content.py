@@ -1,8 +1,9 @@
 """Artifact content in the registry, keyed by the SHA-256 computed once, as it
 is written.
 
-Small content (up to INLINE_MAX) lives inline in the database; larger content in
-files ``DATA_DIR/content/{xx}/{sha256}``. Content over the chunk threshold is
+Small content (up to INLINE_MAX) is appended to segments
+``DATA_DIR/content/segments/`` (segments.py); larger content lives in files
+``DATA_DIR/content/{xx}/{sha256}``. Content over the chunk threshold is
 also cut into content-defined chunks at write time, so a backup knows every
 blob digest without reading a byte.
 """
@@ -17,6 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from stowage_storage.chunker import Chunk, Chunker
+
+from .segments import SegmentStore
 
 INLINE_MAX = 64 * 1024
 _CHUNK = struct.Struct(">Q32s")
@@ -60,6 +63,7 @@ class ContentStore:
         self.root = root
         self.chunker = chunker
         self.chunker_id = f"fastcdc-{chunker.average}-{chunker.threshold}"
+        self.segments = SegmentStore(os.path.join(root, "segments"))
         self._tmp = os.path.join(root, "tmp")
         os.makedirs(self._tmp, exist_ok=True)
         for name in os.listdir(self._tmp):

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 PAGE_SIZE = 16384
 
 _SCHEMA = """
@@ -44,10 +44,15 @@ CREATE TABLE IF NOT EXISTS contents (
     is_inline INTEGER NOT NULL,
     chunks BLOB,
     chunker TEXT NOT NULL,
-    create_time REAL NOT NULL
+    create_time REAL NOT NULL,
+    -- Where a small content's bytes lie (segments.py); NULL for files, and for
+    -- small contents written before segments, whose bytes are in content_bytes.
+    segment INTEGER,
+    seg_offset INTEGER
 );
 
--- The bytes of small contents; larger ones are files under DATA_DIR/content.
+-- The bytes of small contents written before segments (schema 3); new ones are
+-- appended to segments, larger ones are files under DATA_DIR/content.
 CREATE TABLE IF NOT EXISTS content_bytes (
     sha256 BLOB PRIMARY KEY,
     data BLOB NOT NULL
@@ -202,6 +207,15 @@ class Database:
                     "WHERE inline IS NOT NULL;"
                     "UPDATE contents SET is_inline = 1 WHERE inline IS NOT NULL;"
                     "ALTER TABLE contents DROP COLUMN inline;"
+                    "COMMIT;"
+                )
+        if version < 4:
+            columns = {r[1] for r in conn.execute("PRAGMA table_info(contents)")}
+            if "segment" not in columns:
+                conn.executescript(
+                    "BEGIN IMMEDIATE;"
+                    "ALTER TABLE contents ADD COLUMN segment INTEGER;"
+                    "ALTER TABLE contents ADD COLUMN seg_offset INTEGER;"
                     "COMMIT;"
                 )
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

@@ -12,9 +12,9 @@ import itertools
 import json
 import secrets
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from stowage.v1 import environments_pb2 as env_pb
 from stowage_storage.index import DigestSet
@@ -34,10 +34,12 @@ from .errors import (
     object_not_found,
 )
 from .manifest import ArtifactRow, encode_item
+from .segments import SegmentMissing
 from .settings import SecretBox
 from .snapshot import HeldSnapshot
 
 FTP_FOLDER = "source-ftp-folder"
+T = TypeVar("T")
 ACTIVE = env_pb.Environment.STATE_ACTIVE
 SUSPENDED = env_pb.Environment.STATE_SUSPENDED
 
@@ -481,61 +483,52 @@ class Registry:
     def known_contents(self, digests: Iterable[bytes]) -> DigestSet:
         """Which of the digests the registry holds content for."""
         known = DigestSet()
-        it = iter(digests)
         with self.db.read() as conn:
-            while part := list(itertools.islice(it, 500)):
-                for (digest,) in conn.execute(
-                    f"SELECT sha256 FROM contents WHERE sha256 IN ({','.join('?' * len(part))})",
-                    part,
-                ):
-                    known.add(digest)
+            for digest in _present(conn, digests):
+                known.add(digest)
         return known
 
     def _install(self, conn: sqlite3.Connection, staged: StagedContent) -> None:
         """Makes content available; idempotent. Runs inside a write transaction."""
-        row = conn.execute("SELECT 1 FROM contents WHERE sha256 = ?", (staged.sha256,)).fetchone()
-        if row is None:
-            self.content.install(staged)
-            conn.execute(
-                "INSERT INTO contents (sha256, size, is_inline, chunks, chunker, create_time) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    staged.sha256,
-                    staged.size,
-                    staged.inline is not None,
-                    encode_chunks(staged.chunks),
-                    self.content.chunker_id,
-                    self.clock.now(),
-                ),
-            )
-            if staged.inline is not None:
-                conn.execute(
-                    "INSERT OR REPLACE INTO content_bytes (sha256, data) VALUES (?, ?)",
-                    (staged.sha256, staged.inline),
-                )
-        elif staged.tmp_path is not None:
-            # Known content: the file is already in place (or being re-staged by a restore).
-            self.content.install(staged)
+        self._install_all(conn, [staged])
 
     def _install_all(self, conn: sqlite3.Connection, staged: list[StagedContent]) -> None:
-        """``_install`` for many: inline content (a restore's thousands of small
-        artifacts) in two statements, files one by one."""
-        now = self.clock.now()
-        inline = [s for s in staged if s.inline is not None]
-        conn.executemany(
-            "INSERT OR IGNORE INTO contents (sha256, size, is_inline, chunks, chunker, create_time) "
-            "VALUES (?, ?, 1, NULL, ?, ?)",
-            [(s.sha256, s.size, self.content.chunker_id, now) for s in inline],
-        )
-        # Inline content and its bytes are written together, so where the
-        # contents row was already there, so are the bytes.
-        conn.executemany(
-            "INSERT OR IGNORE INTO content_bytes (sha256, data) VALUES (?, ?)",
-            [(s.sha256, s.inline) for s in inline],
-        )
+        """Makes contents available; idempotent. Runs inside a write transaction.
+        Small contents the registry lacks go to a segment in one append; files
+        are moved into place one by one."""
+        known = set(_present(conn, (s.sha256 for s in staged)))
+        fresh: dict[bytes, StagedContent] = {}
         for s in staged:
+            if s.sha256 not in known:
+                if fresh.setdefault(s.sha256, s) is not s:
+                    self.content.discard(s)  # a second copy in the same batch
+            elif s.tmp_path is not None:
+                # Known content: the file is already in place (or being re-staged by a restore).
+                self.content.install(s)
+        small = [s for s in fresh.values() if s.inline is not None]
+        where: list[tuple[int | None, int | None]] = [(None, None)] * len(small)
+        if small:
+            # The bytes are synced in their segment before the rows that point
+            # at them are written: data first, the record that makes it visible last.
+            segment, offsets = self.content.segments.append([s.inline for s in small])  # type: ignore[misc]
+            where = [(segment, offset) for offset in offsets]
+        now = self.clock.now()
+        conn.executemany(
+            "INSERT INTO contents (sha256, size, is_inline, chunks, chunker, create_time, "
+            "segment, seg_offset) VALUES (?, ?, 1, NULL, ?, ?, ?, ?)",
+            [
+                (s.sha256, s.size, self.content.chunker_id, now, seg, off)
+                for s, (seg, off) in zip(small, where, strict=True)
+            ],
+        )
+        for s in fresh.values():
             if s.inline is None:
-                self._install(conn, s)
+                self.content.install(s)
+                conn.execute(
+                    "INSERT INTO contents (sha256, size, is_inline, chunks, chunker, create_time) "
+                    "VALUES (?, ?, 0, ?, ?, ?)",
+                    (s.sha256, s.size, encode_chunks(s.chunks), self.content.chunker_id, now),
+                )
 
     def put_artifact_ref(
         self,
@@ -591,8 +584,8 @@ class Registry:
             now = self.clock.now()
             out = []
             rows = []
+            self._install_all(conn, [staged for _, _, staged, _ in items])
             for kind, artifact_id, staged, metadata in items:
-                self._install(conn, staged)
                 item = encode_item(
                     kind, artifact_id, staged.sha256, staged.size, metadata, staged.chunks, now
                 )
@@ -623,6 +616,11 @@ class Registry:
     def get_artifact(
         self, env_id: str, kind: int, artifact_id: str
     ) -> tuple[ArtifactRecord, ContentInfo]:
+        return _moved_once(lambda: self._get_artifact(env_id, kind, artifact_id))
+
+    def _get_artifact(
+        self, env_id: str, kind: int, artifact_id: str
+    ) -> tuple[ArtifactRecord, ContentInfo]:
         with self.db.read() as conn:
             env = self._live(conn, env_id)
             row = conn.execute(
@@ -638,13 +636,16 @@ class Registry:
 
     def _content_info(self, conn: sqlite3.Connection, sha256: bytes) -> ContentInfo:
         row = conn.execute(
-            "SELECT c.size, c.is_inline, c.chunks, c.chunker, b.data FROM contents c "
-            "LEFT JOIN content_bytes b ON b.sha256 = c.sha256 WHERE c.sha256 = ?",
+            "SELECT c.size, c.is_inline, c.chunks, c.chunker, b.data, c.segment, c.seg_offset "
+            "FROM contents c LEFT JOIN content_bytes b ON b.sha256 = c.sha256 WHERE c.sha256 = ?",
             (sha256,),
         ).fetchone()
         if row is None:
             raise ConcurrentChange(f"content {sha256.hex()} vanished")
-        return ContentInfo(sha256, row[0], bool(row[1]), decode_chunks(row[2]), row[3], row[4])
+        size, is_inline, chunks, chunker, data, segment, offset = row
+        if segment is not None:
+            data = self.content.segments.read(segment, offset, size)
+        return ContentInfo(sha256, size, bool(is_inline), decode_chunks(chunks), chunker, data)
 
     def list_artifacts(
         self, env_id: str, kind: int, after: tuple[int, str], limit: int
@@ -682,8 +683,11 @@ class Registry:
                 )
 
     def content_info(self, sha256: bytes) -> ContentInfo:
-        with self.db.read() as conn:
-            return self._content_info(conn, sha256)
+        def read() -> ContentInfo:
+            with self.db.read() as conn:
+                return self._content_info(conn, sha256)
+
+        return _moved_once(read)
 
     def read_content(self, info: ContentInfo, offset: int, length: int) -> bytes:
         if info.is_inline:
@@ -697,10 +701,10 @@ class Registry:
 
     def sweep_contents(self, grace: float = 0.0) -> int:
         """Deletes content no artifact references and that is older than
-        ``grace`` (uploads awaiting their PutArtifact). Skipped while a backup,
-        restore or drill is unfinished: they hold digests outside any transaction. The
-        check and the deletion share one write transaction, so no backup can
-        start in between."""
+        ``grace`` (uploads awaiting their PutArtifact), then compacts segments
+        mostly garbage. Skipped while a backup, restore or drill is unfinished:
+        they hold digests outside any transaction. The check and the deletion
+        share one write transaction, so no backup can start in between."""
         with self.db.write() as conn:
             # Pending or running backups (1), restores (2) and drills (7).
             busy = conn.execute(
@@ -719,7 +723,43 @@ class Registry:
                 if is_file:
                     # Unlinked under the write lock: no writer can re-reference it meanwhile.
                     self.content.remove(sha256)
+            emptied = self._compact_segments(conn)
+        # Deleted once no row points into them any more (committed above). A
+        # reader whose snapshot is older finds them gone and reads its rows again.
+        for segment in emptied:
+            self.content.segments.remove(segment)
         return len(rows)
+
+    def _compact_segments(self, conn: sqlite3.Connection) -> list[int]:
+        """Moves the live contents of segments less than half live to the
+        current segment; returns the segments no row points into any more."""
+        segments = self.content.segments
+        live = dict(
+            conn.execute(
+                "SELECT segment, SUM(size) FROM contents WHERE segment IS NOT NULL GROUP BY segment"
+            ).fetchall()
+        )
+        emptied = []
+        for segment in segments.segments():
+            if segment == segments.current or live.get(segment, 0) * 2 >= segments.size(segment):
+                continue
+            rows = conn.execute(
+                "SELECT sha256, seg_offset, size FROM contents WHERE segment = ? ORDER BY seg_offset",
+                (segment,),
+            ).fetchall()
+            for part in _by_bytes(rows, _COMPACT_PIECE):
+                data = segments.read_many((segment, off, size) for _, off, size in part)
+                # Copied and synced before the rows move: data first, record last.
+                moved_to, offsets = segments.append(data)
+                conn.executemany(
+                    "UPDATE contents SET segment = ?, seg_offset = ? WHERE sha256 = ?",
+                    [
+                        (moved_to, off, sha256)
+                        for (sha256, _, _), off in zip(part, offsets, strict=True)
+                    ],
+                )
+            emptied.append(segment)
+        return emptied
 
     # -- runtime state --------------------------------------------------------
 
@@ -962,16 +1002,27 @@ class Registry:
         }
 
     def inline_contents(self, digests: list[bytes]) -> dict[bytes, bytes]:
-        """Inline content of many digests, in few queries."""
+        """Inline content of many digests, in few queries and few reads."""
+        return _moved_once(lambda: self._inline_contents(digests))
+
+    def _inline_contents(self, digests: list[bytes]) -> dict[bytes, bytes]:
         out: dict[bytes, bytes] = {}
+        in_segments: list[tuple[bytes, int, int, int]] = []
         with self.db.read() as conn:
             for i in range(0, len(digests), 500):
                 part = digests[i : i + 500]
-                rows = conn.execute(
-                    f"SELECT sha256, data FROM content_bytes WHERE sha256 IN ({','.join('?' * len(part))})",
+                for sha256, data, segment, offset, size in conn.execute(
+                    "SELECT c.sha256, b.data, c.segment, c.seg_offset, c.size FROM contents c "
+                    "LEFT JOIN content_bytes b ON b.sha256 = c.sha256 "
+                    f"WHERE c.is_inline AND c.sha256 IN ({','.join('?' * len(part))})",
                     part,
-                ).fetchall()
-                out.update((r[0], bytes(r[1])) for r in rows if r[1] is not None)
+                ):
+                    if segment is not None:
+                        in_segments.append((sha256, segment, offset, size))
+                    elif data is not None:
+                        out[sha256] = bytes(data)
+        found = self.content.segments.read_many((seg, off, n) for _, seg, off, n in in_segments)
+        out.update(zip((d for d, _, _, _ in in_segments), found, strict=True))
         missing = [d for d in digests if d not in out]
         if missing:
             raise ConcurrentChange(f"content {missing[0].hex()} vanished")
@@ -1102,3 +1153,44 @@ class Registry:
                 )
                 count += 1
         return count
+
+
+def _present(conn: sqlite3.Connection, digests: Iterable[bytes]) -> Iterator[bytes]:
+    """The digests the registry holds content for, a query per 500."""
+    it = iter(digests)
+    while part := list(itertools.islice(it, 500)):
+        for (digest,) in conn.execute(
+            f"SELECT sha256 FROM contents WHERE sha256 IN ({','.join('?' * len(part))})", part
+        ):
+            yield digest
+
+
+_COMPACT_PIECE = 8 * 1024 * 1024  # a compaction holds this much of a segment at a time
+
+
+def _by_bytes(
+    rows: list[tuple[bytes, int, int]], limit: int
+) -> Iterator[list[tuple[bytes, int, int]]]:
+    """(sha256, offset, size) rows in parts of about ``limit`` bytes."""
+    part: list[tuple[bytes, int, int]] = []
+    total = 0
+    for row in rows:
+        part.append(row)
+        total += row[2]
+        if total >= limit:
+            yield part
+            part, total = [], 0
+    if part:
+        yield part
+
+
+def _moved_once(read: Callable[[], T]) -> T:
+    """Runs a read again if a segment it used was compacted away after its
+    snapshot: the second read sees the rows' new places."""
+    try:
+        return read()
+    except SegmentMissing:
+        try:
+            return read()
+        except SegmentMissing as e:
+            raise ConcurrentChange(f"content moved twice while read: {e}") from e

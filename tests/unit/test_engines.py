@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-from pathlib import Path
 
 import pytest
 
@@ -14,22 +13,10 @@ from stowage.v1 import backups_pb2 as bk_pb
 from stowage.v1 import common_pb2
 from stowage.v1 import environments_pb2 as env_pb
 from stowage.v1 import operations_pb2 as ops_pb
-from stowage_server.app import Engines, assemble
-from stowage_server.clock import ManualClock
-from stowage_server.config import load
+from stowage_server.app import Engines
 from stowage_server.errors import DataLoss, FailedPrecondition, StowageError
 
 Op = ops_pb.Operation
-
-
-@pytest.fixture
-async def engines(tmp_path: Path):  # type: ignore[no-untyped-def]
-    clock = ManualClock()
-    cfg = load({"data_dir": str(tmp_path), "name_release_period": "1h", "key": ""}, environ={})
-    e = await assemble(cfg, clock)
-    e.clock = clock  # type: ignore[attr-defined]
-    yield e
-    await e.close()
 
 
 async def provision(e: Engines, name: str, edition: int = common_pb2.EDITION_BASIC) -> None:

@@ -16,13 +16,13 @@ from stowage_server import manifest as mf
 from stowage_server import names, snapshot
 from stowage_server.app import Engines
 
-from .test_engines import Op, backed_up, engines, provision, put, restored  # noqa: F401 - fixture
+from .test_engines import Op, backed_up, provision, put, restored
 
 PARTNER = env_pb.ARTIFACT_KIND_PARTNER
 
 
 async def test_a_held_snapshot_sees_one_instant_while_the_environment_changes(
-    engines: Engines,  # noqa: F811
+    engines: Engines,
 ) -> None:
     await provision(engines, "held")
     for i in range(5):
@@ -51,7 +51,7 @@ async def test_a_held_snapshot_sees_one_instant_while_the_environment_changes(
 
 
 async def test_a_backup_of_many_pages_restores_every_artifact(
-    engines: Engines,  # noqa: F811
+    engines: Engines,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(snapshot, "PAGE", 3)
