@@ -741,7 +741,8 @@ class Registry:
         )
         emptied = []
         for segment in segments.segments():
-            if segment == segments.current or live.get(segment, 0) * 2 >= segments.size(segment):
+            size = segments.size(segment)
+            if segment == segments.current or (size and live.get(segment, 0) * 2 >= size):
                 continue
             rows = conn.execute(
                 "SELECT sha256, seg_offset, size FROM contents WHERE segment = ? ORDER BY seg_offset",
