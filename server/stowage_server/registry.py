@@ -473,7 +473,7 @@ class Registry:
             known = conn.execute(
                 "SELECT 1 FROM contents WHERE sha256 = ?", (staged.sha256,)
             ).fetchone()
-            self._install(conn, staged)
+            self._install_all(conn, [staged])
             conn.execute(
                 "UPDATE contents SET create_time = ? WHERE sha256 = ?",
                 (self.clock.now(), staged.sha256),
@@ -487,10 +487,6 @@ class Registry:
             for digest in _present(conn, digests):
                 known.add(digest)
         return known
-
-    def _install(self, conn: sqlite3.Connection, staged: StagedContent) -> None:
-        """Makes content available; idempotent. Runs inside a write transaction."""
-        self._install_all(conn, [staged])
 
     def _install_all(self, conn: sqlite3.Connection, staged: list[StagedContent]) -> None:
         """Makes contents available; idempotent. Runs inside a write transaction.

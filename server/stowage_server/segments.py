@@ -22,6 +22,7 @@ import threading
 from collections.abc import Iterable, Sequence
 
 ROLL_BYTES = 64 * 1024 * 1024  # a segment takes appends until it is this large
+_READ_RUN = 8 * 1024 * 1024  # read_many reads neighbouring pieces together, up to this
 
 
 class SegmentMissing(Exception):
@@ -131,9 +132,8 @@ class SegmentStore:
             end, j = start, i
             while j < len(order):
                 seg, off, length = wanted[order[j]]
-                # Adjacent (or overlapping: one content for two digests never
-                # happens, but a repeat of the same one may) and not too long.
-                if seg != segment or off > end or off + length - start > 8 * 1024 * 1024:
+                # Adjacent, or the same piece asked twice, and not too long.
+                if seg != segment or off > end or off + length - start > _READ_RUN:
                     break
                 end = max(end, off + length)
                 j += 1
