@@ -226,8 +226,8 @@ class Database:
         # it was made with). A restore writes tens of thousands of rows in a few
         # transactions: 16 KiB pages take fewer log frames than 4 KiB (measured
         # before segments, 15% off a restore; with them 2.06-2.58 s against
-        # 2.35-2.67 s, alternated), and
-        # hold a registry's older small contents (content_bytes) without overflow.
+        # 2.35-2.67 s, alternated), and hold a registry's older small contents
+        # (content_bytes) without overflow pages.
         conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
