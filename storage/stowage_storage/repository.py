@@ -349,14 +349,24 @@ class Repository:
         last = run[-1][1]
         key = pack_key(first.pack)
         length = last.offset + last.length - first.offset
-        try:
-            data = await self.store.read(key, first.offset, length)
-        except ObjectNotFound as e:
-            raise CorruptObject(f"pack {key} is missing", key, run[0][0]) from e
-        if len(data) != length:
-            raise CorruptObject(f"pack {key} is truncated", key, run[0][0])
+        read_now = self.store.blocking_reader()
+        fetched = b""
+        if read_now is None:
+            try:
+                fetched = await self.store.read(key, first.offset, length)
+            except ObjectNotFound as e:
+                raise CorruptObject(f"pack {key} is missing", key, run[0][0]) from e
 
         def decode() -> list[tuple[bytes, bytes]]:
+            data = fetched
+            if read_now is not None:
+                # Read in this worker call too: one thread hop a run, not two.
+                try:
+                    data = read_now(key, first.offset, length)
+                except ObjectNotFound as e:
+                    raise CorruptObject(f"pack {key} is missing", key, run[0][0]) from e
+            if len(data) != length:
+                raise CorruptObject(f"pack {key} is truncated", key, run[0][0])
             out = []
             view = memoryview(data)
             for digest, loc in run:

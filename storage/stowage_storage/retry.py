@@ -87,6 +87,9 @@ class RetryingStore(ObjectStore):
     async def read(self, key: str, offset: int = 0, length: int = -1) -> bytes:
         return await self._retry(f"read {key}", lambda: self.inner.read(key, offset, length))
 
+    def blocking_reader(self) -> Callable[[str, int, int], bytes] | None:
+        return self.inner.blocking_reader()  # such reads have nothing to retry
+
     async def stat(self, key: str) -> ObjectInfo:
         return await self._retry(f"stat {key}", lambda: self.inner.stat(key))
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass
 
 
@@ -89,6 +89,13 @@ class ObjectStore(ABC):
 
     @abstractmethod
     async def read(self, key: str, offset: int = 0, length: int = -1) -> bytes: ...
+
+    def blocking_reader(self) -> Callable[[str, int, int], bytes] | None:
+        """``read`` as a blocking call for a worker thread, from stores whose
+        reads are system calls that never fail transiently (nothing to retry);
+        None from the others. A caller that decodes what it reads can then read
+        and decode in one worker call."""
+        return None
 
     @abstractmethod
     async def stat(self, key: str) -> ObjectInfo: ...

@@ -77,6 +77,25 @@ async def test_ranged_reads(store: ObjectStore) -> None:
     assert await store.read("r", 100) == data[100:]
 
 
+async def test_a_blocking_reader_reads_as_read_does(store: ObjectStore) -> None:
+    """Local disk offers reads for worker threads (a restore reads and decodes
+    a pack's run in one worker call); network stores offer none."""
+    read_now = store.blocking_reader()
+    if read_now is None:
+        assert "file://" not in store.describe()
+        return
+    data = bytes(range(256)) * 10
+    await store.write("r/s", data)
+    for offset, length in [(10, 20), (2550, 100), (2560, 10), (100, -1), (0, -1)]:
+        expected = await store.read("r/s", offset, length)
+        assert await asyncio.to_thread(read_now, "r/s", offset, length) == expected
+    for missing in ("r/t", "r"):  # no object; a folder is no object either
+        with pytest.raises(ObjectNotFound):
+            await asyncio.to_thread(read_now, missing, 0, -1)
+        with pytest.raises(ObjectNotFound):
+            await store.read(missing)
+
+
 async def test_list_by_prefix_is_sorted_and_exact(store: ObjectStore) -> None:
     for key in ["packs/ab/2", "packs/ab/1", "packs/cd/3", "index/1", "packsx/9"]:
         await store.write(key, b"x" * len(key))
