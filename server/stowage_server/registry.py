@@ -12,7 +12,7 @@ import itertools
 import json
 import secrets
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
@@ -563,7 +563,7 @@ class Registry:
                     artifact_id,
                     sha256,
                     row[0],
-                    json.dumps(metadata, sort_keys=True),
+                    _metadata_json(metadata),
                     now,
                     item,
                 ),
@@ -592,7 +592,7 @@ class Registry:
                         artifact_id,
                         staged.sha256,
                         staged.size,
-                        json.dumps(metadata, sort_keys=True),
+                        _metadata_json(metadata),
                         now,
                         item,
                     )
@@ -1068,7 +1068,7 @@ class Registry:
                 "INSERT INTO artifacts (env_uid, kind, id, sha256, size, metadata, update_time, item) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    (uid, k, i, d, size, json.dumps(m, sort_keys=True), t, item)
+                    (uid, k, i, d, size, _metadata_json(m), t, item)
                     for k, i, d, size, m, t, item in plan.artifacts
                 ),
             )
@@ -1114,7 +1114,7 @@ class Registry:
                 "INSERT OR REPLACE INTO artifacts (env_uid, kind, id, sha256, size, metadata, update_time, item) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    (env.uid, k, i, d, size, json.dumps(m, sort_keys=True), t, item)
+                    (env.uid, k, i, d, size, _metadata_json(m), t, item)
                     for k, i, d, size, m, t, item in data.artifacts
                 ),
             )
@@ -1191,3 +1191,8 @@ def _moved_once(read: Callable[[], T]) -> T:
             return read()
         except SegmentMissing as e:
             raise ConcurrentChange(f"content moved twice while read: {e}") from e
+
+
+def _metadata_json(metadata: Mapping[str, str]) -> str:
+    # Most artifacts have none; a restore writes tens of thousands of rows.
+    return json.dumps(metadata, sort_keys=True) if metadata else "{}"
