@@ -16,6 +16,8 @@ from stowage_storage.crypto import MasterKey
 from stowage_storage.local import LocalStore
 from stowage_storage.repository import CorruptObject, RecordExists, RecordRef, Repository, WrongKey
 
+from .counting import CountingStore
+
 
 def sha(b: bytes) -> bytes:
     return hashlib.sha256(b).digest()
@@ -97,6 +99,34 @@ async def test_a_flipped_byte_is_caught_and_named(tmp_path: Path) -> None:
         [x async for x in repo.read_blobs([sha(b) for b in blobs])]
     assert err.value.sha256 == sha(blobs[1])
     assert err.value.key == pack.key
+
+
+@pytest.mark.parametrize("reads", ["in the decoding worker", "through async reads"])
+async def test_a_truncated_or_missing_pack_is_named(tmp_path: Path, reads: str) -> None:
+    key = MasterKey.generate()
+    repo = await open_repo(tmp_path, key)
+    s = repo.session()
+    blobs = [os.urandom(3000) for _ in range(3)]
+    for b in blobs:
+        await s.add(sha(b), b)
+    await s.commit()
+    if reads == "through async reads":  # a store with no blocking reads, like Azure
+        repo = await Repository.open(CountingStore(LocalStore(str(tmp_path))), key)
+    (pack,) = await repo.store.list("packs/")
+    path = tmp_path / pack.key
+    digests = [sha(b) for b in blobs]
+    last = repo.index.get(digests[-1])
+    assert last is not None
+    path.write_bytes(path.read_bytes()[: last.offset + 10])
+    with pytest.raises(CorruptObject, match="truncated") as err:
+        [x async for x in repo.read_blobs(digests)]
+    assert err.value.key == pack.key
+    path.unlink()
+    with pytest.raises(CorruptObject, match="missing") as err:
+        [x async for x in repo.read_blobs(digests)]
+    assert err.value.key == pack.key and err.value.sha256 == digests[0]
+    if isinstance(repo.store, CountingStore):
+        assert repo.store.calls["read"] >= 2
 
 
 async def test_another_key_cannot_open_the_repository(tmp_path: Path) -> None:
