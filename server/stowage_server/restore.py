@@ -20,7 +20,6 @@ from array import array
 from collections.abc import (
     AsyncGenerator,
     Callable,
-    Container,
     Iterable,
     Iterator,
     Mapping,
@@ -599,17 +598,22 @@ class RestoreEngine:
         def count(digest: bytes) -> int:
             return 1 + repeats.get(digest, 0)
 
-        def blob_digests() -> Iterator[bytes]:
+        def blobs_to_read() -> Iterator[tuple[bytes, bool]]:
+            # Each with whether the read checks it against its digest: chunks
+            # are not, as their item's sink hashes them whole (hashing each
+            # chunk too would hash those bytes twice).
             for k in order:
                 if small[k]:
-                    yield digest_of(k)
+                    yield digest_of(k), True
                 else:
-                    for d, _ in mf.blob_refs(items[firsts[k]]):
-                        yield d
+                    item = items[firsts[k]]
+                    whole = not item.chunks
+                    for d, _ in mf.blob_refs(item):
+                        yield d, whole
 
         known = await self._run(lambda: self.registry.known_contents(contents))
         order = array("q", _interleaved(small, sizes))
-        blobs = _BlobCursor(self.repo.read_runs(blob_digests(), checked_whole=_Chunks(contents)))
+        blobs = _BlobCursor(self.repo.read_runs(blobs_to_read()))
         staged: list[StagedContent] = []
         staged_bytes = 0
         installing: asyncio.Future[None] | None = None
@@ -826,19 +830,6 @@ class _BlobCursor:
     async def aclose(self) -> None:
         self._blobs.clear()
         await self._runs.aclose()
-
-
-class _Chunks:
-    """The blobs a restore reads that are no item's whole content: chunks of
-    chunked items, which a sink hashes whole before anything is installed. A
-    blob that is also some item's whole content is verified by itself (small
-    items are not hashed again)."""
-
-    def __init__(self, wholes: Container[bytes]) -> None:
-        self._wholes = wholes
-
-    def __contains__(self, digest: object) -> bool:
-        return digest not in self._wholes
 
 
 def _is_small(item: mf_pb.ManifestItem) -> bool:

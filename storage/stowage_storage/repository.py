@@ -24,7 +24,6 @@ from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
     Callable,
-    Container,
     Iterable,
     Iterator,
     Mapping,
@@ -260,14 +259,10 @@ class Repository:
         raise AssertionError("unreachable")
 
     async def read_blobs(
-        self,
-        digests: Iterable[bytes],
-        *,
-        depth: int = 3,
-        checked_whole: Container[bytes] = frozenset(),
+        self, digests: Iterable[bytes], *, depth: int = 3
     ) -> AsyncIterator[tuple[bytes, bytes]]:
-        """Yields (digest, plaintext) in the order asked; see read_runs."""
-        runs = self.read_runs(digests, depth=depth, checked_whole=checked_whole)
+        """Yields (digest, plaintext) in the order asked, each verified; see read_runs."""
+        runs = self.read_runs(((d, True) for d in digests), depth=depth)
         try:
             async for run in runs:
                 for item in run:
@@ -276,22 +271,19 @@ class Repository:
             await runs.aclose()
 
     async def read_runs(
-        self,
-        digests: Iterable[bytes],
-        *,
-        depth: int = 3,
-        checked_whole: Container[bytes] = frozenset(),
+        self, blobs: Iterable[tuple[bytes, bool]], *, depth: int = 3
     ) -> AsyncGenerator[list[tuple[bytes, bytes]], None]:
-        """Yields lists of (digest, plaintext), in the order asked, each verified,
-        but for ``checked_whole``: pieces of content the caller hashes whole
-        anyway (hashing each piece too would hash those bytes twice).
+        """Yields lists of (digest, plaintext) for (digest, check) pairs, in the
+        order asked. A blob is verified against its digest when ``check``; a
+        caller passes False for pieces of content it hashes whole anyway
+        (hashing each piece too would hash those bytes twice).
 
         Adjacent blobs of a pack are read together, one list per read, and up to
         ``depth`` reads run ahead of the consumer. Reads are planned as they go,
         so memory does not grow with the number of blobs. Raises CorruptObject
         for a missing or bad blob.
         """
-        runs = self._plan_reads(digests)
+        runs = self._plan_reads(blobs)
         # Finished reads are dropped as soon as they are consumed: a task keeps
         # its result, and holding every task would hold every blob.
         ahead: collections.deque[asyncio.Task[list[tuple[bytes, bytes]]]] = collections.deque()
@@ -303,7 +295,7 @@ class Repository:
                     if run is None:
                         planned = False
                     else:
-                        ahead.append(asyncio.ensure_future(self._read_run(run, checked_whole)))
+                        ahead.append(asyncio.ensure_future(self._read_run(run)))
                 if not ahead:
                     break
                 task = ahead.popleft()
@@ -315,16 +307,18 @@ class Repository:
             for t in ahead:
                 t.cancel()
 
-    def _plan_reads(self, digests: Iterable[bytes]) -> Iterator[list[tuple[bytes, Location]]]:
-        run: list[tuple[bytes, Location]] = []
+    def _plan_reads(
+        self, blobs: Iterable[tuple[bytes, bool]]
+    ) -> Iterator[list[tuple[bytes, Location, bool]]]:
+        run: list[tuple[bytes, Location, bool]] = []
         plain = 0
-        for d in digests:
+        for d, check in blobs:
             loc = self.index.get(d)
             if loc is None:
                 raise CorruptObject(f"blob {d.hex()} is in no pack", "", d)
             if run:
-                _, first = run[0]
-                _, prev = run[-1]
+                first = run[0][1]
+                prev = run[-1][1]
                 plain += loc.raw_length
                 if (
                     prev.pack == loc.pack
@@ -334,17 +328,15 @@ class Repository:
                     # is bounded by what the reads become, not what they read.
                     and plain <= _MAX_READ
                 ):
-                    run.append((d, loc))
+                    run.append((d, loc, check))
                     continue
                 yield run
-            run = [(d, loc)]
+            run = [(d, loc, check)]
             plain = loc.raw_length
         if run:
             yield run
 
-    async def _read_run(
-        self, run: list[tuple[bytes, Location]], checked_whole: Container[bytes] = frozenset()
-    ) -> list[tuple[bytes, bytes]]:
+    async def _read_run(self, run: list[tuple[bytes, Location, bool]]) -> list[tuple[bytes, bytes]]:
         first = run[0][1]
         last = run[-1][1]
         key = pack_key(first.pack)
@@ -369,7 +361,7 @@ class Repository:
                 raise CorruptObject(f"pack {key} is truncated", key, run[0][0])
             out = []
             view = memoryview(data)
-            for digest, loc in run:
+            for digest, loc, check in run:
                 start = loc.offset - first.offset
                 try:
                     plain = self.codec.decode(
@@ -380,7 +372,7 @@ class Repository:
                         f"blob {digest.hex()} in {key} is unreadable: {e}", key, digest
                     ) from e
                 if len(plain) != loc.raw_length or (
-                    digest not in checked_whole and hashlib.sha256(plain).digest() != digest
+                    check and hashlib.sha256(plain).digest() != digest
                 ):
                     raise CorruptObject(
                         f"blob {digest.hex()} in {key} does not match its digest", key, digest

@@ -101,6 +101,35 @@ async def test_a_flipped_byte_is_caught_and_named(tmp_path: Path) -> None:
     assert err.value.key == pack.key
 
 
+async def test_read_runs_checks_each_blob_the_caller_does_not_hash_itself(tmp_path: Path) -> None:
+    """A restore hashes a chunked item whole, so its chunks are read unchecked;
+    every other blob is checked against its digest by the read."""
+    repo = await open_repo(tmp_path, MasterKey.generate())
+    s = repo.session()
+    blobs = [os.urandom(3000) for _ in range(3)]  # random: stored as they are
+    for b in blobs:
+        await s.add(sha(b), b)
+    await s.commit()
+    (pack,) = await repo.store.list("packs/")
+    path = tmp_path / pack.key
+    data = bytearray(path.read_bytes())
+    loc = repo.index.get(sha(blobs[1]))
+    assert loc is not None
+    data[loc.offset + 100] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+    async def read(checks: list[bool]) -> list[bytes]:
+        refs = [(sha(b), check) for b, check in zip(blobs, checks, strict=True)]
+        return [plain async for run in repo.read_runs(refs) for _, plain in run]
+
+    got = await read([True, False, True])
+    assert got[0] == blobs[0] and got[2] == blobs[2]
+    assert got[1] != blobs[1] and len(got[1]) == len(blobs[1])  # the caller's to check
+    with pytest.raises(CorruptObject) as err:
+        await read([False, True, False])
+    assert err.value.sha256 == sha(blobs[1])
+
+
 @pytest.mark.parametrize("reads", ["in the decoding worker", "through async reads"])
 async def test_a_truncated_or_missing_pack_is_named(tmp_path: Path, reads: str) -> None:
     key = MasterKey.generate()
