@@ -81,42 +81,41 @@ async def test_uncommitted_sessions_leave_no_index(tmp_path: Path) -> None:
     assert not repo.has_blob(sha(big[: 1 << 18]))
 
 
-async def test_a_flipped_byte_is_caught_and_named(tmp_path: Path) -> None:
-    repo = await open_repo(tmp_path, MasterKey.generate())
+async def three_random_blobs(tmp_path: Path, key: MasterKey) -> tuple[Repository, list[bytes], str]:
+    """A repository holding three random blobs (stored as they are) in one
+    pack; and that pack's key."""
+    repo = await open_repo(tmp_path, key)
     s = repo.session()
     blobs = [os.urandom(3000) for _ in range(3)]
     for b in blobs:
         await s.add(sha(b), b)
     await s.commit()
     (pack,) = await repo.store.list("packs/")
-    path = tmp_path / pack.key
-    data = bytearray(path.read_bytes())
-    loc = repo.index.get(sha(blobs[1]))
+    return repo, blobs, pack.key
+
+
+def flip_byte(repo: Repository, pack: Path, blob: bytes, at: int) -> None:
+    data = bytearray(pack.read_bytes())
+    loc = repo.index.get(sha(blob))
     assert loc is not None
-    data[loc.offset + 5] ^= 0xFF
-    path.write_bytes(bytes(data))
+    data[loc.offset + at] ^= 0xFF
+    pack.write_bytes(bytes(data))
+
+
+async def test_a_flipped_byte_is_caught_and_named(tmp_path: Path) -> None:
+    repo, blobs, pack = await three_random_blobs(tmp_path, MasterKey.generate())
+    flip_byte(repo, tmp_path / pack, blobs[1], 5)
     with pytest.raises(CorruptObject) as err:
         [x async for x in repo.read_blobs([sha(b) for b in blobs])]
     assert err.value.sha256 == sha(blobs[1])
-    assert err.value.key == pack.key
+    assert err.value.key == pack
 
 
 async def test_read_runs_checks_each_blob_the_caller_does_not_hash_itself(tmp_path: Path) -> None:
     """A restore hashes a chunked item whole, so its chunks are read unchecked;
     every other blob is checked against its digest by the read."""
-    repo = await open_repo(tmp_path, MasterKey.generate())
-    s = repo.session()
-    blobs = [os.urandom(3000) for _ in range(3)]  # random: stored as they are
-    for b in blobs:
-        await s.add(sha(b), b)
-    await s.commit()
-    (pack,) = await repo.store.list("packs/")
-    path = tmp_path / pack.key
-    data = bytearray(path.read_bytes())
-    loc = repo.index.get(sha(blobs[1]))
-    assert loc is not None
-    data[loc.offset + 100] ^= 0xFF
-    path.write_bytes(bytes(data))
+    repo, blobs, pack = await three_random_blobs(tmp_path, MasterKey.generate())
+    flip_byte(repo, tmp_path / pack, blobs[1], 100)
 
     async def read(checks: list[bool]) -> list[bytes]:
         refs = [(sha(b), check) for b, check in zip(blobs, checks, strict=True)]
@@ -133,27 +132,21 @@ async def test_read_runs_checks_each_blob_the_caller_does_not_hash_itself(tmp_pa
 @pytest.mark.parametrize("reads", ["in the decoding worker", "through async reads"])
 async def test_a_truncated_or_missing_pack_is_named(tmp_path: Path, reads: str) -> None:
     key = MasterKey.generate()
-    repo = await open_repo(tmp_path, key)
-    s = repo.session()
-    blobs = [os.urandom(3000) for _ in range(3)]
-    for b in blobs:
-        await s.add(sha(b), b)
-    await s.commit()
+    repo, blobs, pack = await three_random_blobs(tmp_path, key)
     if reads == "through async reads":  # a store with no blocking reads, like Azure
         repo = await Repository.open(CountingStore(LocalStore(str(tmp_path))), key)
-    (pack,) = await repo.store.list("packs/")
-    path = tmp_path / pack.key
+    path = tmp_path / pack
     digests = [sha(b) for b in blobs]
     last = repo.index.get(digests[-1])
     assert last is not None
     path.write_bytes(path.read_bytes()[: last.offset + 10])
     with pytest.raises(CorruptObject, match="truncated") as err:
         [x async for x in repo.read_blobs(digests)]
-    assert err.value.key == pack.key
+    assert err.value.key == pack
     path.unlink()
     with pytest.raises(CorruptObject, match="missing") as err:
         [x async for x in repo.read_blobs(digests)]
-    assert err.value.key == pack.key and err.value.sha256 == digests[0]
+    assert err.value.key == pack and err.value.sha256 == digests[0]
     if isinstance(repo.store, CountingStore):
         assert repo.store.calls["read"] >= 2
 
