@@ -216,18 +216,15 @@ def _fsync_dir(folder: str) -> None:
 
 def _pread_all(fd: int, length: int, offset: int) -> bytes:
     """Up to ``length`` bytes from ``offset``; fewer only at the end of the file."""
-    data = os.pread(fd, length, offset)
-    if len(data) == length or not data:
-        return data
-    parts = [data]
-    got = len(data)
+    parts: list[bytes] = []
+    got = 0
     while got < length:
         more = os.pread(fd, length - got, offset + got)
         if not more:
             break
         parts.append(more)
         got += len(more)
-    return b"".join(parts)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def _storage_error(e: OSError, key: str) -> StorageError:

@@ -103,6 +103,9 @@ class Repository:
         executor: Executor | None,
     ) -> None:
         self.store = store
+        # Set for local disk: a run of a pack is read and decoded in one worker
+        # call, one thread hop a run instead of two.
+        self._read_now = store.blocking_reader()
         self.config = config
         self.codec = codec
         self.chunker = Chunker(config.chunk_average_bytes, config.chunk_threshold_bytes)
@@ -341,22 +344,12 @@ class Repository:
         last = run[-1][1]
         key = pack_key(first.pack)
         length = last.offset + last.length - first.offset
-        read_now = self.store.blocking_reader()
-        fetched = b""
-        if read_now is None:
-            try:
-                fetched = await self.store.read(key, first.offset, length)
-            except ObjectNotFound as e:
-                raise CorruptObject(f"pack {key} is missing", key, run[0][0]) from e
+        read_now = self._read_now
 
-        def decode() -> list[tuple[bytes, bytes]]:
-            data = fetched
-            if read_now is not None:
-                # Read in this worker call too: one thread hop a run, not two.
-                try:
-                    data = read_now(key, first.offset, length)
-                except ObjectNotFound as e:
-                    raise CorruptObject(f"pack {key} is missing", key, run[0][0]) from e
+        def decode(data: bytes | None) -> list[tuple[bytes, bytes]]:
+            if data is None:
+                assert read_now is not None
+                data = read_now(key, first.offset, length)
             if len(data) != length:
                 raise CorruptObject(f"pack {key} is truncated", key, run[0][0])
             out = []
@@ -380,7 +373,11 @@ class Repository:
                 out.append((digest, plain))
             return out
 
-        return await self._run(decode)
+        try:
+            fetched = None if read_now else await self.store.read(key, first.offset, length)
+            return await self._run(lambda: decode(fetched))
+        except ObjectNotFound as e:
+            raise CorruptObject(f"pack {key} is missing", key, run[0][0]) from e
 
     # -- documents: manifests, records, keys ----------------------------------
 
