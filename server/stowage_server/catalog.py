@@ -17,6 +17,7 @@ from stowage.v1 import operations_pb2 as ops_pb
 from stowage_storage.repository import RecordNotFound, RecordRef, Repository, RepositoryError
 from stowage_storage.store import StorageError
 
+from . import manifest as mf
 from . import names
 from .clock import timestamp
 from .errors import DataLoss, backup_not_found, from_storage
@@ -197,7 +198,10 @@ class Walked:
 
     ref: RecordRef
     backup: bk_pb.Backup | None = None
+    # The manifest's other fields, and its items parsed one at a time as they
+    # are walked (parsed whole, a manifest takes about five times its size).
     manifest: mf_pb.BackupManifest | None = None
+    items: mf.ManifestItems | None = None
     problem: str = ""
     problem_object: str = ""
 
@@ -220,9 +224,10 @@ async def walk(repo: Repository) -> AsyncIterator[Walked]:
             continue
         manifest_key = f"manifests/{w.backup.manifest_sha256}"
         try:
-            w.manifest = mf_pb.BackupManifest.FromString(
-                await repo.get_manifest(w.backup.manifest_sha256)
-            )
+            header, items = mf.split(await repo.get_manifest(w.backup.manifest_sha256))
+            for _ in items:
+                pass  # a damaged item is reported here, not met halfway through a prune
+            w.manifest, w.items = header, items
         except (RepositoryError, DecodeError, ValueError) as e:
             w.problem, w.problem_object = (
                 f"manifest is missing, truncated or corrupt: {e}",

@@ -68,14 +68,14 @@ class VerifyEngine:
         async for w in walk(self.repo):
             result.backups_checked += 1
             await ctx.advance(items=1, current=w.name)
-            if w.manifest is None:
+            if w.manifest is None or w.items is None:
                 problems.append(
                     mt_pb.VerifyProblem(
                         backup=w.name, object=w.problem_object, description=w.problem
                     )
                 )
                 continue
-            if why := mf.invalid(w.manifest):
+            if why := mf.invalid(w.manifest, w.items):
                 problems.append(
                     mt_pb.VerifyProblem(
                         backup=w.name,
@@ -94,7 +94,7 @@ class VerifyEngine:
                         description=f"data key is missing or does not open: {e}",
                     )
                 )
-            for item in w.manifest.items:
+            for item in w.items:
                 label = f"{names.COLLECTIONS.get(item.kind, 'artifacts')}/{item.id}"
                 for digest, _ in mf.blob_refs(item):
                     problem = self._blob_problem(digest, report)

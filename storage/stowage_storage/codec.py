@@ -114,8 +114,8 @@ class Codec:
                 body = packed
         if self._key is not None:
             sealed = seal(self._key, body, aad)
-            flags |= FLAG_SEALED
-            body = sealed.nonce + sealed.ciphertext
+            # One join: a manifest is megabytes, and each concatenation a copy.
+            return b"".join((bytes([flags | FLAG_SEALED]), sealed.nonce, sealed.ciphertext))
         return bytes([flags]) + body
 
     def decode(
@@ -126,12 +126,15 @@ class Codec:
         flags = stored[0]
         if flags & ~_KNOWN:
             raise CodecError(f"unknown blob flags {flags:#x}")
-        body = bytes(stored[1:])
+        # A view, not a copy: decryption and decompression each make the new
+        # bytes they return, and a blob read in a run is a slice of megabytes.
+        body: bytes | memoryview = memoryview(stored)[1:]
         if flags & FLAG_SEALED:
             if self._key is None:
                 raise CodecError("blob is encrypted and no content key is configured")
+            nonce, ciphertext = body[:NONCE_BYTES], body[NONCE_BYTES:]
             try:
-                body = unseal(self._key, Sealed(body[:NONCE_BYTES], body[NONCE_BYTES:]), aad)
+                body = unseal(self._key, Sealed(nonce, ciphertext), aad)  # type: ignore[arg-type]
             except DecryptionFailed as e:
                 raise CodecError(str(e)) from e
         if flags & FLAG_ZSTD:
@@ -150,7 +153,7 @@ class Codec:
                 raise CodecError(f"corrupt compressed data: {e}") from e
         elif flags & FLAG_DICTIONARY:
             raise CodecError(f"unknown blob flags {flags:#x}")
-        return body
+        return body if isinstance(body, bytes) else bytes(body)
 
     @staticmethod
     def train(samples: list[bytes], size: int = 64 * 1024) -> bytes:

@@ -199,6 +199,21 @@ def test_codec_compresses_when_it_pays_and_detects_tampering() -> None:
         codec.decode(b"\x80junk")
 
 
+def test_codec_decodes_a_slice_of_a_read_into_bytes_of_its_own() -> None:
+    # A run of a pack is read whole and each blob decoded from a view of it: the
+    # result must be independent bytes, or a kept blob would keep the whole read.
+    text = b"<Agreement/>" * 1000
+    noise = os.urandom(4096)
+    for codec in (Codec(), Codec(content_key=os.urandom(32))):
+        for plain in (text, noise):
+            stored = codec.encode(plain, b"aad")
+            read = bytearray(b"before" + stored + b"after")
+            out = codec.decode(memoryview(read)[6 : 6 + len(stored)], b"aad")
+            assert type(out) is bytes and out == plain
+            read[6 : 6 + len(stored)] = bytes(len(stored))  # the read buffer reused
+            assert out == plain
+
+
 def test_chunking_follows_content_so_an_insert_shifts_few_chunks(tmp_path: Path) -> None:
     rng = random.Random(1)
     data = rng.randbytes(4 << 20)
