@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import random
 import secrets
@@ -54,6 +55,7 @@ T = TypeVar("T")
 # Batches of blobs read and encoded at once; bounded so memory stays flat.
 _PARALLEL = 3
 _BATCH_BYTES = 4 * 1024 * 1024
+_BLOCKS_PER_STEP = 64  # manifest item blocks made per worker-thread call
 # A compression dictionary is trained once there are this many small artifacts
 # to store, on this many of them (a tenth of a second; trained once per repository).
 _DICTIONARY_MIN_ARTIFACTS = 1000
@@ -207,6 +209,7 @@ class BackupEngine:
         session = self.repo.session(index_every=_INDEX_EVERY)
         try:
             await self._upload(ctx, snap, recut, session)
+            item_blocks = await self._store_items(snap, recut, session)
             await session.commit()  # packs, then the index naming them
         except BaseException:
             await session.abort()
@@ -226,8 +229,10 @@ class BackupEngine:
         manifest.data_key_id = key_id
         manifest.settings.CopyFrom(mf.seal_settings(data_key, backup_name, snap.settings))
         await self.repo.put_data_key(ref, mf.wrap(self.master, key_id, data_key))
-        manifest_bytes = await self._run(lambda: mf.assemble(manifest, self._items(snap, recut)))
-        manifest_digest = await self.repo.put_manifest(manifest_bytes)
+        manifest.item_blocks.extend(item_blocks)
+        manifest_digest = await self.repo.put_manifest(
+            manifest.SerializeToString(deterministic=True)
+        )
         backup = bk_pb.Backup(
             name=backup_name,
             environment_uid=env.uid,
@@ -279,6 +284,30 @@ class BackupEngine:
     ) -> None:
         await _Upload(self, ctx, snap, recut, session).run()
         await ctx.flush(force=True)
+
+    async def _store_items(
+        self,
+        snap: HeldSnapshot,
+        recut: dict[bytes, list[tuple[bytes, int]]],
+        session: WriteSession,
+    ) -> list[mf_pb.BlobRef]:
+        """The manifest's items, stored as blocks in this backup's packs (so
+        before the manifest that names them); the blocks in order. Items are
+        streamed from the snapshot, a few blocks per worker-thread call, and only
+        blocks the repository lacks are encoded and stored."""
+        blocks = mf.item_blocks(self._items(snap, recut))
+        refs: list[mf_pb.BlobRef] = []
+        while batch := await self._run(lambda: list(itertools.islice(blocks, _BLOCKS_PER_STEP))):
+            todo = []
+            for digest, block in batch:
+                refs.append(mf_pb.BlobRef(sha256=digest, size_bytes=len(block)))
+                if session.claim(digest):
+                    todo.append((digest, block))
+            if todo:
+                stored = await self._run(lambda t=todo: [session.encode(d, b) for d, b in t])
+                for (digest, block), encoded in zip(todo, stored, strict=True):
+                    await session.append(digest, encoded, len(block))
+        return refs
 
     def _items(
         self, snap: HeldSnapshot, recut: dict[bytes, list[tuple[bytes, int]]]

@@ -16,7 +16,6 @@ from google.protobuf.message import DecodeError
 
 from stowage.v1 import backups_pb2 as bk_pb
 from stowage.v1 import maintenance_pb2 as mt_pb
-from stowage.v1 import manifest_pb2 as mf_pb
 from stowage.v1 import operations_pb2 as ops_pb
 from stowage_storage.keyring import KeyRing
 from stowage_storage.locks import SHARED, LockConflict, LockLost
@@ -148,15 +147,14 @@ class CopyEngine:
         record = await self.repo.get_record(ref)
         try:
             parsed = bk_pb.Backup.FromString(record)
-            manifest_bytes = await self.repo.get_manifest(parsed.manifest_sha256)
-            manifest = mf_pb.BackupManifest.FromString(manifest_bytes)
+            manifest_bytes, manifest, items = await mf.read(self.repo, parsed.manifest_sha256)
         except DecodeError as e:
             raise DataLoss(f"{backup} is unreadable: {e}") from e
         wrapped = await self.repo.get_data_key(ref)
         await self.repo.refresh()
         await dest.refresh()
-        sizes: dict[bytes, int] = {}
-        for item in manifest.items:
+        sizes: dict[bytes, int] = {bytes(b.sha256): b.size_bytes for b in manifest.item_blocks}
+        for item in items:
             for digest, size in mf.blob_refs(item):
                 sizes[digest] = size
         missing = [d for d in sizes if not dest.has_blob(d)]

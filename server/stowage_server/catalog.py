@@ -224,7 +224,7 @@ async def walk(repo: Repository) -> AsyncIterator[Walked]:
             continue
         manifest_key = f"manifests/{w.backup.manifest_sha256}"
         try:
-            header, items = mf.split(await repo.get_manifest(w.backup.manifest_sha256))
+            _, header, items = await mf.read(repo, w.backup.manifest_sha256)
             for _ in items:
                 pass  # a damaged item is reported here, not met halfway through a prune
             w.manifest, w.items = header, items

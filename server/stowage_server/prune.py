@@ -48,13 +48,14 @@ class PruneEngine:
         live_blobs: set[bytes] = set()
         live_documents: set[str] = set()
         async for w in walk(self.repo):
-            if w.items is None or w.backup is None:
+            if w.manifest is None or w.items is None or w.backup is None:
                 raise DataLoss(
                     f"prune refused: {w.name}: {w.problem}; run a verify and delete or repair that backup first",
                     metadata={"backup": w.name, "object": w.problem_object},
                 )
             live_documents.add(f"manifests/{w.backup.manifest_sha256}")
             live_documents.add(f"keys/{w.ref.environment}/{w.ref.backup_id}")
+            live_blobs.update(bytes(b.sha256) for b in w.manifest.item_blocks)
             for item in w.items:
                 live_blobs.update(d for d, _ in mf.blob_refs(item))
             await ctx.advance(items=1, current=w.name)

@@ -212,9 +212,9 @@ class RestoreEngine:
                 backup = bk_pb.Backup.FromString(await self.repo.get_record(ref))
             except RecordNotFound:
                 raise backup_not_found(str(bname)) from None
-            manifest, items = mf.split(await self.repo.get_manifest(backup.manifest_sha256))
+            _, manifest, items = await mf.read(self.repo, backup.manifest_sha256)
             wrapped = await self.repo.get_data_key(ref)
-            if manifest.format_version != mf.FORMAT_VERSION:
+            if manifest.format_version not in mf.READABLE_FORMATS:
                 raise DataLoss(
                     f"manifest format {manifest.format_version} of {bname} is not supported"
                 )

@@ -94,6 +94,18 @@ class VerifyEngine:
                         description=f"data key is missing or does not open: {e}",
                     )
                 )
+            for block in w.manifest.item_blocks:
+                problem = self._blob_problem(bytes(block.sha256), report)
+                if problem is not None:
+                    obj, description = problem
+                    problems.append(
+                        mt_pb.VerifyProblem(
+                            backup=w.name,
+                            object=obj,
+                            blob=bytes(block.sha256).hex(),
+                            description=f"a block of the manifest's items: {description}",
+                        )
+                    )
             for item in w.items:
                 label = f"{names.COLLECTIONS.get(item.kind, 'artifacts')}/{item.id}"
                 for digest, _ in mf.blob_refs(item):

@@ -50,7 +50,11 @@ from .ratelimit import RateLimiter
 from .store import ObjectExists, ObjectNotFound, ObjectStore
 from .wire import split_repeated
 
-FORMAT_VERSION = 1
+# Format 2: manifests may keep their items in blobs (item blocks). A format 1
+# repository is read as it is, and raised to 2 before this server writes a
+# manifest into it.
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)
 # Adjacent blobs of one pack are fetched in one ranged read of at most this.
 _MAX_READ = 8 * 1024 * 1024
 # Index bytes loaded in one refresh past which freed memory is given back.
@@ -141,10 +145,10 @@ class Repository:
             config = repository_pb2.RepositoryConfig.FromString(raw)
         except Exception as e:
             raise CorruptObject(f"repository config is unreadable: {e}", "config") from e
-        if config.format_version != FORMAT_VERSION:
+        if config.format_version not in READABLE_FORMATS:
             raise RepositoryError(
                 f"repository format {config.format_version} is not supported "
-                f"(this server reads format {FORMAT_VERSION})"
+                f"(this server reads formats {', '.join(map(str, READABLE_FORMATS))})"
             )
         try:
             content_key = repokeys.unlock(config, keys, encrypt_all, store.describe())
@@ -406,9 +410,27 @@ class Repository:
         return await self._run(decode)
 
     async def put_manifest(self, data: bytes | bytearray) -> str:
+        await self._raise_format()
         digest = hashlib.sha256(data).hexdigest()
         await self.write_document(f"manifests/{digest}", data)
         return digest
+
+    async def _raise_format(self) -> None:
+        """Brings a format 1 repository to format 2 before the first manifest
+        this server writes: a format 2 manifest keeps its items in blobs, which a
+        format 1 server would not see, and its prune would delete them. Read as
+        late as possible, so that a key change made meanwhile is kept."""
+        if self.config.format_version >= FORMAT_VERSION:
+            return
+        raw = await self.store.read("config")
+        try:
+            config = repository_pb2.RepositoryConfig.FromString(raw)
+        except DecodeError as e:
+            raise CorruptObject(f"repository config is unreadable: {e}", "config") from e
+        if config.format_version < FORMAT_VERSION:
+            config.format_version = FORMAT_VERSION
+            await self.store.write("config", config.SerializeToString())
+        self.config = config
 
     async def get_manifest(self, sha256_hex: str) -> bytes:
         if not _SHA256_HEX.match(sha256_hex):  # it came from a record, which may be damaged

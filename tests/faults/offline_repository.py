@@ -49,9 +49,10 @@ class OfflineRepository:
         out = []
         for ref in await self.repo.list_records():
             record = bk_pb.Backup.FromString(await self.repo.get_record(ref))
-            manifest = mf_pb.BackupManifest.FromString(
-                await self.repo.get_manifest(record.manifest_sha256)
-            )
+            # Items inline, as format 1 keeps them, wherever they are stored.
+            _, manifest, items = await mf.read(self.repo, record.manifest_sha256)
+            manifest.items.extend(items)
+            manifest.ClearField("item_blocks")
             mf.unwrap(self._master, await self.repo.get_data_key(ref), manifest.data_key_id)
             name = f"environments/{ref.environment}/backups/{ref.backup_id}"
             out.append(StoredBackup(name, record, manifest))

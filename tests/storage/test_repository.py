@@ -10,11 +10,19 @@ from pathlib import Path
 
 import pytest
 
+from stowage.v1 import repository_pb2
 from stowage_storage.chunker import Chunker
 from stowage_storage.codec import Codec, CodecError
 from stowage_storage.crypto import MasterKey
 from stowage_storage.local import LocalStore
-from stowage_storage.repository import CorruptObject, RecordExists, RecordRef, Repository, WrongKey
+from stowage_storage.repository import (
+    CorruptObject,
+    RecordExists,
+    RecordRef,
+    Repository,
+    RepositoryError,
+    WrongKey,
+)
 
 from .counting import CountingStore
 
@@ -344,3 +352,31 @@ def test_index_packs_reads_an_index_object_pack_by_pack_and_checks_it_first() ->
     assert got == []
     with pytest.raises(CorruptObject):
         list(index_packs("index/x", data[:-5]))
+
+
+async def test_a_format_1_repository_is_read_as_it_is_and_raised_to_2_before_a_manifest(
+    tmp_path: Path,
+) -> None:
+    key = MasterKey.generate()
+    repo = await open_repo(tmp_path, key)
+    store = repo.store
+
+    async def set_format(version: int) -> None:
+        config = repository_pb2.RepositoryConfig.FromString(await store.read("config"))
+        config.format_version = version
+        await store.write("config", config.SerializeToString())
+
+    async def stored_format() -> int:
+        return repository_pb2.RepositoryConfig.FromString(await store.read("config")).format_version
+
+    await set_format(1)
+    old = await open_repo(tmp_path, key)
+    session = old.session()  # blobs alone change nothing
+    await session.add(sha(b"blob"), b"blob")
+    await session.commit()
+    assert await stored_format() == 1
+    await old.put_manifest(b"a manifest")  # its items may be in blobs a format 1 server misses
+    assert await stored_format() == 2 and old.config.format_version == 2
+    await set_format(3)
+    with pytest.raises(RepositoryError, match="format 3 is not supported"):
+        await open_repo(tmp_path, key)

@@ -29,7 +29,7 @@ from stowage.v1 import common_pb2 as stowage_dot_v1_dot_common__pb2
 from stowage.v1 import environments_pb2 as stowage_dot_v1_dot_environments__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19stowage/v1/manifest.proto\x12\nstowage.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1estowage/v1/backup_policy.proto\x1a\x18stowage/v1/backups.proto\x1a\x17stowage/v1/common.proto\x1a\x1dstowage/v1/environments.proto\"\x80\x04\n\x0e\x42\x61\x63kupManifest\x12\x16\n\x0e\x66ormat_version\x18\x01 \x01(\x05\x12\x0e\n\x06\x62\x61\x63kup\x18\x02 \x01(\t\x12\x17\n\x0f\x65nvironment_uid\x18\x03 \x01(\t\x12$\n\x07\x65\x64ition\x18\x04 \x01(\x0e\x32\x13.stowage.v1.Edition\x12\x0e\n\x06region\x18\x05 \x01(\t\x12\x31\n\rsnapshot_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\x08settings\x18\x07 \x01(\x0b\x32\x1c.stowage.v1.ManifestSettings\x12\'\n\x05items\x18\x08 \x03(\x0b\x32\x18.stowage.v1.ManifestItem\x12\x33\n\x0f\x63ontrol_numbers\x18\t \x03(\x0b\x32\x1a.stowage.v1.ControlNumbers\x12\x32\n\x0c\x61s2_messages\x18\n \x03(\x0b\x32\x1c.stowage.v1.As2MessageRecord\x12*\n\x08\x65xcluded\x18\x0b \x03(\x0b\x32\x18.stowage.v1.ExcludedItem\x12\x10\n\x08warnings\x18\x0c \x03(\t\x12\x13\n\x0b\x64\x61ta_key_id\x18\r \x01(\t\x12/\n\rbackup_policy\x18\x0e \x01(\x0b\x32\x18.stowage.v1.BackupPolicy\"\xa7\x02\n\x0cManifestItem\x12&\n\x04kind\x18\x01 \x01(\x0e\x32\x18.stowage.v1.ArtifactKind\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0e\n\x06sha256\x18\x03 \x01(\x0c\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12\x38\n\x08metadata\x18\x05 \x03(\x0b\x32&.stowage.v1.ManifestItem.MetadataEntry\x12#\n\x06\x63hunks\x18\x06 \x03(\x0b\x32\x13.stowage.v1.BlobRef\x12/\n\x0bupdate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"-\n\x07\x42lobRef\x12\x0e\n\x06sha256\x18\x01 \x01(\x0c\x12\x12\n\nsize_bytes\x18\x02 \x01(\x03\"3\n\x0e\x45ncryptedValue\x12\r\n\x05nonce\x18\x01 \x01(\x0c\x12\x12\n\nciphertext\x18\x02 \x01(\x0c\"\xea\x01\n\x10ManifestSettings\x12\x13\n\x0bscale_units\x18\x01 \x01(\x05\x12\x17\n\x0fproduct_version\x18\x02 \x01(\t\x12 \n\x18\x61\x63\x63\x65ss_control_namespace\x18\x03 \x01(\t\x12:\n\x07secrets\x18\x04 \x03(\x0b\x32).stowage.v1.ManifestSettings.SecretsEntry\x1aJ\n\x0cSecretsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.stowage.v1.EncryptedValue:\x02\x38\x01\"h\n\x10\x41s2MessageRecord\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x0b\n\x03mic\x18\x02 \x01(\t\x12\x33\n\x0f\x66irst_seen_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19stowage/v1/manifest.proto\x12\nstowage.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1estowage/v1/backup_policy.proto\x1a\x18stowage/v1/backups.proto\x1a\x17stowage/v1/common.proto\x1a\x1dstowage/v1/environments.proto\"\xaa\x04\n\x0e\x42\x61\x63kupManifest\x12\x16\n\x0e\x66ormat_version\x18\x01 \x01(\x05\x12\x0e\n\x06\x62\x61\x63kup\x18\x02 \x01(\t\x12\x17\n\x0f\x65nvironment_uid\x18\x03 \x01(\t\x12$\n\x07\x65\x64ition\x18\x04 \x01(\x0e\x32\x13.stowage.v1.Edition\x12\x0e\n\x06region\x18\x05 \x01(\t\x12\x31\n\rsnapshot_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\x08settings\x18\x07 \x01(\x0b\x32\x1c.stowage.v1.ManifestSettings\x12\'\n\x05items\x18\x08 \x03(\x0b\x32\x18.stowage.v1.ManifestItem\x12\x33\n\x0f\x63ontrol_numbers\x18\t \x03(\x0b\x32\x1a.stowage.v1.ControlNumbers\x12\x32\n\x0c\x61s2_messages\x18\n \x03(\x0b\x32\x1c.stowage.v1.As2MessageRecord\x12*\n\x08\x65xcluded\x18\x0b \x03(\x0b\x32\x18.stowage.v1.ExcludedItem\x12\x10\n\x08warnings\x18\x0c \x03(\t\x12\x13\n\x0b\x64\x61ta_key_id\x18\r \x01(\t\x12/\n\rbackup_policy\x18\x0e \x01(\x0b\x32\x18.stowage.v1.BackupPolicy\x12(\n\x0bitem_blocks\x18\x0f \x03(\x0b\x32\x13.stowage.v1.BlobRef\"\xa7\x02\n\x0cManifestItem\x12&\n\x04kind\x18\x01 \x01(\x0e\x32\x18.stowage.v1.ArtifactKind\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0e\n\x06sha256\x18\x03 \x01(\x0c\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12\x38\n\x08metadata\x18\x05 \x03(\x0b\x32&.stowage.v1.ManifestItem.MetadataEntry\x12#\n\x06\x63hunks\x18\x06 \x03(\x0b\x32\x13.stowage.v1.BlobRef\x12/\n\x0bupdate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"-\n\x07\x42lobRef\x12\x0e\n\x06sha256\x18\x01 \x01(\x0c\x12\x12\n\nsize_bytes\x18\x02 \x01(\x03\"3\n\x0e\x45ncryptedValue\x12\r\n\x05nonce\x18\x01 \x01(\x0c\x12\x12\n\nciphertext\x18\x02 \x01(\x0c\"\xea\x01\n\x10ManifestSettings\x12\x13\n\x0bscale_units\x18\x01 \x01(\x05\x12\x17\n\x0fproduct_version\x18\x02 \x01(\t\x12 \n\x18\x61\x63\x63\x65ss_control_namespace\x18\x03 \x01(\t\x12:\n\x07secrets\x18\x04 \x03(\x0b\x32).stowage.v1.ManifestSettings.SecretsEntry\x1aJ\n\x0cSecretsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.stowage.v1.EncryptedValue:\x02\x38\x01\"h\n\x10\x41s2MessageRecord\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x0b\n\x03mic\x18\x02 \x01(\t\x12\x33\n\x0f\x66irst_seen_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,19 +41,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MANIFESTSETTINGS_SECRETSENTRY']._loaded_options = None
   _globals['_MANIFESTSETTINGS_SECRETSENTRY']._serialized_options = b'8\001'
   _globals['_BACKUPMANIFEST']._serialized_start=189
-  _globals['_BACKUPMANIFEST']._serialized_end=701
-  _globals['_MANIFESTITEM']._serialized_start=704
-  _globals['_MANIFESTITEM']._serialized_end=999
-  _globals['_MANIFESTITEM_METADATAENTRY']._serialized_start=952
-  _globals['_MANIFESTITEM_METADATAENTRY']._serialized_end=999
-  _globals['_BLOBREF']._serialized_start=1001
-  _globals['_BLOBREF']._serialized_end=1046
-  _globals['_ENCRYPTEDVALUE']._serialized_start=1048
-  _globals['_ENCRYPTEDVALUE']._serialized_end=1099
-  _globals['_MANIFESTSETTINGS']._serialized_start=1102
-  _globals['_MANIFESTSETTINGS']._serialized_end=1336
-  _globals['_MANIFESTSETTINGS_SECRETSENTRY']._serialized_start=1262
-  _globals['_MANIFESTSETTINGS_SECRETSENTRY']._serialized_end=1336
-  _globals['_AS2MESSAGERECORD']._serialized_start=1338
-  _globals['_AS2MESSAGERECORD']._serialized_end=1442
+  _globals['_BACKUPMANIFEST']._serialized_end=743
+  _globals['_MANIFESTITEM']._serialized_start=746
+  _globals['_MANIFESTITEM']._serialized_end=1041
+  _globals['_MANIFESTITEM_METADATAENTRY']._serialized_start=994
+  _globals['_MANIFESTITEM_METADATAENTRY']._serialized_end=1041
+  _globals['_BLOBREF']._serialized_start=1043
+  _globals['_BLOBREF']._serialized_end=1088
+  _globals['_ENCRYPTEDVALUE']._serialized_start=1090
+  _globals['_ENCRYPTEDVALUE']._serialized_end=1141
+  _globals['_MANIFESTSETTINGS']._serialized_start=1144
+  _globals['_MANIFESTSETTINGS']._serialized_end=1378
+  _globals['_MANIFESTSETTINGS_SECRETSENTRY']._serialized_start=1304
+  _globals['_MANIFESTSETTINGS_SECRETSENTRY']._serialized_end=1378
+  _globals['_AS2MESSAGERECORD']._serialized_start=1380
+  _globals['_AS2MESSAGERECORD']._serialized_end=1484
 # @@protoc_insertion_point(module_scope)

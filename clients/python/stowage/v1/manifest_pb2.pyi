@@ -46,8 +46,11 @@ class BackupManifest(_message.Message):
     WARNINGS_FIELD_NUMBER: _builtins.int
     DATA_KEY_ID_FIELD_NUMBER: _builtins.int
     BACKUP_POLICY_FIELD_NUMBER: _builtins.int
+    ITEM_BLOCKS_FIELD_NUMBER: _builtins.int
     format_version: _builtins.int
-    """The manifest format; this is version 1."""
+    """The manifest format: 1 lists every item in `items`; 2 (written since)
+    stores them in `item_blocks`.
+    """
     backup: _builtins.str
     """The backup, `environments/{environment}/backups/{backup}`."""
     environment_uid: _builtins.str
@@ -70,7 +73,7 @@ class BackupManifest(_message.Message):
 
     @_builtins.property
     def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___ManifestItem]:
-        """Every artifact, in (kind, id) order."""
+        """Every artifact, in (kind, id) order (format 1; empty in format 2)."""
 
     @_builtins.property
     def control_numbers(self) -> _containers.RepeatedCompositeFieldContainer[_environments_pb2.ControlNumbers]:
@@ -97,6 +100,15 @@ class BackupManifest(_message.Message):
         are cleared.
         """
 
+    @_builtins.property
+    def item_blocks(self) -> _containers.RepeatedCompositeFieldContainer[Global___BlobRef]:
+        """Format 2: every artifact, in (kind, id) order, stored as blobs in packs.
+        A block's plaintext is a run of the `items` field as it would be encoded
+        in this message, and blocks end where the items' own bytes say, so an
+        unchanged run of artifacts makes the same block in every backup and is
+        stored once.
+        """
+
     def __init__(
         self,
         *,
@@ -114,10 +126,11 @@ class BackupManifest(_message.Message):
         warnings: _abc.Iterable[_builtins.str] | None = ...,
         data_key_id: _builtins.str = ...,
         backup_policy: _backup_policy_pb2.BackupPolicy | None = ...,
+        item_blocks: _abc.Iterable[Global___BlobRef] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["backup_policy", b"backup_policy", "settings", b"settings", "snapshot_time", b"snapshot_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as2_messages", b"as2_messages", "backup", b"backup", "backup_policy", b"backup_policy", "control_numbers", b"control_numbers", "data_key_id", b"data_key_id", "edition", b"edition", "environment_uid", b"environment_uid", "excluded", b"excluded", "format_version", b"format_version", "items", b"items", "region", b"region", "settings", b"settings", "snapshot_time", b"snapshot_time", "warnings", b"warnings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as2_messages", b"as2_messages", "backup", b"backup", "backup_policy", b"backup_policy", "control_numbers", b"control_numbers", "data_key_id", b"data_key_id", "edition", b"edition", "environment_uid", b"environment_uid", "excluded", b"excluded", "format_version", b"format_version", "item_blocks", b"item_blocks", "items", b"items", "region", b"region", "settings", b"settings", "snapshot_time", b"snapshot_time", "warnings", b"warnings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

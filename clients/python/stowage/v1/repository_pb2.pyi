@@ -25,7 +25,8 @@ class RepositoryConfig(_message.Message):
     """The on-storage formats of a Stowage repository (see README, "Repository
     format"). Tools that read a repository directly use these.
 
-    The object `config`: written once, when the repository is created.
+    The object `config`: written when the repository is created, and again by a
+    key rotation or a format upgrade.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -40,7 +41,11 @@ class RepositoryConfig(_message.Message):
     NEXT_KEY_CHECK_FIELD_NUMBER: _builtins.int
     NEXT_CONTENT_KEY_FIELD_NUMBER: _builtins.int
     format_version: _builtins.int
-    """The repository format; this is version 1."""
+    """The repository format: 2 since manifests may keep their items in blobs
+    (BackupManifest.item_blocks). A server raises a format 1 repository to 2
+    before it writes a manifest there, so that servers of format 1, which
+    would not see those blobs, refuse the repository.
+    """
     repository_id: _builtins.str
     """A random id (32 hex digits)."""
     key_check: _builtins.bytes
