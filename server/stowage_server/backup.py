@@ -297,6 +297,10 @@ class BackupEngine:
         blocks the repository lacks are encoded and stored."""
         blocks = mf.item_blocks(self._items(snap, recut))
         refs: list[mf_pb.BlobRef] = []
+        # Blocks go to packs of their own, as restic keeps trees apart from
+        # data: a manifest reads in one run, and a lost data pack leaves every
+        # item readable, so verify and a failed restore still name the items.
+        ended = False
         while batch := await self._run(lambda: list(itertools.islice(blocks, _BLOCKS_PER_STEP))):
             todo = []
             for digest, block in batch:
@@ -304,6 +308,9 @@ class BackupEngine:
                 if session.claim(digest):
                     todo.append((digest, block))
             if todo:
+                if not ended:
+                    await session.end_pack()
+                    ended = True
                 stored = await self._run(lambda t=todo: [session.encode(d, b) for d, b in t])
                 for (digest, block), encoded in zip(todo, stored, strict=True):
                     await session.append(digest, encoded, len(block))

@@ -12,7 +12,6 @@ import hashlib
 import zlib
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING
 
 from google.protobuf.message import DecodeError
 
@@ -30,13 +29,11 @@ from stowage_storage.crypto import (
     wrap_data_key,
 )
 from stowage_storage.keyring import KeyRing
+from stowage_storage.repository import CorruptObject, Repository
 from stowage_storage.wire import split_repeated
 
 from . import names
 from .settings import PLAIN_FIELDS, SECRET_FIELDS
-
-if TYPE_CHECKING:
-    from stowage_storage.repository import Repository
 
 # Format 2 stores the items in blocks (item_blocks); format 1 lists them inline.
 FORMAT_VERSION = 2
@@ -185,8 +182,13 @@ async def read(
         raise DecodeError("a manifest lists items both inline and in blocks")
     digests = [bytes(b.sha256) for b in header.item_blocks]
     blocks = bytearray()
-    async for _, block in repo.read_blobs(digests):
-        blocks += block
+    try:
+        async for _, block in repo.read_blobs(digests):
+            blocks += block
+    except CorruptObject as e:
+        raise CorruptObject(
+            f"manifests/{sha256_hex}: a block of its items: {e}", e.key, e.sha256
+        ) from e
     other, starts, ends = split_repeated(blocks, _ITEMS_FIELD)
     if other:
         raise DecodeError("an item block holds more than items")

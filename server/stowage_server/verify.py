@@ -7,7 +7,10 @@ each problem, the backup and item it hurts.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+
 from stowage.v1 import maintenance_pb2 as mt_pb
+from stowage.v1 import manifest_pb2 as mf_pb
 from stowage.v1 import operations_pb2 as ops_pb
 from stowage_storage import maintenance
 from stowage_storage.crypto import DecryptionFailed
@@ -94,33 +97,21 @@ class VerifyEngine:
                         description=f"data key is missing or does not open: {e}",
                     )
                 )
-            for block in w.manifest.item_blocks:
-                problem = self._blob_problem(bytes(block.sha256), report)
+            for label, digest in _blobs_named(w.manifest, w.items):
+                problem = self._blob_problem(digest, report)
                 if problem is not None:
                     obj, description = problem
                     problems.append(
                         mt_pb.VerifyProblem(
                             backup=w.name,
+                            item=label,
                             object=obj,
-                            blob=bytes(block.sha256).hex(),
-                            description=f"a block of the manifest's items: {description}",
+                            blob=digest.hex(),
+                            description=description
+                            if label
+                            else f"a block of the manifest's items: {description}",
                         )
                     )
-            for item in w.items:
-                label = f"{names.COLLECTIONS.get(item.kind, 'artifacts')}/{item.id}"
-                for digest, _ in mf.blob_refs(item):
-                    problem = self._blob_problem(digest, report)
-                    if problem is not None:
-                        obj, description = problem
-                        problems.append(
-                            mt_pb.VerifyProblem(
-                                backup=w.name,
-                                item=label,
-                                object=obj,
-                                blob=digest.hex(),
-                                description=description,
-                            )
-                        )
         result.ok = not problems
         result.problems.extend(problems[:MAX_PROBLEMS])
         for p in problems[:20]:
@@ -140,3 +131,16 @@ class VerifyEngine:
         if bad is not None:
             return key, bad.description
         return None
+
+
+def _blobs_named(
+    manifest: mf_pb.BackupManifest, items: Iterable[mf_pb.ManifestItem]
+) -> Iterator[tuple[str, bytes]]:
+    """Every blob a manifest names, with its item's label ('' for the blocks
+    holding the items)."""
+    for block in manifest.item_blocks:
+        yield "", bytes(block.sha256)
+    for item in items:
+        label = f"{names.COLLECTIONS.get(item.kind, 'artifacts')}/{item.id}"
+        for digest, _ in mf.blob_refs(item):
+            yield label, digest

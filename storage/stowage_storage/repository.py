@@ -634,11 +634,16 @@ class WriteSession:
         if self._index_every and len(self._written) >= self._index_every:
             await self._index_written()
 
+    async def end_pack(self) -> None:
+        """Sends the pack being built to be written: what is added next goes to
+        a pack of its own."""
+        if len(self._builder):
+            await self._seal()
+
     async def commit(self) -> Mapping[str, list[Entry]]:
         """Writes the last pack and the index naming the packs not indexed yet;
         returns those packs (all of the session's, without ``index_every``)."""
-        if len(self._builder):
-            await self._seal()
+        await self.end_pack()
         await asyncio.gather(*self._uploads)
         return await self._index_written()
 

@@ -83,8 +83,10 @@ def test_verify_names_a_deleted_pack_a_corrupted_blob_and_a_truncated_manifest(
         packs_of[env] = [p for p in _packs(repo) if p not in packs_before]
         packs_before |= set(packs_of[env])
 
-    packs_of["one"][0].unlink()  # a deleted pack
-    pack = packs_of["two"][0]  # a corrupted blob
+    # (each backup's largest pack holds its data; a small one its manifest's items)
+    deleted = max(packs_of["one"], key=lambda p: p.stat().st_size)
+    deleted.unlink()  # a deleted pack
+    pack = max(packs_of["two"], key=lambda p: p.stat().st_size)  # a corrupted blob
     data = bytearray(pack.read_bytes())
     entry = parse_trailer(Codec(), bytes(data), len(data))[0]
     data[entry.offset + entry.length // 2] ^= 0x40
@@ -100,7 +102,7 @@ def test_verify_names_a_deleted_pack_a_corrupted_blob_and_a_truncated_manifest(
     one = by_backup[backups["one"].name]
     assert all(p.item == "assemblies/one.dll" for p in one)
     assert any("pack" in p.description and "missing" in p.description for p in one)
-    assert any(p.object.endswith(packs_of["one"][0].name) for p in one)
+    assert any(p.object.endswith(deleted.name) for p in one)
     two = by_backup[backups["two"].name]
     assert [p.blob for p in two] == [entry.sha256.hex()]
     assert two[0].item == "assemblies/two.dll" and "digest" in two[0].description
