@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import hashlib
 import sqlite3
 from array import array
@@ -611,7 +612,8 @@ class RestoreEngine:
                     for d, _ in mf.blob_refs(item):
                         yield d, whole
 
-        known = await self._run(lambda: self.registry.known_contents(contents))
+        known = await self._run(functools.partial(self.registry.known_contents, contents))
+        del contents  # asked no more: its memory goes to the reads ahead
         order = array("q", _interleaved(small, sizes))
         blobs = _BlobCursor(self.repo.read_runs(blobs_to_read()))
         staged: list[StagedContent] = []

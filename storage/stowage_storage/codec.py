@@ -98,7 +98,9 @@ class Codec:
             d = self._local.d = zstandard.ZstdDecompressor()
         return d
 
-    def encode(self, data: bytes | bytearray, aad: bytes = b"", small: bool = False) -> bytes:
+    def encode(
+        self, data: bytes | bytearray | memoryview, aad: bytes = b"", small: bool = False
+    ) -> bytes:
         """``small``: a whole small artifact, compressed with the dictionary when
         there is one (each alone is too short for zstd to learn much from)."""
         flags = 0

@@ -589,7 +589,7 @@ class WriteSession:
         Blocking: callers batch many blobs into one worker-thread call."""
         if hashlib.sha256(data).digest() != sha256:
             raise SourceChanged(f"content of blob {sha256.hex()} changed while reading it")
-        return self._repo.codec.encode(bytes(data), sha256, small)
+        return self._repo.codec.encode(data, sha256, small)
 
     async def append(self, sha256: bytes, stored: bytes, raw_length: int) -> int:
         """Adds an encoded blob to the pack being built; writes full packs."""
