@@ -16,6 +16,7 @@ from stowage.v1 import manifest_pb2 as mf_pb
 from stowage_server import manifest as mf
 from stowage_server import names, snapshot
 from stowage_server.app import Engines
+from stowage_server.errors import DataLoss
 from stowage_storage.repository import RecordRef
 
 from .test_engines import Op, backed_up, finish, provision, put, restored
@@ -182,6 +183,35 @@ async def test_a_backup_stores_its_items_in_blocks_that_later_backups_share(
     assert engines.repo.config.format_version == 2
 
 
+async def _swap_manifest(engines: Engines, backup: str, manifest: mf_pb.BackupManifest) -> None:
+    """Points a backup's record at another manifest (records are never
+    replaced: a test does it by hand)."""
+    repo = engines.repo
+    digest = await repo.put_manifest(manifest.SerializeToString(deterministic=True))
+    bname = names.parse_backup(backup)
+    ref = RecordRef(bname.environment, bname.backup_id)
+    record = bk_pb.Backup.FromString(await repo.get_record(ref))
+    record.manifest_sha256 = digest
+    await repo.store.delete(f"backups/{ref.environment}/{ref.backup_id}")
+    await repo.put_record(ref, record.SerializeToString())
+
+
+async def test_a_block_that_holds_no_items_makes_the_backup_data_loss(engines: Engines) -> None:
+    await provision(engines, "odd")
+    await put(engines, "odd", PARTNER, "p0", b"<p0/>")
+    op = await backed_up(engines, "odd")
+    _, header, _ = await mf.read(engines.repo, op.backup.manifest_sha256)
+    del header.item_blocks[:]  # in their place, a blob that is an artifact's content
+    header.item_blocks.add(sha256=hashlib.sha256(b"<p0/>").digest(), size_bytes=5)
+    await _swap_manifest(engines, op.backup.name, header)
+    with pytest.raises(DataLoss, match="unreadable"):
+        await restored(
+            engines, bk_pb.RestoreBackupRequest(backup=op.backup.name, environment_id="odd-copy")
+        )
+    pruned = await finish(engines, await engines.prune.start(mt_pb.PruneRepositoryRequest()))
+    assert pruned.state == Op.STATE_FAILED and "manifest" in pruned.error.message
+
+
 async def test_a_format_1_manifest_with_its_items_inline_restores_and_keeps_its_blobs(
     engines: Engines,
 ) -> None:
@@ -198,14 +228,7 @@ async def test_a_format_1_manifest_with_its_items_inline_restores_and_keeps_its_
     header.items.extend(items)
     header.ClearField("item_blocks")
     header.format_version = 1
-    digest = await repo.put_manifest(header.SerializeToString(deterministic=True))
-    bname = names.parse_backup(op.backup.name)
-    ref = RecordRef(bname.environment, bname.backup_id)
-    record = bk_pb.Backup.FromString(await repo.get_record(ref))
-    record.manifest_sha256 = digest
-    # (records are never replaced: this test replaces one by hand)
-    await repo.store.delete(f"backups/{ref.environment}/{ref.backup_id}")
-    await repo.put_record(ref, record.SerializeToString())
+    await _swap_manifest(engines, op.backup.name, header)
 
     # The blocks are no longer named by any manifest: prune takes them and no more.
     pruned = await finish(engines, await engines.prune.start(mt_pb.PruneRepositoryRequest()))
