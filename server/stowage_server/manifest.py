@@ -35,6 +35,10 @@ from stowage_storage.wire import split_repeated
 from . import names
 from .settings import PLAIN_FIELDS, SECRET_FIELDS
 
+# What the items of one manifest may add up to: far beyond any environment,
+# and within the 64-bit sizes that restore results report.
+MAX_TOTAL_BYTES = 1 << 62
+
 # Format 2 stores the items in blocks (item_blocks); format 1 lists them inline.
 FORMAT_VERSION = 2
 READABLE_FORMATS = (1, 2)
@@ -87,14 +91,17 @@ def unwrap(keys: KeyRing | MasterKey, raw: bytes, expected_key_id: str) -> bytes
     except DecodeError as e:
         raise ValueError(f"the wrapped data key is unreadable: {e}") from e
     if w.key_id != expected_key_id:
-        raise ValueError(f"data key {w.key_id} is not the manifest's key {expected_key_id}")
+        # (ids read from storage, cut short: a forged one may be any length)
+        raise ValueError(
+            f"data key {w.key_id[:80]!r} is not the manifest's key {expected_key_id[:80]!r}"
+        )
     sealed = Sealed(w.nonce, w.ciphertext)
     if w.master_key_id:
         master = ring.by_id(w.master_key_id)
         if master is None:
             raise DecryptionFailed(
-                f"data key {w.key_id} is wrapped by master key {w.master_key_id}, "
-                "which this server does not hold"
+                f"data key {w.key_id[:80]!r} is wrapped by master key {w.master_key_id[:80]!r},"
+                " which this server does not hold"
             )
         return unwrap_data_key(master, w.key_id, sealed)
     *others, last = ring.all()
@@ -248,6 +255,7 @@ def invalid(m: mf_pb.BackupManifest, items: Iterable[mf_pb.ManifestItem] | None 
     items = m.items if items is None else items
     previous: tuple[int, str] | None = None
     ordered = True
+    total = 0
     for i, item in enumerate(items):
         where = f"item {i} ({item.kind}, {item.id[:80]!r})"
         if item.kind not in names.COLLECTIONS:
@@ -260,6 +268,9 @@ def invalid(m: mf_pb.BackupManifest, items: Iterable[mf_pb.ManifestItem] | None 
         previous = key
         if len(item.sha256) != 32 or item.size_bytes < 0:
             return f"{where}: bad digest or size"
+        total += item.size_bytes
+        if total > MAX_TOTAL_BYTES:  # restore results add sizes up in 64-bit fields
+            return f"{where}: the items' sizes add up to more than {MAX_TOTAL_BYTES} bytes"
         if item.chunks and (
             any(len(c.sha256) != 32 or c.size_bytes < 0 for c in item.chunks)
             or sum(c.size_bytes for c in item.chunks) != item.size_bytes

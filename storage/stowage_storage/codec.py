@@ -25,6 +25,12 @@ _KNOWN = FLAG_ZSTD | FLAG_SEALED | FLAG_DICTIONARY
 _DICT_ID = struct.Struct(">I")
 # Compression must save at least this fraction to be kept.
 _MIN_SAVING = 0.03
+# A frame's header says how large it decompresses, and zstd allocates that much
+# up front: a damaged or forged header could ask for terabytes. A blob's size is
+# known from the index; a document's is not, but documents are mostly digests,
+# which do not compress, so one that claims to grow more than this is refused.
+_DOCUMENT_GROWTH = 64
+_DOCUMENT_MAX = 1 << 30
 
 
 class CodecError(Exception):
@@ -121,8 +127,10 @@ class Codec:
         return bytes([flags]) + body
 
     def decode(
-        self, stored: bytes | memoryview, aad: bytes = b"", max_size: int = 1 << 31
+        self, stored: bytes | memoryview, aad: bytes = b"", max_size: int | None = None
     ) -> bytes:
+        """The plaintext of a stored blob or document; ``max_size``, a blob's
+        size as the index records it (a document's is bounded by its own)."""
         if not stored:
             raise CodecError("empty stored blob")
         flags = stored[0]
@@ -149,8 +157,14 @@ class Codec:
                     raise CodecError(f"compression dictionary {dict_id} is missing")
                 decompressor = self._dict_decompressor(dict_id)
                 body = body[_DICT_ID.size :]
+            limit = max_size
+            if limit is None:
+                limit = min(_DOCUMENT_MAX, max(1 << 20, _DOCUMENT_GROWTH * len(body)))
             try:
-                body = decompressor.decompress(body, max_output_size=max_size)
+                claimed = zstandard.frame_content_size(body)
+                if claimed > limit:
+                    raise CodecError(f"compressed data claims {claimed} bytes, over {limit}")
+                body = decompressor.decompress(body, max_output_size=limit)
             except zstandard.ZstdError as e:
                 raise CodecError(f"corrupt compressed data: {e}") from e
         elif flags & FLAG_DICTIONARY:

@@ -12,7 +12,7 @@ import pytest
 
 from stowage.v1 import repository_pb2
 from stowage_storage.chunker import Chunker
-from stowage_storage.codec import Codec, CodecError
+from stowage_storage.codec import FLAG_ZSTD, Codec, CodecError
 from stowage_storage.crypto import MasterKey
 from stowage_storage.local import LocalStore
 from stowage_storage.repository import (
@@ -222,6 +222,16 @@ def test_codec_decodes_a_slice_of_a_read_into_bytes_of_its_own() -> None:
             assert type(out) is bytes and out == plain
             read[6 : 6 + len(stored)] = bytes(len(stored))  # the read buffer reused
             assert out == plain
+
+
+def test_codec_refuses_a_frame_that_claims_more_than_it_can_hold() -> None:
+    # zstd allocates what a frame's header claims: a forged header asking for a
+    # terabyte must be refused as corrupt, not tried (MemoryError, INTERNAL).
+    header = bytes([0x28, 0xB5, 0x2F, 0xFD, 0xE0]) + (1 << 40).to_bytes(8, "little")
+    stored = bytes([FLAG_ZSTD]) + header + bytes([1, 0, 0])
+    for max_size in (None, 4096):  # a document's, and a blob's known size
+        with pytest.raises(CodecError, match="claims 1099511627776 bytes"):
+            Codec().decode(stored, b"", max_size)
 
 
 def test_chunking_follows_content_so_an_insert_shifts_few_chunks(tmp_path: Path) -> None:

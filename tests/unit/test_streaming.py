@@ -130,6 +130,13 @@ def test_an_item_listed_twice_makes_a_manifest_invalid_in_any_order(order: str) 
     assert "listed twice" in mf.invalid(header, items)
 
 
+def test_items_whose_sizes_overflow_a_restore_result_make_a_manifest_invalid() -> None:
+    m = _manifest(3)
+    m.items[0].size_bytes = m.items[1].size_bytes = 2**62  # each fits, the sum does not
+    header, items = mf.split(m.SerializeToString())
+    assert "add up to more than" in mf.invalid(header, items)
+
+
 def _item(i: int, size: int = 0) -> bytes:
     item = mf_pb.ManifestItem(
         kind=PARTNER, id=f"p{i:04d}", sha256=hashlib.sha256(b"%d" % i).digest(), size_bytes=size
