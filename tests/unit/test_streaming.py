@@ -24,12 +24,17 @@ from .test_engines import Op, backed_up, finish, provision, put, restored
 PARTNER = env_pb.ARTIFACT_KIND_PARTNER
 
 
+async def provisioned(engines: Engines, env: str, partners: dict[str, bytes]) -> None:
+    """A new environment holding these partners (id -> content)."""
+    await provision(engines, env)
+    for artifact_id, data in partners.items():
+        await put(engines, env, PARTNER, artifact_id, data)
+
+
 async def test_a_held_snapshot_sees_one_instant_while_the_environment_changes(
     engines: Engines,
 ) -> None:
-    await provision(engines, "held")
-    for i in range(5):
-        await put(engines, "held", PARTNER, f"p{i}", f"<p{i}/>".encode())
+    await provisioned(engines, "held", {f"p{i}": f"<p{i}/>".encode() for i in range(5)})
     snap = engines.registry.hold_snapshot("held")
     try:
         # Changed after the snapshot was taken: none of it may show.
@@ -58,11 +63,9 @@ async def test_a_backup_of_many_pages_restores_every_artifact(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(snapshot, "PAGE", 3)
-    await provision(engines, "paged")
     contents = {f"a{i:02d}": f"<a{i % 4}/>".encode() for i in range(11)}  # shared content too
     contents["big"] = hashlib.sha256(b"seed").digest() * 40_000  # over the threshold: chunks
-    for artifact_id, data in contents.items():
-        await put(engines, "paged", PARTNER, artifact_id, data)
+    await provisioned(engines, "paged", contents)
     op = await backed_up(engines, "paged")
     assert op.state == Op.STATE_SUCCEEDED, op.error
     assert op.backup.artifact_count == 12
@@ -166,9 +169,7 @@ def test_item_blocks_parse_as_the_items_and_line_up_again_after_a_change() -> No
 async def test_a_backup_stores_its_items_in_blocks_that_later_backups_share(
     engines: Engines,
 ) -> None:
-    await provision(engines, "blocks")
-    for i in range(300):
-        await put(engines, "blocks", PARTNER, f"p{i:03d}", f"<p{i}/>".encode())
+    await provisioned(engines, "blocks", {f"p{i:03d}": f"<p{i}/>".encode() for i in range(300)})
     first = (await backed_up(engines, "blocks")).backup
     unchanged = (await backed_up(engines, "blocks")).backup
     await put(engines, "blocks", PARTNER, "p150", b"<changed/>")
@@ -204,8 +205,7 @@ async def _swap_manifest(engines: Engines, backup: str, manifest: mf_pb.BackupMa
 
 
 async def test_a_block_that_holds_no_items_makes_the_backup_data_loss(engines: Engines) -> None:
-    await provision(engines, "odd")
-    await put(engines, "odd", PARTNER, "p0", b"<p0/>")
+    await provisioned(engines, "odd", {"p0": b"<p0/>"})
     op = await backed_up(engines, "odd")
     _, header, _ = await mf.read(engines.repo, op.backup.manifest_sha256)
     del header.item_blocks[:]  # in their place, a blob that is an artifact's content
@@ -222,11 +222,9 @@ async def test_a_block_that_holds_no_items_makes_the_backup_data_loss(engines: E
 async def test_a_format_1_manifest_with_its_items_inline_restores_and_keeps_its_blobs(
     engines: Engines,
 ) -> None:
-    await provision(engines, "inline")
     contents = {f"p{i}": f"<p{i}/>".encode() for i in range(30)}
     contents["big"] = hashlib.sha256(b"big").digest() * 40_000  # chunked
-    for artifact_id, data in contents.items():
-        await put(engines, "inline", PARTNER, artifact_id, data)
+    await provisioned(engines, "inline", contents)
     op = await backed_up(engines, "inline")
     repo = engines.repo
     # Rewritten as a server of format 1 wrote it: every item in the manifest.
