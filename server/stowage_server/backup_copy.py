@@ -153,10 +153,7 @@ class CopyEngine:
         wrapped = await self.repo.get_data_key(ref)
         await self.repo.refresh()
         await dest.refresh()
-        sizes: dict[bytes, int] = {bytes(b.sha256): b.size_bytes for b in manifest.item_blocks}
-        for item in items:
-            for digest, size in mf.blob_refs(item):
-                sizes[digest] = size
+        sizes = {digest: size for _, digest, size in mf.named_blobs(manifest, items)}
         missing = [d for d in sizes if not dest.has_blob(d)]
         result = mt_pb.CopyResult(
             backup=backup, destination_repository=url, blobs_present=len(sizes) - len(missing)

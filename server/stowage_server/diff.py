@@ -117,7 +117,7 @@ def changes(base: Side, other: Side) -> list[Change]:
     out = []
     for key in sorted(set(base.artifacts) | set(other.artifacts)):
         kind, artifact_id = key
-        subject = f"{names.COLLECTIONS.get(kind, 'artifacts')}/{artifact_id}"
+        subject = names.artifact_label(kind, artifact_id)
         before, after = base.artifacts.get(key), other.artifacts.get(key)
         if before is None:
             out.append(Change(type=Change.TYPE_ADDED, subject=subject, artifact_kind=kind))

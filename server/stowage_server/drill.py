@@ -46,7 +46,7 @@ from .content import StagedContent
 from .errors import DataLoss, from_storage
 from .operations import OperationContext, request_hash
 from .registry import ContentInfo, ControlNumberRecord, RestorePlanData, Snapshot
-from .restore import LOCK_WAIT, Loaded, RestoreEngine, _label
+from .restore import LOCK_WAIT, Loaded, RestoreEngine
 from .scheduled_runs import REFUSED, ScheduledRuns
 from .settings import PLAIN_FIELDS, SECRET_FIELDS
 
@@ -179,7 +179,7 @@ class DrillEngine:
         expected = {(i.kind, i.id) for i in items}
         hashed: dict[bytes, tuple[bytes, int]] = {}
         for item in items:
-            label = _label(item)
+            label = mf.item_label(item)
             a = actual.get((item.kind, item.id))
             if a is None:
                 problems.append(dr_pb.DrillProblem(item=label, description="missing after restore"))
@@ -215,7 +215,7 @@ class DrillEngine:
             result.bytes_checked += size
             await ctx.advance(items=1, nbytes=size, current=label)
         for kind, artifact_id in sorted(set(actual) - expected):
-            label = f"{names.COLLECTIONS.get(kind, 'artifacts')}/{artifact_id}"
+            label = names.artifact_label(kind, artifact_id)
             problems.append(dr_pb.DrillProblem(item=label, description="not in the backup"))
         return problems
 
@@ -307,7 +307,7 @@ def _missing_blobs(
         if missing:
             out.append(
                 dr_pb.DrillProblem(
-                    item=_label(item),
+                    item=mf.item_label(item),
                     description=f"{len(missing)} blob(s) missing from the repository, first "
                     f"{missing[0].hex()}",
                 )

@@ -240,6 +240,23 @@ def blob_refs(item: mf_pb.ManifestItem) -> list[tuple[bytes, int]]:
     return [(bytes(item.sha256), item.size_bytes)]
 
 
+def item_label(item: mf_pb.ManifestItem) -> str:
+    """How errors and reports name an item: its collection and id."""
+    return names.artifact_label(item.kind, item.id)
+
+
+def named_blobs(
+    header: mf_pb.BackupManifest, items: Iterable[mf_pb.ManifestItem]
+) -> Iterator[tuple[mf_pb.ManifestItem | None, bytes, int]]:
+    """Every blob a backup keeps alive, with its size and the item whose content
+    it holds: the blocks of the items first (item None), then each item's."""
+    for block in header.item_blocks:
+        yield None, bytes(block.sha256), block.size_bytes
+    for item in items:
+        for digest, size in blob_refs(item):
+            yield item, digest, size
+
+
 def _aad(backup: str, field: str) -> bytes:
     return f"{backup}/{field}".encode()
 

@@ -112,6 +112,12 @@ def artifact_name(env_id: str, kind: Kind, artifact_id: str) -> str:
     return str(ArtifactName(env_id, kind, artifact_id))
 
 
+def artifact_label(kind: Kind, artifact_id: str) -> str:
+    """How reports name an artifact within its environment: collection/id (a kind
+    read from storage may be unknown)."""
+    return f"{COLLECTIONS.get(kind, 'artifacts')}/{artifact_id}"
+
+
 def parse_artifact(name: str, field: str = "name") -> ArtifactName:
     parts = name.split("/")
     if len(parts) != 4 or parts[0] != "environments":

@@ -55,9 +55,7 @@ class PruneEngine:
                 )
             live_documents.add(f"manifests/{w.backup.manifest_sha256}")
             live_documents.add(f"keys/{w.ref.environment}/{w.ref.backup_id}")
-            live_blobs.update(bytes(b.sha256) for b in w.manifest.item_blocks)
-            for item in w.items:
-                live_blobs.update(d for d, _ in mf.blob_refs(item))
+            live_blobs.update(d for _, d, _ in mf.named_blobs(w.manifest, w.items))
             await ctx.advance(items=1, current=w.name)
         await ctx.phase("packs", items_total=len(self.repo.index.packs))
 

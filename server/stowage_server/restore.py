@@ -379,7 +379,7 @@ class RestoreEngine:
             passed=not missing,
             detail="every blob of every item is in the repository"
             if not missing
-            else f"{len(missing)} blob(s) missing, first: {_label(missing[0][0])} blob {missing[0][1].hex()}",
+            else f"{len(missing)} blob(s) missing, first: {mf.item_label(missing[0][0])} blob {missing[0][1].hex()}",
             reason=0 if not missing else _reason("CORRUPT_DATA"),
         )
 
@@ -532,7 +532,7 @@ class RestoreEngine:
             # is verified whole (a staging writer hashes what it stages).
             verify_whole=bool(item.chunks),
         )
-        label = _label(item)
+        label = mf.item_label(item)
         try:
             for _ in mf.blob_refs(item):
                 _, data = await blobs.next()
@@ -553,7 +553,7 @@ class RestoreEngine:
         if not sink.matches(bytes(item.sha256), item.size_bytes):
             if result is not None:
                 self.registry.content.discard(result)
-            label = _label(item)
+            label = mf.item_label(item)
             raise DataLoss(
                 f"{label} does not match its digest after reassembly", metadata={"item": label}
             )
@@ -670,7 +670,7 @@ class RestoreEngine:
                     digest, data = blobs.take()
                     size = sizes[k]
                     if len(data) != size:
-                        label = _label(items[firsts[k]])
+                        label = mf.item_label(items[firsts[k]])
                         raise DataLoss(
                             f"{label} has {len(data)} bytes, the manifest says {size}",
                             metadata={"item": label},
@@ -691,8 +691,8 @@ class RestoreEngine:
             err = from_storage(e)
             item = _item_of(items, getattr(e, "sha256", b""))
             if item is not None:
-                err.metadata["item"] = _label(item)
-                err.message = f"{_label(item)}: {err.message}"
+                err.metadata["item"] = mf.item_label(item)
+                err.message = f"{mf.item_label(item)}: {err.message}"
                 err.args = (err.message,)
             await self._abandon(staged, finishing)
             raise err from e
@@ -939,10 +939,6 @@ def _with_ftp_folders(
         ]
     ).raise_if_any()
     return _WithFtpFolders(items, changed)
-
-
-def _label(item: mf_pb.ManifestItem) -> str:
-    return f"{names.COLLECTIONS.get(item.kind, 'artifacts')}/{item.id}"
 
 
 def _in_target(name: str, target: str) -> str:

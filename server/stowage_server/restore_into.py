@@ -37,7 +37,6 @@ from .restore import (
     LOCK_WAIT,
     Plan,
     RestoreEngine,
-    _label,
     _raise_failed_checks,
     _reason,
     ftp_conflicts,
@@ -111,7 +110,7 @@ class RestoreIntoEngine:
                 target_existing=True,
                 artifact_count=len(items),
                 size_bytes=sum(i.size_bytes for i in items),
-                restored_artifacts=[_label(i) for i in items],
+                restored_artifacts=[mf.item_label(i) for i in items],
             ),
             target=env_id,
             edition=env.edition,
@@ -177,7 +176,7 @@ class RestoreIntoEngine:
             passed=not missing,
             detail="every blob of every chosen item is in the repository"
             if not missing
-            else f"{len(missing)} blob(s) missing, first: {_label(missing[0][0])} blob "
+            else f"{len(missing)} blob(s) missing, first: {mf.item_label(missing[0][0])} blob "
             f"{missing[0][1].hex()}",
             reason=0 if not missing else _reason("CORRUPT_DATA"),
         )
@@ -308,14 +307,14 @@ def _validate(req: bk_pb.RestoreBackupRequest) -> None:
 def _chosen(
     items: Sequence[mf_pb.ManifestItem], kinds: set[int], labels: list[str]
 ) -> list[mf_pb.ManifestItem]:
-    by_label = {_label(i): i for i in items}
+    by_label = {mf.item_label(i): i for i in items}
     unknown = [label for label in labels if label not in by_label]
     if unknown:
         raise InvalidArgument("artifacts", f"not in the backup: {', '.join(unknown)}")
     wanted = set(labels)
     out = []
     for item in items:
-        if item.kind in kinds or _label(item) in wanted:
+        if item.kind in kinds or mf.item_label(item) in wanted:
             copy = mf_pb.ManifestItem()
             copy.CopyFrom(item)
             out.append(copy)

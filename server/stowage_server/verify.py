@@ -7,10 +7,7 @@ each problem, the backup and item it hurts.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-
 from stowage.v1 import maintenance_pb2 as mt_pb
-from stowage.v1 import manifest_pb2 as mf_pb
 from stowage.v1 import operations_pb2 as ops_pb
 from stowage_storage import maintenance
 from stowage_storage.crypto import DecryptionFailed
@@ -97,18 +94,18 @@ class VerifyEngine:
                         description=f"data key is missing or does not open: {e}",
                     )
                 )
-            for label, digest in _blobs_named(w.manifest, w.items):
+            for item, digest, _ in mf.named_blobs(w.manifest, w.items):
                 problem = self._blob_problem(digest, report)
                 if problem is not None:
                     obj, description = problem
                     problems.append(
                         mt_pb.VerifyProblem(
                             backup=w.name,
-                            item=label,
+                            item=mf.item_label(item) if item else "",
                             object=obj,
                             blob=digest.hex(),
                             description=description
-                            if label
+                            if item
                             else f"a block of the manifest's items: {description}",
                         )
                     )
@@ -131,16 +128,3 @@ class VerifyEngine:
         if bad is not None:
             return key, bad.description
         return None
-
-
-def _blobs_named(
-    manifest: mf_pb.BackupManifest, items: Iterable[mf_pb.ManifestItem]
-) -> Iterator[tuple[str, bytes]]:
-    """Every blob a manifest names, with its item's label ('' for the blocks
-    holding the items)."""
-    for block in manifest.item_blocks:
-        yield "", bytes(block.sha256)
-    for item in items:
-        label = f"{names.COLLECTIONS.get(item.kind, 'artifacts')}/{item.id}"
-        for digest, _ in mf.blob_refs(item):
-            yield label, digest
