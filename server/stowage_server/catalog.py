@@ -4,7 +4,7 @@ each environment's last backup."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TypeVar
@@ -201,7 +201,7 @@ class Walked:
     # The manifest's other fields, and its items parsed one at a time as they
     # are walked (parsed whole, a manifest takes about five times its size).
     manifest: mf_pb.BackupManifest | None = None
-    items: mf.ManifestItems | None = None
+    items: Sequence[mf_pb.ManifestItem] | None = None
     problem: str = ""
     problem_object: str = ""
 

@@ -104,6 +104,11 @@ class ContentStore:
     def new_tmp_path(self) -> str:
         return os.path.join(self._tmp, uuid.uuid4().hex)
 
+    @property
+    def tmp_dir(self) -> str:
+        """Where files no environment sees are kept (staging, spools)."""
+        return self._tmp
+
 
 class ContentTooLarge(Exception):
     pass

@@ -1006,12 +1006,11 @@ class Registry:
         out: dict[bytes, bytes] = {}
         in_segments: list[tuple[bytes, int, int, int]] = []
         with self.db.read() as conn:
-            for i in range(0, len(digests), 500):
-                part = digests[i : i + 500]
+            for marks, part in _digest_lists(digests):
                 for sha256, data, segment, offset, size in conn.execute(
                     "SELECT c.sha256, b.data, c.segment, c.seg_offset, c.size FROM contents c "
                     "LEFT JOIN content_bytes b ON b.sha256 = c.sha256 "
-                    f"WHERE c.is_inline AND c.sha256 IN ({','.join('?' * len(part))})",
+                    f"WHERE c.is_inline AND c.sha256 IN ({marks})",
                     part,
                 ):
                     if segment is not None:
@@ -1153,13 +1152,30 @@ class Registry:
 
 
 def _present(conn: sqlite3.Connection, digests: Iterable[bytes]) -> Iterator[bytes]:
-    """The digests the registry holds content for, a query per 500."""
-    it = iter(digests)
-    while part := list(itertools.islice(it, 500)):
+    """The digests the registry holds content for, a query per 512."""
+    for marks, part in _digest_lists(digests):
         for (digest,) in conn.execute(
-            f"SELECT sha256 FROM contents WHERE sha256 IN ({','.join('?' * len(part))})", part
+            f"SELECT sha256 FROM contents WHERE sha256 IN ({marks})", part
         ):
             yield digest
+
+
+_IN_LIST_MAX = 512
+
+
+def _digest_lists(digests: Iterable[bytes]) -> Iterator[tuple[str, list[bytes]]]:
+    """Digests in parts for ``IN (...)`` lists: the placeholders and the part.
+
+    Each part is padded (repeating its last digest, which ``IN`` ignores) to a
+    power of two: every connection caches the statements it has run, and with
+    a statement for every length up to 512, each kept about 2 MB of them
+    (measured in a restore of 80,000 artifacts), growing with the environment.
+    Now there are at most ten."""
+    it = iter(digests)
+    while part := list(itertools.islice(it, _IN_LIST_MAX)):
+        width = 1 << (len(part) - 1).bit_length()
+        part.extend(itertools.repeat(part[-1], width - len(part)))
+        yield ",".join("?" * width), part
 
 
 _COMPACT_PIECE = 8 * 1024 * 1024  # a compaction holds this much of a segment at a time

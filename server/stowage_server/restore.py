@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import functools
 import hashlib
+import itertools
+import os
 import sqlite3
+import struct
+import tempfile
 from array import array
 from collections.abc import (
     AsyncGenerator,
@@ -119,6 +122,7 @@ class Plan:
     # blobs the repository lacks.
     agreements: list[mf_pb.ManifestItem] = field(default_factory=list)
     missing_blobs: list[tuple[mf_pb.ManifestItem, bytes]] = field(default_factory=list)
+    order: _Order | None = None  # the order the items are read in
 
 
 class RestoreEngine:
@@ -213,7 +217,8 @@ class RestoreEngine:
                 backup = bk_pb.Backup.FromString(await self.repo.get_record(ref))
             except RecordNotFound:
                 raise backup_not_found(str(bname)) from None
-            _, manifest, items = await mf.read(self.repo, backup.manifest_sha256)
+            spool = mf.ItemSpool(self.registry.content.tmp_dir, self._run)
+            _, manifest, items = await mf.read(self.repo, backup.manifest_sha256, spool)
             wrapped = await self.repo.get_data_key(ref)
             if manifest.format_version not in mf.READABLE_FORMATS:
                 raise DataLoss(
@@ -272,7 +277,8 @@ class RestoreEngine:
         plan.result.artifact_count = len(plan.items)
         await self.repo.refresh()
         # One walk of the items for every check that needs them all.
-        await self._run(lambda: _survey(plan, self.repo.has_blob))
+        tmp = self.registry.content.tmp_dir
+        await self._run(lambda: _survey(plan, self.repo.has_blob, tmp))
         await self._checks(plan)
         await self._warnings(plan)
         await self._reconcile(plan, req)
@@ -451,7 +457,7 @@ class RestoreEngine:
             try:
                 async with self.repo.locks.held(SHARED, f"restore {ctx.op.name}", LOCK_WAIT):
                     await self.repo.refresh()  # a prune may have run since the plan
-                    staged = await self._stage(ctx, items)
+                    staged = await self._stage(ctx, items, plan.order)
             except (StorageError, RepositoryError, LockConflict, LockLost) as e:
                 raise from_storage(e) from e
             await ctx.phase("write", items_total=1)
@@ -569,52 +575,43 @@ class RestoreEngine:
             raise
 
     async def _stage(
-        self, ctx: OperationContext, items: Sequence[mf_pb.ManifestItem]
+        self,
+        ctx: OperationContext,
+        items: Sequence[mf_pb.ManifestItem],
+        order: _Order | None = None,
     ) -> list[StagedContent]:
-        """Reads and verifies every item's content; stages what the registry lacks."""
-        # Each distinct content once, in compact arrays by its number k (a
-        # parsed item costs several times its encoded size): its digest, its
-        # size, whether it is small, and its first item. Only large items are
-        # parsed again.
-        contents = DigestSet()
-        repeats: dict[bytes, int] = {}  # more items than one per content: how many more
-        digests = bytearray()
-        sizes = array("q")
-        small: list[bool] = []
-        firsts = array("q")
-        for n, item in enumerate(items):
-            digest = bytes(item.sha256)
-            if digest in contents:
-                repeats[digest] = repeats.get(digest, 0) + 1
-            else:
-                contents.add(digest)
-                digests += digest
-                sizes.append(item.size_bytes)
-                small.append(_is_small(item))
-                firsts.append(n)
+        """Reads and verifies every item's content; stages what the registry lacks.
 
-        def digest_of(k: int) -> bytes:
-            return bytes(digests[k * 32 : k * 32 + 32])
-
-        def count(digest: bytes) -> int:
-            return 1 + repeats.get(digest, 0)
+        The items are walked twice side by side, in the same order: once by the
+        reads, which run ahead, and once here, a batch at a time in a worker
+        thread. Nothing is kept per item or per content, so memory does not
+        grow with the environment. Content that several items share is read
+        and staged for each (the install keeps one copy): rare, and cheaper
+        than remembering every digest of the environment."""
+        if order is None:
+            tmp = self.registry.content.tmp_dir
+            order = await self._run(lambda: _Order.of(items, tmp))
 
         def blobs_to_read() -> Iterator[tuple[bytes, bool]]:
             # Each with whether the read checks it against its digest: chunks
             # are not, as their item's sink hashes them whole (hashing each
             # chunk too would hash those bytes twice).
-            for k in order:
-                if small[k]:
-                    yield digest_of(k), True
+            for n, digest, _, small in order.walk():
+                if small:
+                    yield digest, True
                 else:
-                    item = items[firsts[k]]
+                    item = items[n]
                     whole = not item.chunks
                     for d, _ in mf.blob_refs(item):
                         yield d, whole
 
-        known = await self._run(functools.partial(self.registry.known_contents, contents))
-        del contents  # asked no more: its memory goes to the reads ahead
-        order = array("q", _interleaved(small, sizes))
+        walk = order.walk()
+        registry = self.registry
+
+        def next_batch() -> tuple[list[tuple[int, bytes, int, bool]], DigestSet]:
+            batch = list(itertools.islice(walk, _WALK_BATCH))
+            return batch, registry.known_contents(d for _, d, _, _ in batch)
+
         blobs = _BlobCursor(self.repo.read_runs(blobs_to_read()))
         staged: list[StagedContent] = []
         staged_bytes = 0
@@ -622,6 +619,7 @@ class RestoreEngine:
         # Large items whose last writes and sync run while the next items are
         # read: a file's fsync no longer stalls the whole restore.
         finishing: collections.deque[asyncio.Task[StagedContent | None]] = collections.deque()
+        ahead = asyncio.ensure_future(self._run(next_batch))
 
         def add(result: StagedContent) -> None:
             nonlocal staged_bytes
@@ -645,51 +643,54 @@ class RestoreEngine:
                 await install_if_due()
 
         try:
-            i = 0
-            while i < len(order):
-                k = order[i]
-                if not small[k]:
-                    item = items[firsts[k]]
-                    digest = bytes(item.sha256)
-                    sink = await self._read_large(ctx, item, blobs, digest not in known)
-                    finishing.append(asyncio.ensure_future(self._finish_large(item, sink)))
-                    if len(finishing) > _FINISHING:
-                        await accept(await finishing.popleft())
-                    i += 1
-                    await ctx.advance(items=count(digest), nbytes=item.size_bytes * count(digest))
-                    continue
-                # Small items, each one blob already checked against its digest
-                # by the read: staged as they are, with no second hash or copy,
-                # as many in a row as the current read holds, without an await each.
-                await blobs.fill()
-                run_items = run_bytes = 0
-                while i < len(order) and blobs.ready():
-                    k = order[i]
-                    if not small[k]:
-                        break
-                    digest, data = blobs.take()
-                    size = sizes[k]
-                    if len(data) != size:
-                        label = mf.item_label(items[firsts[k]])
-                        raise DataLoss(
-                            f"{label} has {len(data)} bytes, the manifest says {size}",
-                            metadata={"item": label},
-                        )
-                    if digest not in known:
-                        add(StagedContent(digest, size, data, None, None))
-                    n = count(digest)
-                    run_items += n
-                    run_bytes += size * n
-                    i += 1
-                await install_if_due()
-                await ctx.advance(items=run_items, nbytes=run_bytes)
+            while True:
+                batch, known = await ahead
+                if not batch:
+                    break
+                ahead = asyncio.ensure_future(self._run(next_batch))
+                i = 0
+                while i < len(batch):
+                    n, digest, _, small = batch[i]
+                    if not small:
+                        item = items[n]
+                        sink = await self._read_large(ctx, item, blobs, digest not in known)
+                        finishing.append(asyncio.ensure_future(self._finish_large(item, sink)))
+                        if len(finishing) > _FINISHING:
+                            await accept(await finishing.popleft())
+                        i += 1
+                        await ctx.advance(items=1, nbytes=item.size_bytes)
+                        continue
+                    # Small items, each one blob already checked against its digest
+                    # by the read: staged as they are, with no second hash or copy,
+                    # as many in a row as the current read holds, without an await each.
+                    await blobs.fill()
+                    run_items = run_bytes = 0
+                    while i < len(batch) and blobs.ready():
+                        n, _, size, small = batch[i]
+                        if not small:
+                            break
+                        digest, data = blobs.take()
+                        if len(data) != size:
+                            label = mf.item_label(items[n])
+                            raise DataLoss(
+                                f"{label} has {len(data)} bytes, the manifest says {size}",
+                                metadata={"item": label},
+                            )
+                        if digest not in known:
+                            add(StagedContent(digest, size, data, None, None))
+                        run_items += 1
+                        run_bytes += size
+                        i += 1
+                    await install_if_due()
+                    await ctx.advance(items=run_items, nbytes=run_bytes)
             while finishing:
                 await accept(await finishing.popleft())
             if installing is not None:
                 await installing
         except RepositoryError as e:
             err = from_storage(e)
-            item = _item_of(items, getattr(e, "sha256", b""))
+            failed = getattr(e, "sha256", b"")
+            item = await self._run(lambda: _item_of(items, failed))
             if item is not None:
                 err.metadata["item"] = mf.item_label(item)
                 err.message = f"{mf.item_label(item)}: {err.message}"
@@ -700,6 +701,9 @@ class RestoreEngine:
             await self._abandon(staged, finishing)
             raise
         finally:
+            ahead.cancel()
+            await asyncio.gather(ahead, return_exceptions=True)
+            order.close()
             await blobs.aclose()
             if installing is not None and not installing.done():
                 # Let a batch being written finish (or fail) before reporting.
@@ -802,6 +806,8 @@ class _Sink:
 
 _INSTALL_BYTES = 8 * 1024 * 1024
 _INSTALL_COUNT = 2000
+# Items a restore takes from its walk at a time (parsed, with which the registry has).
+_WALK_BATCH = 4096
 # Large items finishing (last write, sync, check) while later items are read.
 _FINISHING = 2
 
@@ -838,29 +844,101 @@ def _is_small(item: mf_pb.ManifestItem) -> bool:
     return not item.chunks and item.size_bytes <= INLINE_MAX
 
 
-def _interleaved(small: list[bool], sizes: Sequence[int]) -> list[int]:
-    """Positions of small and large items merged in proportion to their bytes:
-    small ones end in database transactions, large ones in file writes, and
-    interleaved the two proceed side by side instead of one after the other."""
-    smalls = [k for k, is_small in enumerate(small) if is_small]
-    larges = [k for k, is_small in enumerate(small) if not is_small]
-    total_small = sum(sizes[k] for k in smalls) or 1
-    total_large = sum(sizes[k] for k in larges) or 1
-    out: list[int] = []
-    s = g = 0
-    done_small = done_large = 0
-    while s < len(smalls) or g < len(larges):
-        if g == len(larges) or (
-            s < len(smalls) and done_small / total_small <= done_large / total_large
-        ):
-            done_small += sizes[smalls[s]]
-            out.append(smalls[s])
-            s += 1
+# An item in a restore's order: its digest, size and whether it is small.
+_RECORD = struct.Struct("<32sQ?")
+_RECORDS_AT_ONCE = (1 << 20) // _RECORD.size
+
+
+class _Order:
+    """The order a restore reads its items in: small and large items merged in
+    proportion to their bytes. Small ones end in database transactions, large
+    ones in file writes, and interleaved the two proceed side by side instead
+    of one after the other.
+
+    Each item's digest, size and kind are kept in a temporary file, in 41-byte
+    records: the restore walks them twice (its reads run ahead of its staging)
+    without parsing an item again or holding anything per item."""
+
+    def __init__(self, directory: str) -> None:
+        self.small_bytes = 0
+        self.large_bytes = 0
+        self.larges = array("q")  # positions of the large items
+        self._large_sizes = array("q")
+        self._large_digests = bytearray()
+        self._file = tempfile.TemporaryFile(dir=directory, buffering=0)
+        self._pending = bytearray()
+        self._size = 0
+
+    @classmethod
+    def of(cls, items: Iterable[mf_pb.ManifestItem], directory: str) -> _Order:
+        """One walk of the items. Blocking."""
+        order = cls(directory)
+        for n, item in enumerate(items):
+            order.add(n, item)
+        order.finish()
+        return order
+
+    def add(self, n: int, item: mf_pb.ManifestItem) -> None:
+        """Counts in item ``n``; items are added in order. Blocking."""
+        small = _is_small(item)
+        if small:
+            self.small_bytes += item.size_bytes
         else:
-            done_large += sizes[larges[g]]
-            out.append(larges[g])
-            g += 1
-    return out
+            self.large_bytes += item.size_bytes
+            self.larges.append(n)
+            self._large_sizes.append(item.size_bytes)
+            self._large_digests += item.sha256
+        self._pending += _RECORD.pack(item.sha256, item.size_bytes, small)
+        if len(self._pending) >= _RECORDS_AT_ONCE * _RECORD.size:
+            self._flush()
+
+    def _flush(self) -> None:
+        with memoryview(self._pending) as pending:
+            done = 0
+            while done < len(pending):
+                done += os.pwrite(self._file.fileno(), pending[done:], self._size + done)
+        self._size += done
+        self._pending.clear()
+
+    def finish(self) -> None:
+        """After the last ``add``, before any ``walk``. Blocking."""
+        self._flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def _smalls(self) -> Iterator[tuple[int, bytes, int, bool]]:
+        fd, at, n = self._file.fileno(), 0, 0
+        while at < self._size:
+            window = os.pread(fd, _RECORDS_AT_ONCE * _RECORD.size, at)
+            at += len(window)
+            for digest, size, small in _RECORD.iter_unpack(window):
+                if small:
+                    yield n, digest, size, True
+                n += 1
+
+    def walk(self) -> Iterator[tuple[int, bytes, int, bool]]:
+        """(position, digest, size, small) of each item, in this order; the
+        same every time. Blocking."""
+        smalls = self._smalls()
+        total_small = self.small_bytes or 1
+        total_large = self.large_bytes or 1
+        done_small = done_large = 0
+        small = next(smalls, None)
+        g = 0
+        while small is not None or g < len(self.larges):
+            if g == len(self.larges) or (
+                small is not None and done_small / total_small <= done_large / total_large
+            ):
+                assert small is not None
+                done_small += small[2]
+                yield small
+                small = next(smalls, None)
+            else:
+                done_large += self._large_sizes[g]
+                digest = bytes(self._large_digests[g * 32 : g * 32 + 32])
+                yield self.larges[g], digest, self._large_sizes[g], False
+                g += 1
 
 
 def _known_chunks(item: mf_pb.ManifestItem) -> list[Chunk] | None:
@@ -882,18 +960,21 @@ def _item_of(items: Sequence[mf_pb.ManifestItem], blob: bytes) -> mf_pb.Manifest
     return None
 
 
-def _survey(plan: Plan, has_blob: Callable[[bytes], bool]) -> None:
-    """What the checks need of every item, in one walk: the plan's size, its
-    agreements and the blobs the repository lacks. Blocking, for a worker
-    thread (each item is parsed as it comes)."""
+def _survey(plan: Plan, has_blob: Callable[[bytes], bool], directory: str) -> None:
+    """What the checks and the reads need of every item, in one walk: the
+    plan's size, its agreements, the blobs the repository lacks and the order
+    of the reads. Blocking, for a worker thread (each item is parsed as it comes)."""
     agreement = env_pb.ARTIFACT_KIND_AGREEMENT
-    for item in plan.items:
+    order = plan.order = _Order(directory)
+    for n, item in enumerate(plan.items):
         plan.result.size_bytes += item.size_bytes
+        order.add(n, item)
         if item.kind == agreement:
             plan.agreements.append(item)
         for d, _ in mf.blob_refs(item):
             if not has_blob(d):
                 plan.missing_blobs.append((item, d))
+    order.finish()
 
 
 class _WithFtpFolders(Sequence[mf_pb.ManifestItem]):

@@ -69,6 +69,7 @@ class PackEntries(Mapping[str, list[Entry]]):
 
     def __init__(self) -> None:
         self._packed: dict[str, bytes] = {}
+        self.entry_count = 0
 
     def __getitem__(self, pack: str) -> list[Entry]:
         return [Entry(*fields) for fields in _ENTRY.iter_unpack(self._packed[pack])]
@@ -83,9 +84,11 @@ class PackEntries(Mapping[str, list[Entry]]):
         return pack in self._packed
 
     def put(self, pack: str, entries: Sequence[Entry] | Sequence[repository_pb2.PackEntry]) -> None:
+        old = self._packed.get(pack, b"")
         self._packed[pack] = b"".join(
             _ENTRY.pack(e.sha256, e.offset, e.length, e.raw_length) for e in entries
         )
+        self.entry_count += (len(self._packed[pack]) - len(old)) // _ENTRY.size
 
 
 class _IndexedPacks(Mapping[str, list[Entry]]):

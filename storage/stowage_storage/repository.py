@@ -536,9 +536,17 @@ async def _create_config(store: ObjectStore, master: MasterKey, encrypt_all: boo
     return raw
 
 
+# With ``index_every``, a session also indexes what it has written once that
+# many blobs wait: packs of small blobs hold thousands each, and indexing
+# sixteen of them at once held 134,000 entries (6 MB) in a backup of 80,000
+# small artifacts.
+_INDEX_ENTRIES = 32768
+
+
 class WriteSession:
     """Stores new blobs in packs; nothing is indexed until ``commit``, or,
-    with ``index_every``, until that many packs are written.
+    with ``index_every``, until that many packs (or _INDEX_ENTRIES blobs) are
+    written.
 
     Write order: packs first, then the index object that names them, and only
     then the in-memory index other sessions deduplicate against. A session that
@@ -631,7 +639,10 @@ class WriteSession:
             self._written.put(pack_id, builder.entries)
         finally:
             self._slots.release()
-        if self._index_every and len(self._written) >= self._index_every:
+        written = self._written
+        if self._index_every and (
+            len(written) >= self._index_every or written.entry_count >= _INDEX_ENTRIES
+        ):
             await self._index_written()
 
     async def end_pack(self) -> None:

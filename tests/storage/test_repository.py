@@ -309,6 +309,16 @@ def test_a_blob_naming_a_missing_dictionary_is_unreadable() -> None:
         Codec().decode(stored)
 
 
+async def _index_objects(repo: Repository, at_least: int) -> int:
+    """How many index objects the repository holds, after waiting up to 5 s for
+    ``at_least`` (a session indexes full packs once their uploads finish)."""
+    for _ in range(500):
+        if len(await repo.store.list("index/")) >= at_least:
+            break
+        await asyncio.sleep(0.01)
+    return len(await repo.store.list("index/"))
+
+
 async def test_a_session_that_indexes_as_it_goes_keeps_every_blob_findable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -323,11 +333,7 @@ async def test_a_session_that_indexes_as_it_goes_keeps_every_blob_findable(
         assert await s.add(sha(b), b) > 0
     # Indexed while the session runs (the uploads of full packs finish in the
     # background): other sessions deduplicate against them.
-    for _ in range(500):
-        if len(await repo.store.list("index/")) >= 2:
-            break
-        await asyncio.sleep(0.01)
-    assert len(await repo.store.list("index/")) >= 2
+    assert await _index_objects(repo, at_least=2) >= 2
     assert repo.has_blob(sha(blobs[0]))
     assert await s.add(sha(blobs[0]), blobs[0]) == 0  # known to the index now
     other = repo.session()
@@ -337,6 +343,24 @@ async def test_a_session_that_indexes_as_it_goes_keeps_every_blob_findable(
     again = await open_repo(tmp_path, key)
     got = [data async for _, data in again.read_blobs([sha(b) for b in blobs])]
     assert got == blobs
+
+
+async def test_a_session_indexes_packs_of_many_small_blobs_before_it_reaches_its_pack_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stowage_storage import repository
+
+    monkeypatch.setattr(repository, "TARGET_PACK_BYTES", 16 << 10)
+    monkeypatch.setattr(repository, "_INDEX_ENTRIES", 40)
+    repo = await open_repo(tmp_path, MasterKey.generate())
+    blobs = [os.urandom(1000) for _ in range(200)]  # about 16 to a pack
+    s = repo.session(index_every=1000)
+    for b in blobs:
+        assert await s.add(sha(b), b) > 0
+    # Every 40 blobs or so (3 packs, far fewer than 1000) are indexed for their count.
+    assert await _index_objects(repo, at_least=2) >= 2
+    await s.commit()
+    assert all(repo.has_blob(sha(b)) for b in blobs)
 
 
 def test_index_packs_reads_an_index_object_pack_by_pack_and_checks_it_first() -> None:

@@ -4,7 +4,9 @@ items one at a time: the pieces that keep memory flat, checked without a network
 from __future__ import annotations
 
 import hashlib
+import os
 import random
+from pathlib import Path
 
 import pytest
 from google.protobuf.message import DecodeError
@@ -248,3 +250,93 @@ async def test_a_format_1_manifest_with_its_items_inline_restores_and_keeps_its_
             names.artifact_name("inline-copy", PARTNER, artifact_id)
         )
         assert b"".join([c async for c in engines.artifacts.read(record_, info)]) == data
+
+
+async def _now(fn):  # type: ignore[no-untyped-def]
+    return fn()
+
+
+def test_a_spool_gives_back_its_items_in_order_and_one_by_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    items = [_item(i, size=i) for i in range(2000)]
+    blocks = [b for _, b in mf.item_blocks(items)]
+    spool = mf.ItemSpool(str(tmp_path), _now)
+    spool.append(b"".join(blocks[:3]))
+    spool.append(b"".join(blocks[3:]))
+    parsed = [mf_pb.ManifestItem.FromString(i) for i in items]
+    assert len(spool) == 2000
+    assert list(spool) == parsed
+    assert (spool[0], spool[1234], spool[-1]) == (parsed[0], parsed[1234], parsed[-1])
+    monkeypatch.setattr(mf, "_SPOOL_BATCH", 100)  # reads of a few items at a time
+    assert list(spool) == parsed
+    with pytest.raises(DecodeError):
+        spool.append(b"\x08\x01" + blocks[0])  # a field that is no item
+    assert os.listdir(tmp_path) == []  # the file has no name
+    spool.close()
+
+
+async def test_a_restore_keeps_a_manifests_items_in_a_spool_not_in_memory(
+    engines: Engines,
+) -> None:
+    await provisioned(engines, "spooled", {f"p{i}": b"<p%d/>" % i for i in range(40)})
+    op = await backed_up(engines, "spooled")
+    loaded = await engines.restores.load(names.parse_backup(op.backup.name))
+    assert isinstance(loaded.items, mf.ItemSpool)
+    _, _, in_memory = await mf.read(engines.repo, op.backup.manifest_sha256)
+    assert list(loaded.items) == list(in_memory)
+    assert len(in_memory) == 40
+
+
+def test_the_read_order_interleaves_small_and_large_items_by_their_bytes(tmp_path: Path) -> None:
+    from stowage_server import restore
+
+    def item(i: int, size: int, chunked: bool = False) -> mf_pb.ManifestItem:
+        out = mf_pb.ManifestItem(kind=PARTNER, id=f"p{i}", sha256=bytes([i]) * 32, size_bytes=size)
+        if chunked:
+            out.chunks.add(sha256=bytes(32), size_bytes=size)
+        return out
+
+    # Ten small items of 10 bytes, and two large items of 1000 and 3000 bytes.
+    items = [item(i, 10) for i in range(10)]
+    items[3] = item(3, 1000, chunked=True)
+    items.append(item(10, 3000, chunked=True))
+    order = restore._Order.of(items, str(tmp_path))
+    walked = list(order.walk())
+    assert sorted(n for n, _, _, _ in walked) == list(range(11))
+    assert [n for n, _, _, small in walked if small] == [0, 1, 2, 4, 5, 6, 7, 8, 9]
+    assert [n for n, _, _, small in walked if not small] == [3, 10]
+    assert all(d == items[n].sha256 and s == items[n].size_bytes for n, d, s, _ in walked)
+    # The first large item comes after the first small one (a quarter of the
+    # large bytes); the second once more than a quarter of the small bytes are read.
+    assert [n for n, _, _, _ in walked][:5] == [0, 3, 1, 2, 10]
+    assert list(order.walk()) == walked  # the same every time
+    order.close()
+
+
+async def test_the_registry_answers_which_contents_it_has_for_any_number_of_digests(
+    engines: Engines,
+) -> None:
+    await provisioned(engines, "known", {f"p{i}": b"<k%d/>" % i for i in range(30)})
+    present = [hashlib.sha256(b"<k%d/>" % i).digest() for i in range(30)]
+    for n in (1, 7, 30, 513, 1100):
+        absent = [hashlib.sha256(b"absent %d" % i).digest() for i in range(n)]
+        asked = absent[: n // 2] + present[: min(n, 30)] + absent[n // 2 :]
+        known = engines.registry.known_contents(asked)
+        assert sorted(d for d in asked if d in known) == sorted(present[: min(n, 30)])
+
+
+async def test_snapshot_pages_end_early_once_their_chunk_lists_are_large(
+    engines: Engines, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    big = {f"big{i}": hashlib.sha256(b"%d" % i).digest() * 20_000 for i in range(4)}
+    await provisioned(engines, "weighed", {**big, "small": b"<s/>"})
+    monkeypatch.setattr(snapshot, "_PAGE_BYTES", 100)  # under one chunk list
+    monkeypatch.setattr(snapshot, "_FETCH", 1)
+    snap = engines.registry.hold_snapshot("weighed")
+    try:
+        pages = list(snap.contents())
+    finally:
+        snap.close()
+    assert sum(len(p) for p in pages) == 5
+    assert all(len(p) == 1 for p in pages if any(r[2] for r in p))
