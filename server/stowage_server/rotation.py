@@ -98,6 +98,9 @@ class RotationEngine:
         self.keys.adopt(new)
         result = mt_pb.RotateKeyResult(key_id=new.key_id)
         content_key = self.repo.codec.content_key
+        # The config is rewritten from what this server holds: read it again
+        # first (under the exclusive lock nothing else changes it meanwhile).
+        await self.repo.reload_config()
         self.repo.config = await repokeys.begin_rotation(
             self.repo.store, self.repo.config, new, content_key
         )

@@ -146,10 +146,7 @@ class Repository:
         except Exception as e:
             raise CorruptObject(f"repository config is unreadable: {e}", "config") from e
         if config.format_version not in READABLE_FORMATS:
-            raise RepositoryError(
-                f"repository format {config.format_version} is not supported "
-                f"(this server reads formats {', '.join(map(str, READABLE_FORMATS))})"
-            )
+            raise _unreadable_format(config.format_version)
         try:
             content_key = repokeys.unlock(config, keys, encrypt_all, store.describe())
         except repokeys.KeyMismatch as e:
@@ -422,15 +419,31 @@ class Repository:
         late as possible, so that a key change made meanwhile is kept."""
         if self.config.format_version >= FORMAT_VERSION:
             return
-        raw = await self.store.read("config")
-        try:
-            config = repository_pb2.RepositoryConfig.FromString(raw)
-        except DecodeError as e:
-            raise CorruptObject(f"repository config is unreadable: {e}", "config") from e
+        config = await self._read_config()
         if config.format_version < FORMAT_VERSION:
             config.format_version = FORMAT_VERSION
             await self.store.write("config", config.SerializeToString())
         self.config = config
+
+    async def reload_config(self) -> None:
+        """Reads the config again, for a change that rewrites it from what this
+        server holds (a key rotation): another server may have raised the
+        format since this one opened the repository, and writing back the
+        older format would let format 1 servers in, whose prune deletes what
+        they cannot see."""
+        config = await self._read_config()
+        if config.repository_id != self.config.repository_id:
+            raise RepositoryError("the repository was replaced since this server opened it")
+        if config.format_version not in READABLE_FORMATS:
+            raise _unreadable_format(config.format_version)
+        self.config = config
+
+    async def _read_config(self) -> repository_pb2.RepositoryConfig:
+        raw = await self.store.read("config")
+        try:
+            return repository_pb2.RepositoryConfig.FromString(raw)
+        except DecodeError as e:
+            raise CorruptObject(f"repository config is unreadable: {e}", "config") from e
 
     async def get_manifest(self, sha256_hex: str) -> bytes:
         if not _SHA256_HEX.match(sha256_hex):  # it came from a record, which may be damaged
@@ -511,6 +524,13 @@ def _check_pack(key: str, p: repository_pb2.IndexedPack) -> None:
 
 def _record_key(ref: RecordRef) -> str:
     return f"backups/{ref.environment}/{ref.backup_id}"
+
+
+def _unreadable_format(version: int) -> RepositoryError:
+    return RepositoryError(
+        f"repository format {version} is not supported "
+        f"(this server reads formats {', '.join(map(str, READABLE_FORMATS))})"
+    )
 
 
 async def _create_config(store: ObjectStore, master: MasterKey, encrypt_all: bool) -> bytes:

@@ -151,3 +151,26 @@ async def test_a_rotation_cut_short_keeps_every_backup_restorable(tmp_path: Path
     e = await assemble(cfg, SystemClock())
     assert len(e.keys.all()) == 1  # restarted: the old key is gone
     await e.close()
+
+
+async def test_a_rotation_keeps_the_format_another_server_raised_the_repository_to(
+    tmp_path: Path,
+) -> None:
+    cfg = load({"data_dir": str(tmp_path), "name_release_period": "0", "key": ""}, environ={})
+    e = await assemble(cfg, SystemClock())
+    try:
+        store = e.repo.store
+        # This server opened the repository while it was format 1; another one
+        # has raised it to format 2 since (its first manifest did).
+        e.repo.config.format_version = 1
+        assert (
+            repository_pb2.RepositoryConfig.FromString(await store.read("config")).format_version
+            == 2
+        )
+        op = await finish(e, await e.rotation.start(mt_pb.RotateKeyRequest()))
+        assert op.HasField("rotate_key"), op.error
+        stored = repository_pb2.RepositoryConfig.FromString(await store.read("config"))
+        assert stored.format_version == 2
+        assert stored.key_check == e.keys.current.key_check(stored.repository_id)
+    finally:
+        await e.close()
