@@ -8,6 +8,7 @@ its key id. Deleting that key object makes the backup's secrets unrecoverable.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import hashlib
 import itertools
@@ -196,28 +197,46 @@ async def read(
         raise DecodeError("a manifest lists items both inline and in blocks")
     digests = [bytes(b.sha256) for b in header.item_blocks]
     blocks = bytearray()
+    block_ends = array("Q")  # where each block ends in ``blocks``
     try:
         try:
             async for _, block in repo.read_blobs(digests):
                 blocks += block
+                block_ends.append(len(blocks))
                 if spool is not None and len(blocks) >= _SPOOL_BATCH:
-                    await spool.run(functools.partial(spool.append, bytes(blocks)))
+                    batch = (bytes(blocks), block_ends)
+                    await spool.run(functools.partial(spool.append, *batch))
                     blocks.clear()
+                    block_ends = array("Q")
         except CorruptObject as e:
             raise CorruptObject(
                 f"manifests/{sha256_hex}: a block of its items: {e}", e.key, e.sha256
             ) from e
         if spool is not None:
-            await spool.run(functools.partial(spool.append, bytes(blocks)))
+            await spool.run(functools.partial(spool.append, bytes(blocks), block_ends))
             return stored, header, spool
     except BaseException:
         if spool is not None:
             spool.close()
         raise
+    starts, ends = split_blocks(blocks, block_ends)
+    return stored, header, ManifestItems(blocks, starts, ends)
+
+
+def split_blocks(
+    blocks: bytes | bytearray, block_ends: Sequence[int]
+) -> tuple[array[int], array[int]]:
+    """Where each item of consecutive item blocks starts and ends. Raises
+    DecodeError unless every block holds whole items and nothing else: read
+    whole or a batch at a time, a manifest's blocks then mean the same."""
     other, starts, ends = split_repeated(blocks, _ITEMS_FIELD)
     if other:
         raise DecodeError("an item block holds more than items")
-    return stored, header, ManifestItems(blocks, starts, ends)
+    for end in block_ends:
+        i = bisect.bisect_left(ends, end)
+        if end and (i == len(ends) or ends[i] != end):
+            raise DecodeError("an item runs past the end of its block")
+    return starts, ends
 
 
 # Item blocks written to a spool at a time, and read back from it at a time.
@@ -245,11 +264,10 @@ class ItemSpool(Sequence[mf_pb.ManifestItem]):
         # ends at _ends[i] and starts where item i - 1 ends.
         self._ends = array("Q")
 
-    def append(self, blocks: bytes) -> None:
-        """Adds item blocks (whole items, back to back). Blocking."""
-        other, starts, ends = split_repeated(blocks, _ITEMS_FIELD)
-        if other:
-            raise DecodeError("an item block holds more than items")
+    def append(self, blocks: bytes, block_ends: Sequence[int] = ()) -> None:
+        """Adds item blocks (whole items, back to back; each block ending at
+        one of ``block_ends``). Blocking."""
+        starts, ends = split_blocks(blocks, block_ends)
         view = memoryview(blocks)
         at = self._ends[-1] if self._ends else 0
         data = memoryview(b"".join(view[s:e] for s, e in zip(starts, ends, strict=True)))

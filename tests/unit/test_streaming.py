@@ -221,6 +221,38 @@ async def test_a_block_that_holds_no_items_makes_the_backup_data_loss(engines: E
     assert pruned.state == Op.STATE_FAILED and "manifest" in pruned.error.message
 
 
+async def test_an_item_that_runs_past_its_block_makes_the_backup_data_loss(
+    engines: Engines,
+) -> None:
+    await provisioned(engines, "split", {f"p{i}": b"<p%d/>" % i for i in range(3)})
+    op = await backed_up(engines, "split")
+    _, header, items = await mf.read(engines.repo, op.backup.manifest_sha256)
+    encoded = [i.SerializeToString(deterministic=True) for i in items]
+    block = b"".join(b for _, b in mf.item_blocks(encoded))  # the items, framed
+    cut = len(block) // 2  # inside the second item
+    session = engines.repo.session()
+    del header.item_blocks[:]
+    for half in (block[:cut], block[cut:]):
+        await session.add(hashlib.sha256(half).digest(), half)
+        header.item_blocks.add(sha256=hashlib.sha256(half).digest(), size_bytes=len(half))
+    await session.commit()
+    await _swap_manifest(engines, op.backup.name, header)
+    with pytest.raises(DecodeError, match="past the end of its block"):
+        await mf.read(engines.repo, await _manifest_of(engines, op.backup.name))
+    with pytest.raises(DataLoss, match="unreadable"):
+        await restored(
+            engines, bk_pb.RestoreBackupRequest(backup=op.backup.name, environment_id="split-copy")
+        )
+    pruned = await finish(engines, await engines.prune.start(mt_pb.PruneRepositoryRequest()))
+    assert pruned.state == Op.STATE_FAILED and "manifest" in pruned.error.message
+
+
+async def _manifest_of(engines: Engines, backup: str) -> str:
+    bname = names.parse_backup(backup)
+    ref = RecordRef(bname.environment, bname.backup_id)
+    return bk_pb.Backup.FromString(await engines.repo.get_record(ref)).manifest_sha256
+
+
 async def test_a_format_1_manifest_with_its_items_inline_restores_and_keeps_its_blobs(
     engines: Engines,
 ) -> None:
