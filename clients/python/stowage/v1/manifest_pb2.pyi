@@ -103,8 +103,9 @@ class BackupManifest(_message.Message):
     @_builtins.property
     def item_blocks(self) -> _containers.RepeatedCompositeFieldContainer[Global___BlobRef]:
         """Format 2: every artifact, in (kind, id) order, stored as blobs in packs.
-        A block's plaintext is a run of the `items` field as it would be encoded
-        in this message, and blocks end where the items' own bytes say, so an
+        A block's plaintext is a run of whole `items` fields as they would be
+        encoded in this message (an item never continues into the next block),
+        and blocks end where the items' own bytes say, so an
         unchanged run of artifacts makes the same block in every backup and is
         stored once.
         """
