@@ -584,8 +584,9 @@ class RestoreEngine:
 
         The items are walked twice side by side, in the same order: once by the
         reads, which run ahead, and once here, a batch at a time in a worker
-        thread. Nothing is kept per item or per content, so memory does not
-        grow with the environment. Content that several items share is read
+        thread. In memory there is nothing per small item or per content (the
+        order's records are in a file), so memory does not grow with the
+        environment. Content that several items share is read
         and staged for each (the install keeps one copy): rare, and cheaper
         than remembering every digest of the environment."""
         if order is None:
@@ -701,9 +702,10 @@ class RestoreEngine:
             await self._abandon(staged, finishing)
             raise
         finally:
+            # (a batch still being read in a worker thread keeps the order's
+            # file open; it closes when the last reference goes)
             ahead.cancel()
             await asyncio.gather(ahead, return_exceptions=True)
-            order.close()
             await blobs.aclose()
             if installing is not None and not installing.done():
                 # Let a batch being written finish (or fail) before reporting.
