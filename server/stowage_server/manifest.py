@@ -11,9 +11,6 @@ from __future__ import annotations
 import bisect
 import functools
 import hashlib
-import itertools
-import os
-import tempfile
 import zlib
 from array import array
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
@@ -38,6 +35,7 @@ from stowage_storage.repository import CorruptObject, Repository
 from stowage_storage.wire import split_repeated
 
 from . import names
+from .scratch import ScratchFile
 from .settings import PLAIN_FIELDS, SECRET_FIELDS
 
 # What the items of one manifest may add up to: far beyond any environment,
@@ -204,8 +202,7 @@ async def read(
                 blocks += block
                 block_ends.append(len(blocks))
                 if spool is not None and len(blocks) >= _SPOOL_BATCH:
-                    batch = (bytes(blocks), block_ends)
-                    await spool.run(functools.partial(spool.append, *batch))
+                    await spool.add(bytes(blocks), block_ends)
                     blocks.clear()
                     block_ends = array("Q")
         except CorruptObject as e:
@@ -213,7 +210,7 @@ async def read(
                 f"manifests/{sha256_hex}: a block of its items: {e}", e.key, e.sha256
             ) from e
         if spool is not None:
-            await spool.run(functools.partial(spool.append, bytes(blocks), block_ends))
+            await spool.add(bytes(blocks), block_ends)
             return stored, header, spool
     except BaseException:
         if spool is not None:
@@ -244,41 +241,36 @@ _SPOOL_BATCH = 1 << 20
 
 
 class ItemSpool(Sequence[mf_pb.ManifestItem]):
-    """A manifest's items in a temporary file with no name, parsed when asked
-    for. A restore walks its items three times (its checks, its reads, the rows
-    it writes): held in memory, they were the largest thing a restore of many
-    artifacts kept (about 100 bytes an artifact, 8 MB at 80,000), and what made
-    its memory grow with the environment. In a file they cost page cache, which
-    the system takes back when it needs it. The file goes when the spool is
-    closed or collected, and with the process.
+    """A manifest's items in a scratch file, parsed when asked for. A restore
+    walks its items three times (its checks, its reads, the rows it writes):
+    held in memory, they were the largest thing a restore of many artifacts
+    kept (about 100 bytes an artifact, 8 MB at 80,000), and what made its
+    memory grow with the environment.
 
     ``run`` runs blocking calls (the writes) off the event loop."""
 
     def __init__(
         self, directory: str, run: Callable[[Callable[[], None]], Awaitable[None]]
     ) -> None:
-        self.run = run
-        self._file = tempfile.TemporaryFile(dir=directory, buffering=0)
-        self._fd = self._file.fileno()
+        self._run = run
+        self._file = ScratchFile(directory)
         # The items are kept back to back, without their framing: item i
         # ends at _ends[i] and starts where item i - 1 ends.
         self._ends = array("Q")
 
-    def append(self, blocks: bytes, block_ends: Sequence[int] = ()) -> None:
+    async def add(self, blocks: bytes, block_ends: Sequence[int]) -> None:
         """Adds item blocks (whole items, back to back; each block ending at
-        one of ``block_ends``). Blocking."""
+        one of ``block_ends``), in a worker thread."""
+        await self._run(functools.partial(self._append, blocks, block_ends))
+
+    def _append(self, blocks: bytes, block_ends: Sequence[int]) -> None:
         starts, ends = split_blocks(blocks, block_ends)
         view = memoryview(blocks)
+        self._file.append(b"".join(view[s:e] for s, e in zip(starts, ends, strict=True)))
         at = self._ends[-1] if self._ends else 0
-        data = memoryview(b"".join(view[s:e] for s, e in zip(starts, ends, strict=True)))
-        written = 0
-        while written < len(data):
-            written += os.pwrite(self._fd, data[written:], at + written)
-        item_ends = itertools.accumulate(
-            (e - s for s, e in zip(starts, ends, strict=True)), initial=at
-        )
-        next(item_ends)  # (at itself: where the first new item starts)
-        self._ends.extend(item_ends)
+        for s, e in zip(starts, ends, strict=True):
+            at += e - s
+            self._ends.append(at)
 
     def close(self) -> None:
         self._file.close()
@@ -290,15 +282,15 @@ class ItemSpool(Sequence[mf_pb.ManifestItem]):
         if i < 0:
             i += len(self._ends)
         start = self._ends[i - 1] if i else 0
-        return mf_pb.ManifestItem.FromString(os.pread(self._fd, self._ends[i] - start, start))
+        return mf_pb.ManifestItem.FromString(self._file.read(start, self._ends[i] - start))
 
     def __iter__(self) -> Iterator[mf_pb.ManifestItem]:
-        parse, fd = mf_pb.ManifestItem.FromString, self._fd
+        parse, read = mf_pb.ManifestItem.FromString, self._file.read
         window, at = memoryview(b""), 0
         start = 0
         for end in self._ends:
             if end > at + len(window):
-                window = memoryview(os.pread(fd, max(_SPOOL_BATCH, end - start), start))
+                window = memoryview(read(start, max(_SPOOL_BATCH, end - start)))
                 at = start
             yield parse(window[start - at : end - at])
             start = end

@@ -16,10 +16,8 @@ import asyncio
 import collections
 import hashlib
 import itertools
-import os
 import sqlite3
 import struct
-import tempfile
 from array import array
 from collections.abc import (
     AsyncGenerator,
@@ -82,6 +80,7 @@ from .errors import (
 from .operations import OperationContext, OperationManager, request_hash
 from .policies import PolicyEngine, PolicyStore, Schedule
 from .registry import FTP_FOLDER, ControlNumberRecord, Registry, RestorePlanData
+from .scratch import ScratchFile
 
 if TYPE_CHECKING:
     from .restore_into import RestoreIntoEngine
@@ -857,19 +856,17 @@ class _Order:
     ones in file writes, and interleaved the two proceed side by side instead
     of one after the other.
 
-    Each item's digest, size and kind are kept in a temporary file, in 41-byte
-    records: the restore walks them twice (its reads run ahead of its staging)
-    without parsing an item again or holding anything per item."""
+    Each item's digest, size and kind are kept in a scratch file, a 41-byte
+    record at its position: the restore walks them twice (its reads run ahead
+    of its staging) without parsing an item again or holding anything per
+    small item."""
 
     def __init__(self, directory: str) -> None:
         self.small_bytes = 0
         self.large_bytes = 0
         self.larges = array("q")  # positions of the large items
-        self._large_sizes = array("q")
-        self._large_digests = bytearray()
-        self._file = tempfile.TemporaryFile(dir=directory, buffering=0)
+        self._file = ScratchFile(directory)
         self._pending = bytearray()
-        self._size = 0
 
     @classmethod
     def of(cls, items: Iterable[mf_pb.ManifestItem], directory: str) -> _Order:
@@ -888,36 +885,32 @@ class _Order:
         else:
             self.large_bytes += item.size_bytes
             self.larges.append(n)
-            self._large_sizes.append(item.size_bytes)
-            self._large_digests += item.sha256
         self._pending += _RECORD.pack(item.sha256, item.size_bytes, small)
         if len(self._pending) >= _RECORDS_AT_ONCE * _RECORD.size:
-            self._flush()
-
-    def _flush(self) -> None:
-        with memoryview(self._pending) as pending:
-            done = 0
-            while done < len(pending):
-                done += os.pwrite(self._file.fileno(), pending[done:], self._size + done)
-        self._size += done
-        self._pending.clear()
+            self.finish()
 
     def finish(self) -> None:
         """After the last ``add``, before any ``walk``. Blocking."""
-        self._flush()
+        self._file.append(self._pending)
+        self._pending.clear()
 
     def close(self) -> None:
         self._file.close()
 
     def _smalls(self) -> Iterator[tuple[int, bytes, int, bool]]:
-        fd, at, n = self._file.fileno(), 0, 0
-        while at < self._size:
-            window = os.pread(fd, _RECORDS_AT_ONCE * _RECORD.size, at)
+        at, n = 0, 0
+        while at < self._file.size:
+            window = self._file.read(at, _RECORDS_AT_ONCE * _RECORD.size)
             at += len(window)
             for digest, size, small in _RECORD.iter_unpack(window):
                 if small:
                     yield n, digest, size, True
                 n += 1
+
+    def _large(self, g: int) -> tuple[int, bytes, int, bool]:
+        n = self.larges[g]
+        digest, size, _ = _RECORD.unpack(self._file.read(n * _RECORD.size, _RECORD.size))
+        return n, digest, size, False
 
     def walk(self) -> Iterator[tuple[int, bytes, int, bool]]:
         """(position, digest, size, small) of each item, in this order; the
@@ -937,9 +930,9 @@ class _Order:
                 yield small
                 small = next(smalls, None)
             else:
-                done_large += self._large_sizes[g]
-                digest = bytes(self._large_digests[g * 32 : g * 32 + 32])
-                yield self.larges[g], digest, self._large_sizes[g], False
+                large = self._large(g)
+                done_large += large[2]
+                yield large
                 g += 1
 
 

@@ -69,7 +69,6 @@ class PackEntries(Mapping[str, list[Entry]]):
 
     def __init__(self) -> None:
         self._packed: dict[str, bytes] = {}
-        self.entry_count = 0
 
     def __getitem__(self, pack: str) -> list[Entry]:
         return [Entry(*fields) for fields in _ENTRY.iter_unpack(self._packed[pack])]
@@ -84,11 +83,13 @@ class PackEntries(Mapping[str, list[Entry]]):
         return pack in self._packed
 
     def put(self, pack: str, entries: Sequence[Entry] | Sequence[repository_pb2.PackEntry]) -> None:
-        old = self._packed.get(pack, b"")
         self._packed[pack] = b"".join(
             _ENTRY.pack(e.sha256, e.offset, e.length, e.raw_length) for e in entries
         )
-        self.entry_count += (len(self._packed[pack]) - len(old)) // _ENTRY.size
+
+    @property
+    def entry_count(self) -> int:
+        return sum(len(packed) for packed in self._packed.values()) // _ENTRY.size
 
 
 class _IndexedPacks(Mapping[str, list[Entry]]):

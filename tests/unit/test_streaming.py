@@ -4,6 +4,7 @@ items one at a time: the pieces that keep memory flat, checked without a network
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import random
 from pathlib import Path
@@ -288,14 +289,18 @@ async def _now(fn):  # type: ignore[no-untyped-def]
     return fn()
 
 
-def test_a_spool_gives_back_its_items_in_order_and_one_by_one(
+async def test_a_spool_gives_back_its_items_in_order_and_one_by_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     items = [_item(i, size=i) for i in range(2000)]
     blocks = [b for _, b in mf.item_blocks(items)]
+
+    def ends(part: list[bytes]) -> list[int]:
+        return list(itertools.accumulate(len(b) for b in part))
+
     spool = mf.ItemSpool(str(tmp_path), _now)
-    spool.append(b"".join(blocks[:3]))
-    spool.append(b"".join(blocks[3:]))
+    await spool.add(b"".join(blocks[:3]), ends(blocks[:3]))
+    await spool.add(b"".join(blocks[3:]), ends(blocks[3:]))
     parsed = [mf_pb.ManifestItem.FromString(i) for i in items]
     assert len(spool) == 2000
     assert list(spool) == parsed
@@ -303,7 +308,7 @@ def test_a_spool_gives_back_its_items_in_order_and_one_by_one(
     monkeypatch.setattr(mf, "_SPOOL_BATCH", 100)  # reads of a few items at a time
     assert list(spool) == parsed
     with pytest.raises(DecodeError):
-        spool.append(b"\x08\x01" + blocks[0])  # a field that is no item
+        await spool.add(b"\x08\x01" + blocks[0], [])  # a field that is no item
     assert os.listdir(tmp_path) == []  # the file has no name
     spool.close()
 
