@@ -278,6 +278,11 @@ class OperationContext:
         self._events: list[ops_pb.OperationEvent] = []
         self._last_flush = 0.0
         self._dirty = False
+        # The item being worked on, written into the operation only with an
+        # event: each string set on a message is copied into its arena, which
+        # frees nothing until the message goes, so setting it per item would
+        # grow the operation with every item of the environment.
+        self._current = ""
         self._flushing = asyncio.Lock()
         self.cancel_reason: str | None = None
         self.started = False
@@ -289,6 +294,8 @@ class OperationContext:
         return self.op.name.split("/")[1]
 
     def _event(self, warning: str = "", final: bool = False) -> None:
+        if self.op.progress.current_item != self._current:
+            self.op.progress.current_item = self._current
         self.op.last_sequence += 1
         e = ops_pb.OperationEvent(
             sequence=self.op.last_sequence,
@@ -310,7 +317,7 @@ class OperationContext:
         p.phase = name
         p.items_total, p.bytes_total = items_total, bytes_total
         p.items_done = p.bytes_done = 0
-        p.current_item = ""
+        self._current = ""
         self._event()
         await self.flush(force=True)
 
@@ -319,7 +326,7 @@ class OperationContext:
         p.items_done += items
         p.bytes_done += nbytes
         if current is not None:
-            p.current_item = current
+            self._current = current
         self._dirty = True
         if time.monotonic() - self._last_flush >= EVENT_INTERVAL:
             await self.flush()

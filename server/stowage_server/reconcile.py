@@ -22,6 +22,7 @@ Sandboxes of restore drills are never live.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from stowage.v1 import backups_pb2 as bk_pb
@@ -45,7 +46,7 @@ Counters = tuple[int, int, int]  # interchange, group, transaction set
 Identity = tuple[str, str, str]  # agreement id, host partner, guest partner
 
 
-def identity(agreement_id: str, metadata: dict[str, str]) -> Identity:
+def identity(agreement_id: str, metadata: Mapping[str, str]) -> Identity:
     return agreement_id, metadata.get(HOST, ""), metadata.get(GUEST, "")
 
 

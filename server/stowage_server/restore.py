@@ -117,8 +117,13 @@ class Plan:
     # The control numbers to write (R8) and the checklist to create with them.
     control_numbers: list[ControlNumberRecord] = field(default_factory=list)
     checklist: list[Entry] = field(default_factory=list)
-    # From one walk of the items (_survey): the agreements, parsed, and the
-    # blobs the repository lacks.
+    # Read before the survey: live agreements' counters by identity (R8) and
+    # the source folders live agreements pull (R9).
+    live: dict[reconcile.Identity, list[reconcile.LiveCounters]] = field(default_factory=dict)
+    ftp_users: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    # From one walk of the items (_survey): the agreements that reconciliation
+    # or a folder conflict concerns (the others are neither held nor parsed
+    # twice: a parsed item takes some 700 bytes), and the blobs the repository lacks.
     agreements: list[mf_pb.ManifestItem] = field(default_factory=list)
     missing_blobs: list[tuple[mf_pb.ManifestItem, bytes]] = field(default_factory=list)
     order: _Order | None = None  # the order the items are read in
@@ -275,9 +280,12 @@ class RestoreEngine:
             plan.result.backup_policy.CopyFrom(copied)
         plan.result.artifact_count = len(plan.items)
         await self.repo.refresh()
+        plan.live = await self._run(self.live_agreements.by_identity)
+        plan.ftp_users = await self._run(self.registry.ftp_folder_users)
         # One walk of the items for every check that needs them all.
         tmp = self.registry.content.tmp_dir
-        await self._run(lambda: _survey(plan, self.repo.has_blob, tmp))
+        concerns = _agreement_concerns(plan)
+        await self._run(lambda: _survey(plan, self.repo.has_blob, tmp, concerns))
         await self._checks(plan)
         await self._warnings(plan)
         await self._reconcile(plan, req)
@@ -286,12 +294,11 @@ class RestoreEngine:
 
     async def _reconcile(self, plan: Plan, req: bk_pb.RestoreBackupRequest) -> None:
         """The control numbers the restored agreements get (R8)."""
-        live = await self._run(self.live_agreements.by_identity)
         agreements = {i.id: dict(i.metadata) for i in plan.agreements}
         done = reconcile.reconcile(
             plan.loaded.manifest,
             agreements,
-            live,
+            plan.live,
             req.control_number_policy,
             req.control_number_margin,
             plan.target,
@@ -311,13 +318,12 @@ class RestoreEngine:
         restored = plan.settings.access_control_key.value
         key = box.fingerprint(backed_up) if backed_up else ""
         holders = await self._run(lambda: store.key_holders(key))
-        users = await self._run(self.registry.ftp_folder_users)
         plan.checklist = restore_items(
             plan.target,
             backed_up_key=key,
             restored_key=box.fingerprint(restored) if restored else "",
             key_holders=holders,
-            ftp_conflicts=ftp_conflicts(plan.agreements, users),
+            ftp_conflicts=ftp_conflicts(plan.agreements, plan.ftp_users),
             hybrid_connections=[
                 (e.name.rsplit("/", 1)[-1], e.reason)
                 for e in plan.loaded.manifest.excluded
@@ -421,7 +427,7 @@ class RestoreEngine:
                     "the restored environment points at the same tracking database",
                 )
         # Control-number warnings come from reconciliation (_reconcile).
-        folders = await self._run(self.registry.ftp_folder_users)
+        folders = plan.ftp_users
         for item in plan.agreements:
             folder = item.metadata.get(FTP_FOLDER)
             if folder:
@@ -955,16 +961,42 @@ def _item_of(items: Sequence[mf_pb.ManifestItem], blob: bytes) -> mf_pb.Manifest
     return None
 
 
-def _survey(plan: Plan, has_blob: Callable[[bytes], bool], directory: str) -> None:
+def _agreement_concerns(plan: Plan) -> Callable[[mf_pb.ManifestItem], bool]:
+    """Whether reconciliation (R8) or a folder conflict (R9) concerns an
+    agreement: it has backed-up control numbers, a live agreement with its
+    identity has issued numbers, or a live agreement pulls its source folder.
+    Reconciliation passes over any other agreement."""
+    numbered = {c.agreement.rsplit("/", 1)[-1] for c in plan.loaded.manifest.control_numbers}
+    live, users = plan.live, plan.ftp_users
+
+    def concerns(item: mf_pb.ManifestItem) -> bool:
+        metadata = item.metadata
+        folder = metadata.get(FTP_FOLDER)
+        return (
+            item.id in numbered
+            or reconcile.identity(item.id, metadata) in live
+            or bool(folder and folder in users)
+        )
+
+    return concerns
+
+
+def _survey(
+    plan: Plan,
+    has_blob: Callable[[bytes], bool],
+    directory: str,
+    concerns: Callable[[mf_pb.ManifestItem], bool],
+) -> None:
     """What the checks and the reads need of every item, in one walk: the
-    plan's size, its agreements, the blobs the repository lacks and the order
-    of the reads. Blocking, for a worker thread (each item is parsed as it comes)."""
+    plan's size, the agreements that ``concerns``, the blobs the repository
+    lacks and the order of the reads. Blocking, for a worker thread (each item
+    is parsed as it comes)."""
     agreement = env_pb.ARTIFACT_KIND_AGREEMENT
     order = plan.order = _Order(directory)
     for n, item in enumerate(plan.items):
         plan.result.size_bytes += item.size_bytes
         order.add(n, item)
-        if item.kind == agreement:
+        if item.kind == agreement and concerns(item):
             plan.agreements.append(item)
         for d, _ in mf.blob_refs(item):
             if not has_blob(d):

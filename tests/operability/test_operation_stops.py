@@ -132,3 +132,39 @@ async def test_a_save_left_running_by_a_cancelled_reporter_never_lands_last(
     await cancelling
     await asyncio.get_running_loop().run_in_executor(None, store.released.wait, 30)
     assert (await stored(manager, op)).state == Op.STATE_CANCELLED
+
+
+async def test_progress_names_the_current_item_in_its_events_and_stored_record(
+    manager: OperationManager,
+) -> None:
+    reported = asyncio.Event()
+    finish = asyncio.Event()
+
+    async def work(ctx: OperationContext) -> bk_pb.Backup:
+        await ctx.phase("upload", items_total=3)
+        for label in ("agreements/a1", "agreements/a2", "maps/m1"):
+            await ctx.advance(items=1, nbytes=10, current=label)
+        await ctx.flush(force=True)
+        reported.set()
+        await finish.wait()
+        await ctx.phase("commit", items_total=1)
+        await ctx.flush(force=True)
+        return bk_pb.Backup(name="environments/e1/backups/b1")
+
+    op = await launched(manager, work)
+    await reported.wait()
+    op_id = op.name.split("/")[1]
+    progress = (await stored(manager, op)).progress
+    assert (progress.phase, progress.items_done, progress.current_item) == (
+        "upload",
+        3,
+        "maps/m1",
+    )
+    events = manager.store.events_after(op_id, 0)
+    assert events[-1].progress.current_item == "maps/m1"
+    finish.set()
+    while not (await stored(manager, op)).done:
+        await asyncio.sleep(0.01)
+    events = manager.store.events_after(op_id, 0)
+    commit = [e for e in events if e.progress.phase == "commit"]
+    assert commit and all(e.progress.current_item == "" for e in commit)
