@@ -44,7 +44,7 @@ from .catalog import BackupCatalog
 from .checklist import Checklists
 from .clock import Clock, SystemClock
 from .config import Config
-from .content import ContentStore
+from .content import ContentStore, tmp_path
 from .database import Database
 from .diff import DiffEngine
 from .drill import DrillEngine
@@ -126,6 +126,18 @@ class Engines:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
+def _scratch_dir(cfg: Config) -> str:
+    """Where nameless scratch files go (the index's entries among them): on
+    the data directory's disk, not a temporary directory that may be memory."""
+    path = tmp_path(_content_root(cfg))
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def _content_root(cfg: Config) -> str:
+    return os.path.join(cfg.data_path, "content")
+
+
 async def assemble(
     cfg: Config, clock: Clock, wrap_store: Callable[[ObjectStore], ObjectStore] | None = None
 ) -> Engines:
@@ -148,12 +160,18 @@ async def assemble(
     if wrap_store is not None:
         store = wrap_store(store)
     try:
-        repo = await Repository.open(store, keys, executor=executor, encrypt_all=cfg.encrypt_all)
+        repo = await Repository.open(
+            store,
+            keys,
+            executor=executor,
+            encrypt_all=cfg.encrypt_all,
+            scratch_dir=_scratch_dir(cfg),
+        )
     except (RepositoryError, StorageError) as e:
         raise StartupError(f"repository {store.describe()}: {e}") from e
     repo.upload_limit = RateLimiter(cfg.upload_limit)
     db = Database(os.path.join(cfg.data_path, "registry.db"))
-    content = ContentStore(os.path.join(cfg.data_path, "content"), repo.chunker)
+    content = ContentStore(_content_root(cfg), repo.chunker)
     registry = Registry(db, content, SecretBox(keys), clock)
     owner = OwnerLock(os.path.join(cfg.data_path, "owners"))
     operations = OperationManager(OperationStore(db), owner, clock, executor)

@@ -130,6 +130,7 @@ class CopyEngine:
                     self.master,
                     executor=self._executor,
                     encrypt_all=self.repo.codec.encrypts,
+                    scratch_dir=self.repo.scratch_dir,
                 )
                 async with (
                     self.repo.locks.held(SHARED, f"copy {ctx.op.name}", LOCK_WAIT),

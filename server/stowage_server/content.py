@@ -58,13 +58,18 @@ def chunk_refs(data: bytes) -> Iterator[tuple[bytes, int]]:
         yield digest, length
 
 
+def tmp_path(root: str) -> str:
+    """Where a content store under ``root`` keeps files no environment sees."""
+    return os.path.join(root, "tmp")
+
+
 class ContentStore:
     def __init__(self, root: str, chunker: Chunker) -> None:
         self.root = root
         self.chunker = chunker
         self.chunker_id = f"fastcdc-{chunker.average}-{chunker.threshold}"
         self.segments = SegmentStore(os.path.join(root, "segments"))
-        self._tmp = os.path.join(root, "tmp")
+        self._tmp = tmp_path(root)
         os.makedirs(self._tmp, exist_ok=True)
         for name in os.listdir(self._tmp):
             # Leftovers of uploads that never finished.

@@ -16,6 +16,16 @@ from contextlib import contextmanager
 
 SCHEMA_VERSION = 4
 PAGE_SIZE = 16384
+# Page cache per connection, in KiB (as PRAGMA cache_size takes it, negated).
+# In WAL mode a connection drops its cached pages whenever another connection
+# has written since its last transaction, so while a restore or a backup
+# writes, a pool connection's cache rarely outlives a read: a small one costs
+# reads nothing, where SQLite's default of 2 MB each would fill as the tables
+# grow (five connections, 10 MB). A write transaction, which walks the same
+# B-tree pages over and over, has the default while it runs, as has a held
+# read (a backup's snapshot), whose pages stay valid for its whole length.
+READ_CACHE_KIB = 256
+WRITE_CACHE_KIB = 2048
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS environments (
@@ -239,6 +249,7 @@ class Database:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._open()
+            conn.execute(f"PRAGMA cache_size=-{READ_CACHE_KIB}")
             self._local.conn = conn
             with self._lock:
                 self._all.append(conn)
@@ -251,6 +262,7 @@ class Database:
         a time may use it."""
         conn = self._open()
         try:
+            conn.execute(f"PRAGMA cache_size=-{WRITE_CACHE_KIB}")
             conn.execute("BEGIN")
             # A deferred transaction takes its snapshot at the first read.
             conn.execute("SELECT 1 FROM environments LIMIT 1").fetchall()
@@ -279,6 +291,7 @@ class Database:
         conn = self._connect()
         if not durable:
             conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"PRAGMA cache_size=-{WRITE_CACHE_KIB}")
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
@@ -290,6 +303,7 @@ class Database:
         finally:
             if not durable:
                 conn.execute("PRAGMA synchronous=FULL")
+            conn.execute(f"PRAGMA cache_size=-{READ_CACHE_KIB}")
 
     def close(self) -> None:
         with self._lock:

@@ -32,10 +32,10 @@ from stowage_storage.crypto import (
 )
 from stowage_storage.keyring import KeyRing
 from stowage_storage.repository import CorruptObject, Repository
+from stowage_storage.scratch import ScratchFile
 from stowage_storage.wire import split_repeated
 
 from . import names
-from .scratch import ScratchFile
 from .settings import PLAIN_FIELDS, SECRET_FIELDS
 
 # What the items of one manifest may add up to: far beyond any environment,

@@ -60,6 +60,7 @@ from stowage_storage.repository import (
     Repository,
     RepositoryError,
 )
+from stowage_storage.scratch import ScratchFile
 from stowage_storage.store import StorageError
 
 from . import manifest as mf
@@ -80,7 +81,6 @@ from .errors import (
 from .operations import OperationContext, OperationManager, request_hash
 from .policies import PolicyEngine, PolicyStore, Schedule
 from .registry import FTP_FOLDER, ControlNumberRecord, Registry, RestorePlanData
-from .scratch import ScratchFile
 
 if TYPE_CHECKING:
     from .restore_into import RestoreIntoEngine

@@ -1,33 +1,34 @@
 """The index: which pack holds which blob.
 
 Each committed write session adds one ``index/{sha256}`` object describing the
-packs it wrote. Every process keeps the union in memory and reads only the index
-objects it has not seen yet when it refreshes.
+packs it wrote. Every process keeps the union and reads only the index objects
+it has not seen yet when it refreshes.
 
 A repository holds a blob per 16 KiB of content, so the index is the one
 structure of a server that grows with everything ever backed up. A dict keyed by
-digest costs some 210 bytes per blob (the digest's own bytes object, the dict
-slot, an int); this layout costs about 51, with no object per blob:
+digest costs some 210 bytes per blob; held whole in packed bytes, about 51.
+Here memory holds about 15 and the rest lies in a scratch file (page cache,
+which the system takes back when it needs it):
 
-- Every entry's digest and position (its number in the order entries were
-  added), 36 bytes, in buckets chosen by the digest's ``hash()`` (cached by
-  the bytes object, and already computed for a set of digests). A lookup is
-  one ``bytes.find`` of the digest in its bucket, in C; a hit must start on an
-  item boundary. A bucket keeps the order its items were added in, so a
-  digest's first hit is its first location.
-- Each added pack's entries without their digests, 12 bytes each (offset,
-  length and raw length as 32-bit ints: packs are a few MiB), one ``bytes``
-  per pack in the order listed: entry k of a pack is at its first position + k.
+- The file: every entry, by position (its number in the order entries were
+  added), 44 bytes: digest, offset, length and raw length (32-bit ints: packs
+  are a few MiB). Written before the entry is published in memory, so a reader
+  in another thread never meets a position whose record is not there yet.
+- In memory: each entry's first 8 digest bytes and its position, 12 bytes, in
+  buckets chosen by the low bits of those bytes (a digest is uniform). A
+  lookup is one ``bytes.find`` of the 8 bytes in its bucket, in C; a hit must
+  start on an item boundary, and is confirmed by one read of its record, so
+  only whole digests match (8 bytes shared by two digests cost a read, never a
+  wrong answer). A bucket keeps the order its items were added in, so a
+  digest's first confirmed hit is its first location. A miss reads nothing.
+- Per pack added: its name and first position (entry k of a pack is at its
+  first position + k).
 
 The buckets double as entries come, holding 8 to 16 items: a lookup's cost is
 mostly reaching its bucket, not scanning it, while each bucket costs some 50
 bytes of its own. They are immutable ``bytes``, replaced on insert: less
 overhead than a ``bytearray`` and no over-allocation, for a copy of a few
 hundred bytes.
-
-``packs`` gathers digests back from the buckets, in one walk of them all the
-first time a ``packs`` view is read; that view caches them (32 bytes an entry,
-transient: the price of not keeping every digest twice).
 """
 
 from __future__ import annotations
@@ -40,17 +41,20 @@ from typing import NamedTuple
 from stowage.v1 import repository_pb2
 
 from .pack import Entry
+from .scratch import ScratchFile
 
 _ENTRY = struct.Struct(">32sQQQ")  # PackEntries: as wide as the index objects' fields
-_RECORD = struct.Struct(">III")  # the Index: offset, length, raw length
-_ITEM = struct.Struct(">32sI")  # a lookup item: digest, position
+_RECORD = struct.Struct(">32sIII")  # the Index's file: digest, offset, length, raw length
+_KEY = struct.Struct(">8sI")  # a lookup item: the digest's first 8 bytes, position
+_PREFIX = struct.Struct(">Q4x")  # a lookup item's first 8 bytes as a number
 _POSITION = struct.Struct(">I")
-_DIGEST = struct.Struct("32s")
 _FIELD_MAX = (1 << 32) - 1
-_ITEM_SIZE = _ITEM.size
-_DIGEST_SIZE = _DIGEST.size
+_DIGEST_SIZE = 32
+_PREFIX_SIZE = 8
+_KEY_SIZE = _KEY.size
 _RECORD_SIZE = _RECORD.size
 _MAX_LOAD = 16  # items per bucket, on average, before the buckets double
+_WINDOW = 64  # records read at once (2.75 KiB)
 
 
 class Location(NamedTuple):
@@ -94,28 +98,16 @@ class PackEntries(Mapping[str, list[Entry]]):
 
 class _IndexedPacks(Mapping[str, list[Entry]]):
     """The index's packs, each with all its entries as last added (duplicates
-    included), decoded on access."""
+    included), read from the index's file on access."""
 
     def __init__(self, index: Index) -> None:
         self._index = index
-        self._digests = bytearray()  # every entry's digest, by position
-        self._digests_of = -1  # the index size they were gathered at
 
     def __getitem__(self, pack: str) -> list[Entry]:
         index = self._index
-        slot = index._latest[pack]
-        if self._digests_of != index._size:
-            self._digests = index._digests_by_position()
-            self._digests_of = index._size
-        records = index._slot_records[slot]
-        start = index._slot_start[slot] * _DIGEST_SIZE
-        digests = bytes(self._digests[start : start + len(records) // _RECORD_SIZE * _DIGEST_SIZE])
-        return [
-            Entry(sha256, *record)
-            for (sha256,), record in zip(
-                _DIGEST.iter_unpack(digests), _RECORD.iter_unpack(records), strict=True
-            )
-        ]
+        _, start, count = index._slots[index._latest[pack]]
+        data = index._file.read(start * _RECORD_SIZE, count * _RECORD_SIZE)
+        return [Entry(*record) for record in _RECORD.iter_unpack(data)]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._index._latest)
@@ -223,32 +215,32 @@ class DigestSet:
 
 
 class Index:
-    def __init__(self) -> None:
-        # One slot per add_pack call: a pack added again gets a new slot (its
-        # entries as listed now), while its old slot keeps serving the digests
-        # it located first.
-        self._slot_pack: list[str] = []
-        self._slot_records: list[bytes] = []
-        self._slot_start: list[int] = []  # position of each slot's first entry
+    def __init__(self, directory: str | None = None) -> None:
+        # Every entry's record, by position (see the module's comment).
+        self._file = ScratchFile(directory)
+        # One slot per add_pack call, (pack, first position, entries): a pack
+        # added again gets a new slot (its entries as listed now), while its
+        # old slot keeps serving the digests it located first.
+        self._slots: list[tuple[str, int, int]] = []
+        self._slot_start: list[int] = []  # each slot's first position, to bisect
         self._latest: dict[str, int] = {}  # pack -> its last slot
         self._count = 0  # distinct digests
-        # Every entry (duplicates included) by digest, with its position.
-        self._buckets = _HashBuckets(_ITEM_SIZE)
+        self._size = 0  # entries written, duplicates included: the next position
+        self._window: tuple[int, bytes] = (0, b"")  # records read ahead: first position, bytes
+        # (buckets, mask) in one attribute, so that a reader never pairs the
+        # buckets of one size with the mask of another.
+        self._table: tuple[list[bytes], int] = ([b""], 0)
+        self._keys = 0
         self.loaded: set[str] = set()
 
     @property
     def packs(self) -> Mapping[str, list[Entry]]:
         """Every pack with all its entries as the index objects list them
-        (duplicates included). A new view each time: its cache goes with it."""
+        (duplicates included)."""
         return _IndexedPacks(self)
 
-    @property
-    def _size(self) -> int:
-        """Entries, duplicates included: the next position."""
-        return self._buckets.size
-
     def __contains__(self, sha256: bytes) -> bool:
-        return self._buckets.find(sha256)[1] >= 0
+        return self._first(sha256) is not None
 
     def __len__(self) -> int:
         return self._count
@@ -258,52 +250,119 @@ class Index:
         return {d for d in digests if d not in self}
 
     def get(self, sha256: bytes) -> Location | None:
-        bucket, i = self._buckets.find(sha256)
-        return None if i < 0 else self._location(_POSITION.unpack_from(bucket, i + _DIGEST_SIZE)[0])
-
-    def _location(self, pos: int) -> Location:
+        found = self._first(sha256)
+        if found is None:
+            return None
+        pos, record = found
+        _, offset, length, raw_length = _RECORD.unpack(record)
         slot = bisect_right(self._slot_start, pos) - 1
-        at = (pos - self._slot_start[slot]) * _RECORD_SIZE
-        record = _RECORD.unpack_from(self._slot_records[slot], at)
-        return _new_location((self._slot_pack[slot], *record))
+        return _new_location((self._slots[slot][0], offset, length, raw_length))
+
+    def _candidates(self, prefix: bytes) -> Iterator[int]:
+        """Positions of the items with these first 8 bytes, in the order added."""
+        buckets, mask = self._table
+        bucket = buckets[int.from_bytes(prefix, "big") & mask]
+        i = bucket.find(prefix)
+        while i >= 0:
+            if i % _KEY_SIZE == 0:  # not bytes straddling two items
+                yield _POSITION.unpack_from(bucket, i + _PREFIX_SIZE)[0]
+            i = bucket.find(prefix, i + 1)
+
+    def _record(self, pos: int) -> bytes:
+        """The record at a position, from the last window read if it holds it.
+
+        Lookups tend to come in the order blobs were written (a backup claims
+        content in the order the last one stored it, a restore reads a
+        manifest that backup wrote), so where a lookup follows the last record
+        read, the read takes the next records too: most lookups then make no
+        system call. The window is replaced whole, so a
+        reader in another thread sees one window or the other, and it holds
+        only records written before it was read."""
+        start, window = self._window
+        at = (pos - start) * _RECORD_SIZE
+        if 0 <= at < len(window):
+            return window[at : at + _RECORD_SIZE]
+        # Read ahead only where lookups went on past the last read.
+        ahead = pos == start + len(window) // _RECORD_SIZE
+        count = min(_WINDOW, self._size - pos) if ahead else 1
+        window = self._file.read(pos * _RECORD_SIZE, count * _RECORD_SIZE)
+        self._window = (pos, window)
+        return window[:_RECORD_SIZE]
+
+    def _first(self, sha256: bytes) -> tuple[int, bytes] | None:
+        """The digest's first position and its record, or None."""
+        if len(sha256) != _DIGEST_SIZE:
+            return None  # a shorter one could match inside an item
+        prefix = sha256[:_PREFIX_SIZE]
+        buckets, mask = self._table
+        bucket = buckets[int.from_bytes(prefix, "big") & mask]
+        i = bucket.find(prefix)
+        while i >= 0:
+            if not i % _KEY_SIZE:  # not bytes straddling two items
+                pos = _POSITION.unpack_from(bucket, i + _PREFIX_SIZE)[0]
+                record = self._record(pos)
+                if record[:_DIGEST_SIZE] == sha256:
+                    return pos, record
+            i = bucket.find(prefix, i + 1)
+        return None
 
     def add_pack(
         self, pack: str, entries: Sequence[Entry] | Sequence[repository_pb2.PackEntry]
     ) -> None:
         """Records a pack's entries; a digest already indexed keeps its first
         location (duplicates come from racing writers and are equal)."""
-        digests = []
-        records = []
-        for e in entries:
+        records = bytearray(len(entries) * _RECORD_SIZE)
+        for k, e in enumerate(entries):
             sha256 = e.sha256
             if len(sha256) != _DIGEST_SIZE:
                 raise ValueError(f"pack {pack}: a digest of {len(sha256)} bytes")
             try:
-                records.append(_RECORD.pack(e.offset, e.length, e.raw_length))
+                _RECORD.pack_into(
+                    records, k * _RECORD_SIZE, sha256, e.offset, e.length, e.raw_length
+                )
             except struct.error:
                 raise ValueError(
                     f"pack {pack}: entry {bytes(sha256).hex()} has offset {e.offset}, length"
                     f" {e.length}, raw length {e.raw_length}; the index holds 0..{_FIELD_MAX}"
                 ) from None
-            digests.append(sha256)
-        start = self._size
-        if start + len(digests) > _FIELD_MAX:
+        start, count = self._size, len(entries)
+        if start + count > _FIELD_MAX:
             raise ValueError(f"the index holds at most {_FIELD_MAX} entries")
-        # Records before start: a reader finds a slot through its start.
-        self._slot_pack.append(pack)
-        self._slot_records.append(b"".join(records))
+        # Write order: the records, then the slot, then the keys that make them
+        # visible, so a reader in another thread finds all it looks up.
+        self._file.append(records)
+        self._size = start + count
+        self._slots.append((pack, start, count))
         self._slot_start.append(start)
-        self._latest[pack] = len(self._slot_start) - 1
-        append = self._buckets.append
-        for pos, sha256 in enumerate(digests, start):
-            self._count += append(sha256, _ITEM.pack(sha256, pos))
+        self._latest[pack] = len(self._slots) - 1
+        for pos, (sha256, *_) in enumerate(_RECORD.iter_unpack(records), start):
+            if self._first(sha256) is None:
+                self._count += 1
+            self._insert(_KEY.pack(sha256, pos))
 
-    def _digests_by_position(self) -> bytearray:
-        digests = bytearray(self._size * _DIGEST_SIZE)
-        for bucket in self._buckets.table[0]:
-            for sha256, pos in _ITEM.iter_unpack(bucket):
-                digests[pos * _DIGEST_SIZE : (pos + 1) * _DIGEST_SIZE] = sha256
-        return digests
+    def _insert(self, key: bytes) -> None:
+        buckets, mask = self._table
+        b = int.from_bytes(key[:_PREFIX_SIZE], "big") & mask
+        buckets[b] = buckets[b] + key
+        self._keys += 1
+        if self._keys > _MAX_LOAD * len(buckets):
+            self._grow()
+
+    def _grow(self) -> None:
+        """Doubles the buckets: bucket i splits into i and i + its old count,
+        on the next bit of the prefix, each keeping its order."""
+        buckets, mask = self._table
+        bit = len(buckets)
+        grown = buckets + buckets
+        for b, bucket in enumerate(buckets):
+            low: list[bytes] = []
+            high: list[bytes] = []
+            for i, (prefix,) in enumerate(_PREFIX.iter_unpack(bucket)):
+                at = i * _KEY_SIZE
+                (high if prefix & bit else low).append(bucket[at : at + _KEY_SIZE])
+            grown[b] = b"".join(low)
+            grown[b + bit] = b"".join(high)
+        self._table = (grown, mask | bit)
 
     def add_file(self, index_file: repository_pb2.IndexFile) -> None:
         for p in index_file.packs:
@@ -311,21 +370,24 @@ class Index:
 
     def items(self) -> list[tuple[bytes, Location]]:
         """Every distinct digest with its first location, in the order added."""
-        first: list[tuple[int, bytes]] = []
-        for bucket in self._buckets.table[0]:
-            seen: set[bytes] = set()
-            for sha256, pos in _ITEM.iter_unpack(bucket):
-                if sha256 not in seen:
-                    seen.add(sha256)
-                    first.append((pos, sha256))
-        first.sort()
-        return [(sha256, self._location(pos)) for pos, sha256 in first]
+        out = []
+        for pack, start, count in list(self._slots):
+            data = self._file.read(start * _RECORD_SIZE, count * _RECORD_SIZE)
+            for pos, (sha256, *fields) in enumerate(_RECORD.iter_unpack(data), start):
+                first = next(self._candidates(sha256[:_PREFIX_SIZE]))
+                # An earlier item with the same first 8 bytes may or may not be this digest.
+                if first == pos or (first < pos and self._first(sha256)[0] == pos):  # type: ignore[index]
+                    out.append((sha256, _new_location((pack, *fields))))
+        return out
 
 
 def encode_index(packs: Mapping[str, list[Entry]]) -> bytes:
-    return repository_pb2.IndexFile(
-        packs=[
-            repository_pb2.IndexedPack(pack=pid, entries=[e.to_proto() for e in entries])
-            for pid, entries in sorted(packs.items())
-        ]
-    ).SerializeToString()
+    """An index object listing the packs, by name. Encoded a pack at a time
+    (a message of one pack each, joined: repeated fields concatenate), so only
+    one pack's entries are ever decoded at once."""
+    return b"".join(
+        repository_pb2.IndexFile(
+            packs=[repository_pb2.IndexedPack(pack=pid, entries=[e.to_proto() for e in packs[pid]])]
+        ).SerializeToString()
+        for pid in sorted(packs)
+    )

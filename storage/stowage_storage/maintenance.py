@@ -83,7 +83,7 @@ async def check(repo: Repository, read_data: bool, progress: Progress) -> CheckR
 
 
 async def _reload_skipping_bad(repo: Repository, report: CheckReport) -> None:
-    repo.index = Index()
+    repo.index = Index(repo.scratch_dir)
     for info in await repo.store.list("index/"):
         with contextlib.suppress(CorruptObject):
             await repo.load_index_object(repo.index, info.key)

@@ -19,6 +19,10 @@ from stowage.v1 import repository_pb2
 from .codec import Codec
 
 TARGET_PACK_BYTES = 8 * 1024 * 1024
+# And at most this many blobs: a pack of small artifacts would otherwise hold
+# some 20,000, each an object in memory until the pack is written and indexed,
+# and the packs in flight together more than a small environment has.
+TARGET_PACK_ENTRIES = 4096
 _LEN = struct.Struct(">I")
 _TRAILER_AAD = b"pack-trailer"
 

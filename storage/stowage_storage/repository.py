@@ -45,7 +45,15 @@ from .crypto import MasterKey
 from .index import DigestSet, Index, Location, PackEntries, encode_index
 from .keyring import KeyRing
 from .locks import Locks
-from .pack import TARGET_PACK_BYTES, Entry, PackBuilder, pack_key, parse_trailer, trailer_length
+from .pack import (
+    TARGET_PACK_BYTES,
+    TARGET_PACK_ENTRIES,
+    Entry,
+    PackBuilder,
+    pack_key,
+    parse_trailer,
+    trailer_length,
+)
 from .ratelimit import RateLimiter
 from .store import ObjectExists, ObjectNotFound, ObjectStore
 from .wire import split_repeated
@@ -105,6 +113,7 @@ class Repository:
         config: repository_pb2.RepositoryConfig,
         codec: Codec,
         executor: Executor | None,
+        scratch_dir: str | None = None,
     ) -> None:
         self.store = store
         # Set for local disk: a run of a pack is read and decoded in one worker
@@ -113,7 +122,10 @@ class Repository:
         self.config = config
         self.codec = codec
         self.chunker = Chunker(config.chunk_average_bytes, config.chunk_threshold_bytes)
-        self.index = Index()
+        # Where the index keeps its entries (a nameless file; None: the
+        # system's temporary directory).
+        self.scratch_dir = scratch_dir
+        self.index = Index(scratch_dir)
         self._executor = executor
         self._refresh_lock = asyncio.Lock()
         self.upload_limit = RateLimiter(0)
@@ -131,6 +143,7 @@ class Repository:
         executor: Executor | None = None,
         create: bool = True,
         encrypt_all: bool = False,
+        scratch_dir: str | None = None,
     ) -> Repository:
         """Opens the repository, creating it when absent; checks the key. With
         ``encrypt_all`` a new repository gets a content key (see repokeys.py)."""
@@ -153,7 +166,7 @@ class Repository:
             raise WrongKey(str(e)) from None
         except repokeys.EncryptionNotEnabled as e:
             raise RepositoryError(str(e)) from None
-        repo = cls(store, config, Codec(level=3, content_key=content_key), executor)
+        repo = cls(store, config, Codec(level=3, content_key=content_key), executor, scratch_dir)
         await repo.refresh()
         return repo
 
@@ -187,7 +200,7 @@ class Repository:
         returns their keys. Maintenance uses this rather than trusting memory."""
         await self._load_dictionaries()
         async with self._refresh_lock:
-            fresh = Index()
+            fresh = Index(self.scratch_dir)
             keys = []
             for info in await self.store.list("index/"):
                 await self.load_index_object(fresh, info.key)
@@ -626,7 +639,7 @@ class WriteSession:
         self._builder.add(sha256, stored, raw_length)
         self.stored_bytes += len(stored)
         self.blobs_added += 1
-        if self._builder.size >= TARGET_PACK_BYTES:
+        if self._builder.size >= TARGET_PACK_BYTES or len(self._builder) >= TARGET_PACK_ENTRIES:
             await self._seal()
         return len(stored)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 
@@ -133,7 +134,7 @@ def test_many_entries_all_found_across_growth() -> None:
         packs[pack] = entries
         for e in entries:
             expected[e.sha256] = Location(pack, e.offset, e.length, e.raw_length)
-    assert len(index._buckets.table[0]) >= 2048  # the buckets doubled many times
+    assert len(index._table[0]) >= 2048  # the buckets doubled many times
 
     assert len(index) == len(expected) == 50_050
     for sha256, location in expected.items():
@@ -203,3 +204,96 @@ def test_a_digest_set_holds_what_was_added_and_forgets_what_was_discarded() -> N
     assert [d in claimed for d in members[:6]] == [False, True] * 3
     with pytest.raises(ValueError):
         claimed.add(b"short")
+
+
+def test_digests_sharing_their_first_eight_bytes_are_told_apart() -> None:
+    # The index holds 8 bytes of each digest in memory and the rest in its
+    # file: two digests that start alike are each found, and a third that
+    # starts alike but was never added is not.
+    head = bytes(range(8))
+    a, b, c = (head + bytes([n]) * 24 for n in (1, 2, 3))
+    index = Index()
+    index.add_pack(PACK_A, [Entry(a, 0, 1, 1)])
+    index.add_pack(PACK_B, [Entry(b, 5, 2, 2), Entry(a, 7, 3, 3)])
+
+    assert index.get(a) == Location(PACK_A, 0, 1, 1)
+    assert index.get(b) == Location(PACK_B, 5, 2, 2)
+    assert c not in index and index.get(c) is None
+    assert len(index) == 2
+    assert index.items() == [(a, Location(PACK_A, 0, 1, 1)), (b, Location(PACK_B, 5, 2, 2))]
+    assert index.missing({a, b, c}) == {c}
+
+
+def test_lookups_in_any_order_agree_with_what_was_added_while_more_is_added() -> None:
+    # Lookups in the order entries were added read records ahead; the window
+    # read must never hide an entry added after it, nor outlast a pack.
+    rnd = random.Random(11)
+    index = Index()
+    added: dict[bytes, Location] = {}
+    order: list[bytes] = []
+    for _ in range(30):
+        pack = rnd.randbytes(32).hex()
+        entries = [Entry(rnd.randbytes(32), i * 10, 10, 10) for i in range(rnd.randint(1, 150))]
+        index.add_pack(pack, entries)
+        for e in entries:
+            added[e.sha256] = Location(pack, e.offset, e.length, e.raw_length)
+            order.append(e.sha256)
+        # In order (read ahead), across the end written so far, then shuffled.
+        assert [index.get(d) for d in order] == [added[d] for d in order]
+        shuffled = order[:]
+        rnd.shuffle(shuffled)
+        assert all(index.get(d) == added[d] for d in shuffled[:200])
+    assert len(index) == len(order)
+
+
+def test_lookups_from_other_threads_find_every_entry_added_before_them() -> None:
+    import threading
+
+    rnd = random.Random(3)
+    index = Index()
+    published: list[bytes] = []
+    errors: list[bytes] = []
+    done = threading.Event()
+
+    def reader() -> None:
+        while not done.is_set():
+            for d in published[-500:]:
+                if d not in index:
+                    errors.append(d)
+
+    threads = [threading.Thread(target=reader) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(60):
+            entries = [Entry(rnd.randbytes(32), i, 1, 1) for i in range(300)]
+            index.add_pack(rnd.randbytes(32).hex(), entries)
+            published.extend(e.sha256 for e in entries)  # after add_pack returned
+    finally:
+        done.set()
+        for t in threads:
+            t.join()
+    assert errors == []
+    assert len(index) == 18_000
+
+
+def test_the_index_keeps_its_entries_in_a_nameless_file_in_its_directory(tmp_path: Path) -> None:
+    import os
+
+    def open_in_directory() -> int:
+        if not os.path.isdir("/proc/self/fd"):
+            pytest.skip("no /proc to see open files by")
+        inside = 0
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                inside += os.readlink(f"/proc/self/fd/{fd}").startswith(str(tmp_path) + os.sep)
+            except OSError:
+                pass  # the listing's own descriptor, closed already
+        return inside
+
+    before = open_in_directory()
+    index = Index(str(tmp_path))
+    index.add_pack(PACK_A, [Entry(digest(1), 0, 1, 1)])
+    assert open_in_directory() == before + 1
+    assert os.listdir(tmp_path) == []  # nothing left behind, whatever happens
+    assert index.get(digest(1)) == Location(PACK_A, 0, 1, 1)

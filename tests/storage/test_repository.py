@@ -416,3 +416,20 @@ async def test_a_format_1_repository_is_read_as_it_is_and_raised_to_2_before_a_m
     await set_format(3)
     with pytest.raises(RepositoryError, match="format 3 is not supported"):
         await open_repo(tmp_path, key)
+
+
+async def test_a_session_ends_a_pack_at_its_blob_count_as_well_as_its_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stowage_storage import repository
+
+    monkeypatch.setattr(repository, "TARGET_PACK_ENTRIES", 25)
+    repo = await open_repo(tmp_path, MasterKey.generate())
+    blobs = [os.urandom(200) for _ in range(100)]  # far below a pack's size
+    s = repo.session()
+    for b in blobs:
+        assert await s.add(sha(b), b) > 0
+    written = await s.commit()
+    assert sorted(len(entries) for entries in written.values()) == [25, 25, 25, 25]
+    got = [data async for _, data in repo.read_blobs([sha(b) for b in blobs])]
+    assert got == blobs

@@ -1,10 +1,11 @@
-"""The registry's SQLite file: page size of new and existing databases."""
+"""The registry's SQLite file: page size of new and existing databases, and
+how much each connection caches."""
 
 from __future__ import annotations
 
 import sqlite3
 
-from stowage_server.database import PAGE_SIZE, Database
+from stowage_server.database import PAGE_SIZE, READ_CACHE_KIB, WRITE_CACHE_KIB, Database
 
 
 def _page_size(path: str) -> int:
@@ -41,3 +42,27 @@ def test_an_existing_database_keeps_its_page_size_and_its_rows(tmp_path):
         assert conn.execute("SELECT data FROM content_bytes").fetchall() == [(b"kept",)]
     db.close()
     assert _page_size(path) == 4096
+
+
+def test_pool_connections_cache_little_but_while_they_write(tmp_path):
+    db = Database(str(tmp_path / "registry.db"))
+    try:
+
+        def cache(conn: sqlite3.Connection) -> int:
+            return conn.execute("PRAGMA cache_size").fetchone()[0]
+
+        with db.read() as conn:
+            assert cache(conn) == -READ_CACHE_KIB
+        with db.write() as conn:
+            assert cache(conn) == -WRITE_CACHE_KIB
+        with db.write(durable=False) as conn:
+            assert cache(conn) == -WRITE_CACHE_KIB
+        with db.read() as conn:
+            assert cache(conn) == -READ_CACHE_KIB  # given back after the write
+        held = db.held_read()
+        try:
+            assert cache(held.conn) == -WRITE_CACHE_KIB  # a backup's snapshot keeps its pages
+        finally:
+            held.close()
+    finally:
+        db.close()
