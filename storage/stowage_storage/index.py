@@ -7,20 +7,24 @@ it has not seen yet when it refreshes.
 A repository holds a blob per 16 KiB of content, so the index is the one
 structure of a server that grows with everything ever backed up. A dict keyed by
 digest costs some 210 bytes per blob; held whole in packed bytes, about 51.
-Here memory holds about 15 and the rest lies in a scratch file (page cache,
+Here memory holds about 24 and the rest lies in a scratch file (page cache,
 which the system takes back when it needs it):
 
 - The file: every entry, by position (its number in the order entries were
   added), 44 bytes: digest, offset, length and raw length (32-bit ints: packs
   are a few MiB). Written before the entry is published in memory, so a reader
   in another thread never meets a position whose record is not there yet.
-- In memory: each entry's first 8 digest bytes and its position, 12 bytes, in
-  buckets chosen by the low bits of those bytes (a digest is uniform). A
-  lookup is one ``bytes.find`` of the 8 bytes in its bucket, in C; a hit must
-  start on an item boundary, and is confirmed by one read of its record, so
-  only whole digests match (8 bytes shared by two digests cost a read, never a
-  wrong answer). A bucket keeps the order its items were added in, so a
-  digest's first confirmed hit is its first location. A miss reads nothing.
+- In memory: each entry's first 16 digest bytes and its position, 20 bytes,
+  in buckets chosen by bits of those bytes (a digest is uniform). A lookup is
+  one ``bytes.find`` of the 16 bytes in its bucket, in C; a hit must start on
+  an item boundary. Whether a pack holds a digest (what a backup asks of every
+  blob it meets) is answered from memory: two SHA-256 digests that agree on
+  128 bits are as unlikely as any collision of a 128-bit hash (about n^2 /
+  2^129 for n blobs: 10^-27 for a million), and making another's artifact
+  look stored would take a second preimage of 2^128 work. Where a blob lies
+  is read from its record, and checked against the whole digest. A bucket
+  keeps the order its items were added in, so a digest's first hit is its
+  first location. A miss reads nothing.
 - Per pack added: its name and first position (entry k of a pack is at its
   first position + k).
 
@@ -45,12 +49,12 @@ from .scratch import ScratchFile
 
 _ENTRY = struct.Struct(">32sQQQ")  # PackEntries: as wide as the index objects' fields
 _RECORD = struct.Struct(">32sIII")  # the Index's file: digest, offset, length, raw length
-_KEY = struct.Struct(">8sI")  # a lookup item: the digest's first 8 bytes, position
-_PREFIX = struct.Struct(">Q4x")  # a lookup item's first 8 bytes as a number
+_KEY = struct.Struct(">16sI")  # a lookup item: the digest's first 16 bytes, position
+_LOW = struct.Struct(">8xQ4x")  # bytes 8-15 of an item, which choose its bucket
 _POSITION = struct.Struct(">I")
 _FIELD_MAX = (1 << 32) - 1
 _DIGEST_SIZE = 32
-_PREFIX_SIZE = 8
+_PREFIX_SIZE = 16
 _KEY_SIZE = _KEY.size
 _RECORD_SIZE = _RECORD.size
 _MAX_LOAD = 16  # items per bucket, on average, before the buckets double
@@ -240,7 +244,19 @@ class Index:
         return _IndexedPacks(self)
 
     def __contains__(self, sha256: bytes) -> bool:
-        return self._first(sha256) is not None
+        """Whether a pack holds the digest, answered from memory: the first
+        16 bytes decide (see the module's comment)."""
+        if len(sha256) != _DIGEST_SIZE:
+            return False  # a shorter one could match inside an item
+        prefix = sha256[:_PREFIX_SIZE]
+        buckets, mask = self._table
+        bucket = buckets[int.from_bytes(prefix, "big") & mask]
+        i = bucket.find(prefix)
+        while i >= 0:
+            if not i % _KEY_SIZE:  # not bytes straddling two items
+                return True
+            i = bucket.find(prefix, i + 1)
+        return False
 
     def __len__(self) -> int:
         return self._count
@@ -336,7 +352,7 @@ class Index:
         self._slot_start.append(start)
         self._latest[pack] = len(self._slots) - 1
         for pos, (sha256, *_) in enumerate(_RECORD.iter_unpack(records), start):
-            if self._first(sha256) is None:
+            if sha256 not in self:
                 self._count += 1
             self._insert(_KEY.pack(sha256, pos))
 
@@ -357,9 +373,9 @@ class Index:
         for b, bucket in enumerate(buckets):
             low: list[bytes] = []
             high: list[bytes] = []
-            for i, (prefix,) in enumerate(_PREFIX.iter_unpack(bucket)):
+            for i, (low_bytes,) in enumerate(_LOW.iter_unpack(bucket)):
                 at = i * _KEY_SIZE
-                (high if prefix & bit else low).append(bucket[at : at + _KEY_SIZE])
+                (high if low_bytes & bit else low).append(bucket[at : at + _KEY_SIZE])
             grown[b] = b"".join(low)
             grown[b + bit] = b"".join(high)
         self._table = (grown, mask | bit)

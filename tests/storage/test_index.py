@@ -206,22 +206,23 @@ def test_a_digest_set_holds_what_was_added_and_forgets_what_was_discarded() -> N
         claimed.add(b"short")
 
 
-def test_digests_sharing_their_first_eight_bytes_are_told_apart() -> None:
-    # The index holds 8 bytes of each digest in memory and the rest in its
-    # file: two digests that start alike are each found, and a third that
-    # starts alike but was never added is not.
-    head = bytes(range(8))
-    a, b, c = (head + bytes([n]) * 24 for n in (1, 2, 3))
+def test_locations_are_told_apart_by_whole_digests_membership_by_their_first_16_bytes() -> None:
+    # Memory holds 16 bytes of each digest and the file the rest: where a blob
+    # lies is checked against the whole digest, whether one is held is not (two
+    # SHA-256 digests agreeing on 128 bits do not happen; these are made up).
+    head = bytes(range(16))
+    a, b, c = (head + bytes([n]) * 16 for n in (1, 2, 3))
     index = Index()
     index.add_pack(PACK_A, [Entry(a, 0, 1, 1)])
     index.add_pack(PACK_B, [Entry(b, 5, 2, 2), Entry(a, 7, 3, 3)])
 
     assert index.get(a) == Location(PACK_A, 0, 1, 1)
     assert index.get(b) == Location(PACK_B, 5, 2, 2)
-    assert c not in index and index.get(c) is None
-    assert len(index) == 2
+    assert index.get(c) is None
     assert index.items() == [(a, Location(PACK_A, 0, 1, 1)), (b, Location(PACK_B, 5, 2, 2))]
-    assert index.missing({a, b, c}) == {c}
+    assert index.packs[PACK_B] == [Entry(b, 5, 2, 2), Entry(a, 7, 3, 3)]
+    assert a in index and c in index  # the first 16 bytes decide
+    assert bytes(16) + a[16:] not in index
 
 
 def test_lookups_in_any_order_agree_with_what_was_added_while_more_is_added() -> None:
