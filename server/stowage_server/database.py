@@ -22,8 +22,9 @@ PAGE_SIZE = 16384
 # writes, a pool connection's cache rarely outlives a read: a small one costs
 # reads nothing, where SQLite's default of 2 MB each would fill as the tables
 # grow (five connections, 10 MB). A write transaction, which walks the same
-# B-tree pages over and over, has the default while it runs, as has a held
-# read (a backup's snapshot), whose pages stay valid for its whole length.
+# B-tree pages over and over, has the default while it runs. A held read (a
+# backup's snapshot) reads its pages about once each: the small cache too
+# (measured at scale 4: 3 MB less at a backup's peak, no slower).
 READ_CACHE_KIB = 256
 WRITE_CACHE_KIB = 2048
 
@@ -262,7 +263,7 @@ class Database:
         a time may use it."""
         conn = self._open()
         try:
-            conn.execute(f"PRAGMA cache_size=-{WRITE_CACHE_KIB}")
+            conn.execute(f"PRAGMA cache_size=-{READ_CACHE_KIB}")
             conn.execute("BEGIN")
             # A deferred transaction takes its snapshot at the first read.
             conn.execute("SELECT 1 FROM environments LIMIT 1").fetchall()
