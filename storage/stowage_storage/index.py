@@ -123,11 +123,12 @@ class _IndexedPacks(Mapping[str, list[Entry]]):
         return pack in self._index._latest
 
 
-def _find(bucket: bytes, sha256: bytes, item_size: int) -> int:
-    """Where the digest's first item starts in the bucket, or -1."""
-    i = bucket.find(sha256)
+def _find(bucket: bytes, key: bytes, item_size: int, start: int = 0) -> int:
+    """Where the first item from ``start`` that begins with ``key`` starts in
+    the bucket, or -1."""
+    i = bucket.find(key, start)
     while i > 0 and i % item_size:  # bytes straddling two items
-        i = bucket.find(sha256, i + 1)
+        i = bucket.find(key, i + 1)
     return i
 
 
@@ -249,14 +250,7 @@ class Index:
         if len(sha256) != _DIGEST_SIZE:
             return False  # a shorter one could match inside an item
         prefix = sha256[:_PREFIX_SIZE]
-        buckets, mask = self._table
-        bucket = buckets[int.from_bytes(prefix, "big") & mask]
-        i = bucket.find(prefix)
-        while i >= 0:
-            if not i % _KEY_SIZE:  # not bytes straddling two items
-                return True
-            i = bucket.find(prefix, i + 1)
-        return False
+        return _find(self._bucket(prefix), prefix, _KEY_SIZE) >= 0
 
     def __len__(self) -> int:
         return self._count
@@ -274,15 +268,17 @@ class Index:
         slot = bisect_right(self._slot_start, pos) - 1
         return _new_location((self._slots[slot][0], offset, length, raw_length))
 
-    def _candidates(self, prefix: bytes) -> Iterator[int]:
-        """Positions of the items with these first 8 bytes, in the order added."""
+    def _bucket(self, prefix: bytes) -> bytes:
         buckets, mask = self._table
-        bucket = buckets[int.from_bytes(prefix, "big") & mask]
-        i = bucket.find(prefix)
+        return buckets[int.from_bytes(prefix, "big") & mask]
+
+    def _candidates(self, prefix: bytes) -> Iterator[int]:
+        """Positions of the items with these first 16 bytes, in the order added."""
+        bucket = self._bucket(prefix)
+        i = _find(bucket, prefix, _KEY_SIZE)
         while i >= 0:
-            if i % _KEY_SIZE == 0:  # not bytes straddling two items
-                yield _POSITION.unpack_from(bucket, i + _PREFIX_SIZE)[0]
-            i = bucket.find(prefix, i + 1)
+            yield _POSITION.unpack_from(bucket, i + _PREFIX_SIZE)[0]
+            i = _find(bucket, prefix, _KEY_SIZE, i + 1)
 
     def _record(self, pos: int) -> bytes:
         """The record at a position, from the last window read if it holds it.
@@ -291,9 +287,9 @@ class Index:
         content in the order the last one stored it, a restore reads a
         manifest that backup wrote), so where a lookup follows the last record
         read, the read takes the next records too: most lookups then make no
-        system call. The window is replaced whole, so a
-        reader in another thread sees one window or the other, and it holds
-        only records written before it was read."""
+        system call. The window is replaced whole, so a reader in another
+        thread sees one window or the other, and it holds only records
+        written before it was read."""
         start, window = self._window
         at = (pos - start) * _RECORD_SIZE
         if 0 <= at < len(window):
@@ -309,17 +305,10 @@ class Index:
         """The digest's first position and its record, or None."""
         if len(sha256) != _DIGEST_SIZE:
             return None  # a shorter one could match inside an item
-        prefix = sha256[:_PREFIX_SIZE]
-        buckets, mask = self._table
-        bucket = buckets[int.from_bytes(prefix, "big") & mask]
-        i = bucket.find(prefix)
-        while i >= 0:
-            if not i % _KEY_SIZE:  # not bytes straddling two items
-                pos = _POSITION.unpack_from(bucket, i + _PREFIX_SIZE)[0]
-                record = self._record(pos)
-                if record[:_DIGEST_SIZE] == sha256:
-                    return pos, record
-            i = bucket.find(prefix, i + 1)
+        for pos in self._candidates(sha256[:_PREFIX_SIZE]):
+            record = self._record(pos)
+            if record[:_DIGEST_SIZE] == sha256:
+                return pos, record
         return None
 
     def add_pack(
