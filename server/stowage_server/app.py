@@ -126,18 +126,6 @@ class Engines:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
-def _scratch_dir(cfg: Config) -> str:
-    """Where nameless scratch files go (the index's entries among them): on
-    the data directory's disk, not a temporary directory that may be memory."""
-    path = tmp_path(_content_root(cfg))
-    os.makedirs(path, exist_ok=True)
-    return path
-
-
-def _content_root(cfg: Config) -> str:
-    return os.path.join(cfg.data_path, "content")
-
-
 async def assemble(
     cfg: Config, clock: Clock, wrap_store: Callable[[ObjectStore], ObjectStore] | None = None
 ) -> Engines:
@@ -159,19 +147,24 @@ async def assemble(
         raise StartupError(f"repository {cfg.repository_url}: {e}") from e
     if wrap_store is not None:
         store = wrap_store(store)
+    content_root = os.path.join(cfg.data_path, "content")
+    # Nameless scratch files (the index's entries among them) go on the data
+    # directory's disk, not to a temporary directory that may be memory.
+    scratch_dir = tmp_path(content_root)
+    os.makedirs(scratch_dir, exist_ok=True)
     try:
         repo = await Repository.open(
             store,
             keys,
             executor=executor,
             encrypt_all=cfg.encrypt_all,
-            scratch_dir=_scratch_dir(cfg),
+            scratch_dir=scratch_dir,
         )
     except (RepositoryError, StorageError) as e:
         raise StartupError(f"repository {store.describe()}: {e}") from e
     repo.upload_limit = RateLimiter(cfg.upload_limit)
     db = Database(os.path.join(cfg.data_path, "registry.db"))
-    content = ContentStore(_content_root(cfg), repo.chunker)
+    content = ContentStore(content_root, repo.chunker)
     registry = Registry(db, content, SecretBox(keys), clock)
     owner = OwnerLock(os.path.join(cfg.data_path, "owners"))
     operations = OperationManager(OperationStore(db), owner, clock, executor)

@@ -244,13 +244,13 @@ class Database:
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute(f"PRAGMA cache_size=-{READ_CACHE_KIB}")
         return conn
 
     def _connect(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._open()
-            conn.execute(f"PRAGMA cache_size=-{READ_CACHE_KIB}")
             self._local.conn = conn
             with self._lock:
                 self._all.append(conn)
@@ -263,7 +263,6 @@ class Database:
         a time may use it."""
         conn = self._open()
         try:
-            conn.execute(f"PRAGMA cache_size=-{READ_CACHE_KIB}")
             conn.execute("BEGIN")
             # A deferred transaction takes its snapshot at the first read.
             conn.execute("SELECT 1 FROM environments LIMIT 1").fetchall()

@@ -50,7 +50,6 @@ from .scratch import ScratchFile
 _ENTRY = struct.Struct(">32sQQQ")  # PackEntries: as wide as the index objects' fields
 _RECORD = struct.Struct(">32sIII")  # the Index's file: digest, offset, length, raw length
 _KEY = struct.Struct(">16sI")  # a lookup item: the digest's first 16 bytes, position
-_LOW = struct.Struct(">8xQ4x")  # bytes 8-15 of an item, which choose its bucket
 _POSITION = struct.Struct(">I")
 _FIELD_MAX = (1 << 32) - 1
 _DIGEST_SIZE = 32
@@ -132,50 +131,53 @@ def _find(bucket: bytes, key: bytes, item_size: int, start: int = 0) -> int:
     return i
 
 
-class _HashBuckets:
-    """Fixed-size items, each starting with a 32-byte digest, in buckets of
-    immutable bytes chosen by the digest's hash, each in the order added."""
+class _Buckets:
+    """Fixed-size items, each starting with a key of ``key_size`` bytes (a
+    digest or its prefix, 16 bytes at least), in buckets of immutable bytes
+    chosen by the key's bytes 8-15 (a digest is uniform), each in the order
+    added."""
 
-    def __init__(self, item_size: int) -> None:
+    def __init__(self, key_size: int, item_size: int) -> None:
+        self.key_size = key_size
         self.item_size = item_size
+        self._choosing = struct.Struct(f">8xQ{item_size - 16}x")  # an item's bytes 8-15
         self.size = 0
         # (buckets, mask) in one attribute, so that a reader never pairs the
         # buckets of one size with the mask of another.
         self.table: tuple[list[bytes], int] = ([b""], 0)
 
-    def find(self, sha256: bytes) -> tuple[bytes, int]:
-        """The digest's bucket and where its first item starts there, or -1."""
+    def find(self, key: bytes) -> tuple[bytes, int]:
+        """The key's bucket and where its first item starts there, or -1."""
         buckets, mask = self.table
-        bucket = buckets[hash(sha256) & mask]
-        if len(sha256) != _DIGEST_SIZE:
-            return bucket, -1  # a shorter one could match inside an item
-        return bucket, _find(bucket, sha256, self.item_size)
+        if len(key) != self.key_size:
+            return b"", -1  # a shorter one could match inside an item
+        bucket = buckets[int.from_bytes(key[8:16], "big") & mask]
+        return bucket, _find(bucket, key, self.item_size)
 
-    def append(self, sha256: bytes, item: bytes) -> bool:
-        """Adds an item for the digest; True if the digest was new."""
+    def append(self, key: bytes, item: bytes) -> bool:
+        """Adds an item for the key; True if the key was new."""
         buckets, mask = self.table
-        b = hash(sha256) & mask
+        b = int.from_bytes(key[8:16], "big") & mask
         bucket = buckets[b]
-        new = _find(bucket, sha256, self.item_size) < 0
+        new = _find(bucket, key, self.item_size) < 0
         buckets[b] = bucket + item
         self.size += 1
         if self.size > _MAX_LOAD * len(buckets):
             self._grow()
         return new
 
-    def remove(self, sha256: bytes) -> None:
-        """Drops the digest's first item, if any."""
+    def remove(self, key: bytes) -> None:
+        """Drops the key's first item, if any."""
         buckets, mask = self.table
-        b = hash(sha256) & mask
-        bucket = buckets[b]
-        i = _find(bucket, sha256, self.item_size) if len(sha256) == _DIGEST_SIZE else -1
+        bucket, i = self.find(key)
         if i >= 0:
+            b = int.from_bytes(key[8:16], "big") & mask
             buckets[b] = bucket[:i] + bucket[i + self.item_size :]
             self.size -= 1
 
     def _grow(self) -> None:
         """Doubles the buckets: bucket i splits into i and i + its old count,
-        on the next bit of the hash, each keeping its order."""
+        on the next bit of the keys, each keeping its order."""
         buckets, mask = self.table
         bit = len(buckets)
         step = self.item_size
@@ -183,9 +185,9 @@ class _HashBuckets:
         for b, bucket in enumerate(buckets):
             low: list[bytes] = []
             high: list[bytes] = []
-            for i in range(0, len(bucket), step):
-                digest = bucket[i : i + _DIGEST_SIZE]
-                (high if hash(digest) & bit else low).append(bucket[i : i + step])
+            for i, (choosing,) in enumerate(self._choosing.iter_unpack(bucket)):
+                at = i * step
+                (high if choosing & bit else low).append(bucket[at : at + step])
             grown[b] = b"".join(low)
             grown[b + bit] = b"".join(high)
         self.table = (grown, mask | bit)
@@ -196,7 +198,7 @@ class DigestSet:
     about 100): what a write session has claimed, across a whole backup."""
 
     def __init__(self) -> None:
-        self._buckets = _HashBuckets(_DIGEST_SIZE)
+        self._buckets = _Buckets(_DIGEST_SIZE, _DIGEST_SIZE)
 
     def __contains__(self, sha256: bytes) -> bool:
         return self._buckets.find(sha256)[1] >= 0
@@ -232,10 +234,8 @@ class Index:
         self._count = 0  # distinct digests
         self._size = 0  # entries written, duplicates included: the next position
         self._window: tuple[int, bytes] = (0, b"")  # records read ahead: first position, bytes
-        # (buckets, mask) in one attribute, so that a reader never pairs the
-        # buckets of one size with the mask of another.
-        self._table: tuple[list[bytes], int] = ([b""], 0)
-        self._keys = 0
+        # Every entry (duplicates included) by its digest's first 16 bytes, with its position.
+        self._keys = _Buckets(_PREFIX_SIZE, _KEY_SIZE)
         self.loaded: set[str] = set()
 
     @property
@@ -249,8 +249,7 @@ class Index:
         16 bytes decide (see the module's comment)."""
         if len(sha256) != _DIGEST_SIZE:
             return False  # a shorter one could match inside an item
-        prefix = sha256[:_PREFIX_SIZE]
-        return _find(self._bucket(prefix), prefix, _KEY_SIZE) >= 0
+        return self._keys.find(sha256[:_PREFIX_SIZE])[1] >= 0
 
     def __len__(self) -> int:
         return self._count
@@ -268,14 +267,9 @@ class Index:
         slot = bisect_right(self._slot_start, pos) - 1
         return _new_location((self._slots[slot][0], offset, length, raw_length))
 
-    def _bucket(self, prefix: bytes) -> bytes:
-        buckets, mask = self._table
-        return buckets[int.from_bytes(prefix, "big") & mask]
-
     def _candidates(self, prefix: bytes) -> Iterator[int]:
         """Positions of the items with these first 16 bytes, in the order added."""
-        bucket = self._bucket(prefix)
-        i = _find(bucket, prefix, _KEY_SIZE)
+        bucket, i = self._keys.find(prefix)
         while i >= 0:
             yield _POSITION.unpack_from(bucket, i + _PREFIX_SIZE)[0]
             i = _find(bucket, prefix, _KEY_SIZE, i + 1)
@@ -340,34 +334,9 @@ class Index:
         self._slots.append((pack, start, count))
         self._slot_start.append(start)
         self._latest[pack] = len(self._slots) - 1
+        append = self._keys.append
         for pos, (sha256, *_) in enumerate(_RECORD.iter_unpack(records), start):
-            if sha256 not in self:
-                self._count += 1
-            self._insert(_KEY.pack(sha256, pos))
-
-    def _insert(self, key: bytes) -> None:
-        buckets, mask = self._table
-        b = int.from_bytes(key[:_PREFIX_SIZE], "big") & mask
-        buckets[b] = buckets[b] + key
-        self._keys += 1
-        if self._keys > _MAX_LOAD * len(buckets):
-            self._grow()
-
-    def _grow(self) -> None:
-        """Doubles the buckets: bucket i splits into i and i + its old count,
-        on the next bit of the prefix, each keeping its order."""
-        buckets, mask = self._table
-        bit = len(buckets)
-        grown = buckets + buckets
-        for b, bucket in enumerate(buckets):
-            low: list[bytes] = []
-            high: list[bytes] = []
-            for i, (low_bytes,) in enumerate(_LOW.iter_unpack(bucket)):
-                at = i * _KEY_SIZE
-                (high if low_bytes & bit else low).append(bucket[at : at + _KEY_SIZE])
-            grown[b] = b"".join(low)
-            grown[b + bit] = b"".join(high)
-        self._table = (grown, mask | bit)
+            self._count += append(sha256[:_PREFIX_SIZE], _KEY.pack(sha256, pos))
 
     def add_file(self, index_file: repository_pb2.IndexFile) -> None:
         for p in index_file.packs:
@@ -380,7 +349,7 @@ class Index:
             data = self._file.read(start * _RECORD_SIZE, count * _RECORD_SIZE)
             for pos, (sha256, *fields) in enumerate(_RECORD.iter_unpack(data), start):
                 first = next(self._candidates(sha256[:_PREFIX_SIZE]))
-                # An earlier item with the same first 8 bytes may or may not be this digest.
+                # An earlier item with the same first 16 bytes may or may not be this digest.
                 if first == pos or (first < pos and self._first(sha256)[0] == pos):  # type: ignore[index]
                     out.append((sha256, _new_location((pack, *fields))))
         return out

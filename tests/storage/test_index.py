@@ -134,7 +134,7 @@ def test_many_entries_all_found_across_growth() -> None:
         packs[pack] = entries
         for e in entries:
             expected[e.sha256] = Location(pack, e.offset, e.length, e.raw_length)
-    assert len(index._table[0]) >= 2048  # the buckets doubled many times
+    assert len(index._keys.table[0]) >= 2048  # the buckets doubled many times
 
     assert len(index) == len(expected) == 50_050
     for sha256, location in expected.items():
