@@ -34,6 +34,7 @@ from stowage.v1 import (
     operations_pb2 as ops_pb,
 )
 from stowage_storage.chunker import Chunk
+from stowage_storage.codec import BUNDLE_TARGET
 from stowage_storage.crypto import new_data_key
 from stowage_storage.keyring import KeyRing
 from stowage_storage.locks import SHARED, Lock, LockConflict, LockLost
@@ -520,8 +521,8 @@ class _Upload:
     async def _do(self, job: _Job) -> None:
         try:
             encoded = await self.engine._run(job.work)
-            for digest, stored, raw in encoded:
-                await self.session.append(digest, stored, raw)
+            for members, stored in encoded:
+                await self.session.append_bundle(members, stored)
         except BaseException as e:
             self.failure = self.failure or e
             raise
@@ -538,9 +539,19 @@ class _Upload:
         session = self.session
         digests = [d for d, _, _ in batch]
 
-        def work() -> list[tuple[bytes, bytes, int]]:
+        def work() -> list[_Stored]:
             data = registry.inline_contents(digests)
-            return [(d, session.encode(d, data[d], small=True), len(data[d])) for d in digests]
+            out: list[_Stored] = []
+            # Neighbours are artifacts of one kind in name order: bundled, they
+            # compress together (see Codec.encode_bundle).
+            for group in _bundles(digests, data):
+                if len(group) == 1:
+                    d = group[0]
+                    out.append(([(d, len(data[d]))], session.encode(d, data[d], small=True)))
+                else:
+                    stored = session.encode_bundle([(d, data[d]) for d in group])
+                    out.append(([(d, len(data[d])) for d in group], stored))
+            return out
 
         return _Job(
             work,
@@ -555,23 +566,43 @@ class _Upload:
         start = run[0][1]
         end = run[-1][1] + run[-1][2]
 
-        def work() -> list[tuple[bytes, bytes, int]]:
+        def work() -> list[_Stored]:
             data = memoryview(content.read_range(sha256, start, end - start))
             return [
-                (d, session.encode(d, data[off - start : off - start + n]), n) for d, off, n in run
+                ([(d, n)], session.encode(d, data[off - start : off - start + n]))
+                for d, off, n in run
             ]
 
         return _Job(work, [holds] * len(run), end - start, sha256.hex()[:12])
+
+
+# What a job stores: the blobs, (digest, raw length), of one stored object
+# (several when it is a bundle), and that object.
+_Stored = tuple[list[tuple[bytes, int]], bytes]
 
 
 @dataclass
 class _Job:
     """A batch of blobs to read, check and encode in one worker-thread call."""
 
-    work: Callable[[], list[tuple[bytes, bytes, int]]]
+    work: Callable[[], list[_Stored]]
     holds: list[list[int]]  # one entry per blob: the countdown of the artifact it belongs to
     raw_bytes: int
     label: str
+
+
+def _bundles(digests: list[bytes], data: dict[bytes, bytes]) -> Iterator[list[bytes]]:
+    """The digests in order, in groups of about BUNDLE_TARGET bytes."""
+    group: list[bytes] = []
+    size = 0
+    for d in digests:
+        group.append(d)
+        size += len(data[d])
+        if size >= BUNDLE_TARGET:
+            yield group
+            group, size = [], 0
+    if group:
+        yield group
 
 
 def _runs(needed: list[tuple[bytes, int, int]]) -> list[list[tuple[bytes, int, int]]]:

@@ -4,7 +4,9 @@ Stored form: one flags byte, then the body. Flags bit 0: the body is zstd
 compressed; bit 2 (with bit 0): compressed with a dictionary, whose 4-byte id
 (big endian) starts the body; bit 1: the body is sealed with AES-256-GCM
 (12-byte nonce, then ciphertext and tag; the associated data is the blob's
-plaintext digest). The
+plaintext digest); bit 3: a bundle, several small blobs' plaintexts back to
+back, compressed and sealed as one (associated data ``_BUNDLE_AAD``: a
+bundle's members are checked by their digests whenever they are read). The
 digest of a blob is always SHA-256 of its plaintext, as restic does, so
 encryption never changes a blob's identity or defeats deduplication.
 """
@@ -21,7 +23,15 @@ from .crypto import NONCE_BYTES, DecryptionFailed, Sealed, seal, unseal
 FLAG_ZSTD = 0x01
 FLAG_SEALED = 0x02
 FLAG_DICTIONARY = 0x04
-_KNOWN = FLAG_ZSTD | FLAG_SEALED | FLAG_DICTIONARY
+FLAG_BUNDLE = 0x08
+_KNOWN = FLAG_ZSTD | FLAG_SEALED | FLAG_DICTIONARY | FLAG_BUNDLE
+_BUNDLE_AAD = b"bundle"
+# Writers close a bundle once it holds this much plaintext: measured on text
+# artifacts of 1-8 KiB, a sixth smaller than each alone, as much as bundles of
+# 512 KiB, while a read of one member decodes little. A bundle's header that
+# claims more than BUNDLE_MAX is refused.
+BUNDLE_TARGET = 128 * 1024
+BUNDLE_MAX = 1 << 20
 _DICT_ID = struct.Struct(">I")
 # Compression must save at least this fraction to be kept.
 _MIN_SAVING = 0.03
@@ -109,7 +119,32 @@ class Codec:
     ) -> bytes:
         """``small``: a whole small artifact, compressed with the dictionary when
         there is one (each alone is too short for zstd to learn much from)."""
-        flags = 0
+        return self._encode(data, aad, small, 0)
+
+    def encode_bundle(self, parts: list[bytes]) -> bytes:
+        """Small blobs stored as one: compressed together (with the dictionary
+        when there is one), they share what zstd learns from the first ones and
+        one header, nonce and tag. Neighbours in a backup are artifacts of one
+        kind in name order, which is what makes this pay: about a sixth less
+        stored than each alone with the dictionary."""
+        data = b"".join(parts)
+        if len(data) > BUNDLE_MAX:
+            raise ValueError(f"a bundle of {len(data)} bytes is over {BUNDLE_MAX}")
+        return self._encode(data, _BUNDLE_AAD, True, FLAG_BUNDLE)
+
+    @staticmethod
+    def is_bundle(stored: bytes | memoryview) -> bool:
+        return bool(stored) and bool(stored[0] & FLAG_BUNDLE)
+
+    def decode_bundle(self, stored: bytes | memoryview) -> bytes:
+        """A bundle's plaintext (its members back to back)."""
+        if not self.is_bundle(stored):
+            raise CodecError("not a bundle")
+        return self._decode(stored, _BUNDLE_AAD, BUNDLE_MAX)
+
+    def _encode(
+        self, data: bytes | bytearray | memoryview, aad: bytes, small: bool, flags: int
+    ) -> bytes:
         body = data
         if self._level > 0 and len(data) >= 64:
             dict_id = self._current if small else None
@@ -131,6 +166,11 @@ class Codec:
     ) -> bytes:
         """The plaintext of a stored blob or document; ``max_size``, a blob's
         size as the index records it (a document's is bounded by its own)."""
+        if self.is_bundle(stored):
+            raise CodecError("a bundle where a single blob was expected")
+        return self._decode(stored, aad, max_size)
+
+    def _decode(self, stored: bytes | memoryview, aad: bytes, max_size: int | None) -> bytes:
         if not stored:
             raise CodecError("empty stored blob")
         flags = stored[0]

@@ -11,8 +11,8 @@ Here memory holds about 24 and the rest lies in a scratch file (page cache,
 which the system takes back when it needs it):
 
 - The file: every entry, by position (its number in the order entries were
-  added), 44 bytes: digest, offset, length and raw length (32-bit ints: packs
-  are a few MiB). Written before the entry is published in memory, so a reader
+  added), 48 bytes: digest, offset, length, raw length and offset in its
+  bundle (32-bit ints: packs are a few MiB). Written before the entry is published in memory, so a reader
   in another thread never meets a position whose record is not there yet.
 - In memory: each entry's first 16 digest bytes and its position, 20 bytes,
   in buckets chosen by bits of those bytes (a digest is uniform). A lookup is
@@ -47,8 +47,9 @@ from stowage.v1 import repository_pb2
 from .pack import Entry
 from .scratch import ScratchFile
 
-_ENTRY = struct.Struct(">32sQQQ")  # PackEntries: as wide as the index objects' fields
-_RECORD = struct.Struct(">32sIII")  # the Index's file: digest, offset, length, raw length
+_ENTRY = struct.Struct(">32sQQQQ")  # PackEntries: as wide as the index objects' fields
+_RECORD = struct.Struct(">32sIIII")  # the Index's file: digest, offset, length, raw length,
+# offset in a bundle
 _KEY = struct.Struct(">16sI")  # a lookup item: the digest's first 16 bytes, position
 _POSITION = struct.Struct(">I")
 _FIELD_MAX = (1 << 32) - 1
@@ -57,7 +58,7 @@ _PREFIX_SIZE = 16
 _KEY_SIZE = _KEY.size
 _RECORD_SIZE = _RECORD.size
 _MAX_LOAD = 16  # items per bucket, on average, before the buckets double
-_WINDOW = 64  # records read at once (2.75 KiB)
+_WINDOW = 64  # records read at once (3 KiB)
 
 
 class Location(NamedTuple):
@@ -65,6 +66,7 @@ class Location(NamedTuple):
     offset: int
     length: int
     raw_length: int
+    bundle_offset: int = 0
 
 
 _new_location = Location._make
@@ -91,7 +93,8 @@ class PackEntries(Mapping[str, list[Entry]]):
 
     def put(self, pack: str, entries: Sequence[Entry] | Sequence[repository_pb2.PackEntry]) -> None:
         self._packed[pack] = b"".join(
-            _ENTRY.pack(e.sha256, e.offset, e.length, e.raw_length) for e in entries
+            _ENTRY.pack(e.sha256, e.offset, e.length, e.raw_length, e.bundle_offset)
+            for e in entries
         )
 
     @property
@@ -263,9 +266,9 @@ class Index:
         if found is None:
             return None
         pos, record = found
-        _, offset, length, raw_length = _RECORD.unpack(record)
+        _, *fields = _RECORD.unpack(record)
         slot = bisect_right(self._slot_start, pos) - 1
-        return _new_location((self._slots[slot][0], offset, length, raw_length))
+        return _new_location((self._slots[slot][0], *fields))
 
     def _candidates(self, prefix: bytes) -> Iterator[int]:
         """Positions of the items with these first 16 bytes, in the order added."""
@@ -317,12 +320,19 @@ class Index:
                 raise ValueError(f"pack {pack}: a digest of {len(sha256)} bytes")
             try:
                 _RECORD.pack_into(
-                    records, k * _RECORD_SIZE, sha256, e.offset, e.length, e.raw_length
+                    records,
+                    k * _RECORD_SIZE,
+                    sha256,
+                    e.offset,
+                    e.length,
+                    e.raw_length,
+                    e.bundle_offset,
                 )
             except struct.error:
                 raise ValueError(
                     f"pack {pack}: entry {bytes(sha256).hex()} has offset {e.offset}, length"
-                    f" {e.length}, raw length {e.raw_length}; the index holds 0..{_FIELD_MAX}"
+                    f" {e.length}, raw length {e.raw_length}, offset in its bundle"
+                    f" {e.bundle_offset}; the index holds 0..{_FIELD_MAX}"
                 ) from None
         start, count = self._size, len(entries)
         if start + count > _FIELD_MAX:

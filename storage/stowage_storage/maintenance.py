@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from .codec import CodecError
 from .index import Index, encode_index
-from .pack import Entry, pack_key
+from .pack import BlobDecoder, BlobMismatch, Entry, pack_key, stored_bytes
 from .repository import CorruptObject, Repository
 from .store import ObjectNotFound
 
@@ -71,9 +71,9 @@ async def check(repo: Repository, read_data: bool, progress: Progress) -> CheckR
         except CorruptObject as e:
             report.problems.append(Problem(key, str(e)))
             trailer = None
-        if trailer is not None and {(e.sha256, e.offset, e.length) for e in trailer} != {
-            (e.sha256, e.offset, e.length) for e in entries
-        }:
+        if trailer is not None and {
+            (e.sha256, e.offset, e.length, e.bundle_offset) for e in trailer
+        } != {(e.sha256, e.offset, e.length, e.bundle_offset) for e in entries}:
             report.problems.append(Problem(key, "pack trailer and index disagree about its blobs"))
         if read_data:
             await _read_pack(repo, key, entries, report, progress)
@@ -97,14 +97,17 @@ async def _read_pack(
 
     def verify() -> list[Problem]:
         bad = []
+        view = memoryview(data)
+        decoder = BlobDecoder(repo.codec)
         for e in entries:
-            stored = data[e.offset : e.offset + e.length]
+            stored = view[e.offset : e.offset + e.length]
             try:
-                plain = repo.codec.decode(stored, e.sha256, e.raw_length)
+                decoder.decode(
+                    stored, (e.offset, e.length), e.sha256, e.raw_length, e.bundle_offset, True
+                )
             except CodecError as err:
                 bad.append(Problem(key, f"blob is unreadable: {err}", e.sha256))
-                continue
-            if len(plain) != e.raw_length or hashlib.sha256(plain).digest() != e.sha256:
+            except BlobMismatch:
                 bad.append(Problem(key, "blob does not match its digest", e.sha256))
         return bad
 
@@ -190,7 +193,7 @@ async def prune(
             stats.bytes_freed += stored[pack_id]
         await repo.store.delete(pack_key(pack_id))
         stats.packs_deleted += 1
-    stats.bytes_freed -= sum(sum(e.length for e in entries) for entries in new_packs.values())
+    stats.bytes_freed -= sum(stored_bytes(entries) for entries in new_packs.values())
     for prefix in ("manifests/", "keys/"):
         for info in await repo.store.list(prefix):
             if info.key not in live_documents:

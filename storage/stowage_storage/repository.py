@@ -48,6 +48,8 @@ from .locks import Locks
 from .pack import (
     TARGET_PACK_BYTES,
     TARGET_PACK_ENTRIES,
+    BlobDecoder,
+    BlobMismatch,
     Entry,
     PackBuilder,
     pack_key,
@@ -58,11 +60,11 @@ from .ratelimit import RateLimiter
 from .store import ObjectExists, ObjectNotFound, ObjectStore
 from .wire import split_repeated
 
-# Format 2: manifests may keep their items in blobs (item blocks). A format 1
-# repository is read as it is, and raised to 2 before this server writes a
-# manifest into it.
-FORMAT_VERSION = 2
-READABLE_FORMATS = (1, 2)
+# Format 2: manifests may keep their items in blobs (item blocks); format 3:
+# small blobs may be stored in bundles. An older repository is read as it is,
+# and raised to 3 before this server writes a manifest or indexes a bundle.
+FORMAT_VERSION = 3
+READABLE_FORMATS = (1, 2, 3)
 # Adjacent blobs of one pack are fetched in one ranged read of at most this.
 _MAX_READ = 8 * 1024 * 1024
 # Index bytes loaded in one refresh past which freed memory is given back.
@@ -339,7 +341,8 @@ class Repository:
                 plain += loc.raw_length
                 if (
                     prev.pack == loc.pack
-                    and prev.offset + prev.length == loc.offset
+                    # the next stored object, or another member of the same bundle
+                    and loc.offset in (prev.offset + prev.length, prev.offset)
                     and loc.offset + loc.length - first.offset <= _MAX_READ
                     # Decompressed, text is four times larger: read-ahead memory
                     # is bounded by what the reads become, not what they read.
@@ -368,22 +371,24 @@ class Repository:
                 raise CorruptObject(f"pack {key} is truncated", key, run[0][0])
             out = []
             view = memoryview(data)
+            decoder = BlobDecoder(self.codec)
             for digest, loc, check in run:
                 start = loc.offset - first.offset
                 try:
-                    plain = self.codec.decode(
-                        view[start : start + loc.length], digest, loc.raw_length
+                    plain = decoder.decode(
+                        view[start : start + loc.length],
+                        (loc.offset, loc.length),
+                        digest,
+                        loc.raw_length,
+                        loc.bundle_offset,
+                        check,
                     )
                 except CodecError as e:
                     raise CorruptObject(
                         f"blob {digest.hex()} in {key} is unreadable: {e}", key, digest
                     ) from e
-                if len(plain) != loc.raw_length or (
-                    check and hashlib.sha256(plain).digest() != digest
-                ):
-                    raise CorruptObject(
-                        f"blob {digest.hex()} in {key} does not match its digest", key, digest
-                    )
+                except BlobMismatch as e:
+                    raise CorruptObject(f"blob {digest.hex()} in {key} {e}", key, digest) from e
                 out.append((digest, plain))
             return out
 
@@ -426,10 +431,11 @@ class Repository:
         return digest
 
     async def _raise_format(self) -> None:
-        """Brings a format 1 repository to format 2 before the first manifest
-        this server writes: a format 2 manifest keeps its items in blobs, which a
-        format 1 server would not see, and its prune would delete them. Read as
-        late as possible, so that a key change made meanwhile is kept."""
+        """Brings an older repository to this server's format before the first
+        manifest it writes or bundle it indexes: a format 2 manifest keeps its
+        items in blobs, which a format 1 server would not see (and its prune
+        would delete); a format 2 server cannot read a bundle. Read as late as
+        possible, so that a key change made meanwhile is kept."""
         if self.config.format_version >= FORMAT_VERSION:
             return
         config = await self._read_config()
@@ -531,7 +537,13 @@ def _check_pack(key: str, p: repository_pb2.IndexedPack) -> None:
     if not _SHA256_HEX.match(p.pack):
         raise CorruptObject(f"{key} names an invalid pack {p.pack[:80]!r}", key)
     for e in p.entries:
-        if len(e.sha256) != 32 or e.offset < 0 or e.length < 1 or e.raw_length < 0:
+        if (
+            len(e.sha256) != 32
+            or e.offset < 0
+            or e.length < 1
+            or e.raw_length < 0
+            or e.bundle_offset < 0
+        ):
             raise CorruptObject(f"{key} has an invalid entry in pack {p.pack}", key)
 
 
@@ -611,6 +623,7 @@ class WriteSession:
         self._slots = asyncio.Semaphore(max_in_flight)
         self.stored_bytes = 0
         self.blobs_added = 0
+        self._bundles = False  # whether a bundle was added: the format must allow it
 
     def needs(self, sha256: bytes) -> bool:
         # The index first: a backup of unchanged content finds every blob there.
@@ -632,13 +645,31 @@ class WriteSession:
             raise SourceChanged(f"content of blob {sha256.hex()} changed while reading it")
         return self._repo.codec.encode(data, sha256, small)
 
+    def encode_bundle(self, blobs: list[tuple[bytes, bytes]]) -> bytes:
+        """The stored form of claimed small blobs, (digest, data) in order, as one
+        bundle (Codec.encode_bundle), after checking each against its digest.
+        Blocking."""
+        for sha256, data in blobs:
+            if hashlib.sha256(data).digest() != sha256:
+                raise SourceChanged(f"content of blob {sha256.hex()} changed while reading it")
+        return self._repo.codec.encode_bundle([data for _, data in blobs])
+
     async def append(self, sha256: bytes, stored: bytes, raw_length: int) -> int:
         """Adds an encoded blob to the pack being built; writes full packs."""
+        return await self.append_bundle([(sha256, raw_length)], stored)
+
+    async def append_bundle(self, members: list[tuple[bytes, int]], stored: bytes) -> int:
+        """Adds an encoded blob, or with several (digest, raw length) members a
+        bundle of them (encode_bundle), to the pack being built; writes full packs."""
         self._raise_failed_upload()
         await self._repo.upload_limit.consume(len(stored))
-        self._builder.add(sha256, stored, raw_length)
+        if len(members) == 1 and not self._repo.codec.is_bundle(stored):
+            self._builder.add(members[0][0], stored, members[0][1])
+        else:
+            self._builder.add_bundle(members, stored)
+            self._bundles = True
         self.stored_bytes += len(stored)
-        self.blobs_added += 1
+        self.blobs_added += len(members)
         if self._builder.size >= TARGET_PACK_BYTES or len(self._builder) >= TARGET_PACK_ENTRIES:
             await self._seal()
         return len(stored)
@@ -697,6 +728,8 @@ class WriteSession:
             written, self._written = self._written, PackEntries()
             if not written:
                 return written
+            if self._bundles:
+                await self._repo._raise_format()
             data = encode_index(written)
             digest = hashlib.sha256(data).hexdigest()
             await self._repo.write_document(f"index/{digest}", data)

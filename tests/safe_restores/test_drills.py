@@ -18,8 +18,9 @@ from ..sample import provision_full
 Op = ops_pb.Operation
 
 
-def corrupt_blob(data_dir: Path, sha256_hex: str) -> Callable[[], None]:
-    """Flips one byte of the stored blob with this digest; returns the undo."""
+def corrupt_blob(data_dir: Path, sha256_hex: str) -> tuple[Callable[[], None], set[str]]:
+    """Flips one byte of the stored blob with this digest; returns the undo and
+    the digests damaged with it (a small artifact's bundle neighbours too)."""
     from stowage_storage.codec import Codec
     from stowage_storage.pack import parse_trailer
 
@@ -27,12 +28,14 @@ def corrupt_blob(data_dir: Path, sha256_hex: str) -> Callable[[], None]:
         if not pack.is_file():
             continue
         original = pack.read_bytes()
-        for e in parse_trailer(Codec(), original, len(original)):
+        entries = parse_trailer(Codec(), original, len(original))
+        for e in entries:
             if e.sha256.hex() == sha256_hex:
                 flipped = bytearray(original)
                 flipped[e.offset + e.length // 2] ^= 0x01
                 pack.write_bytes(bytes(flipped))
-                return lambda: pack.write_bytes(original)
+                damaged = {x.sha256.hex() for x in entries if x.offset == e.offset}
+                return (lambda p=pack, o=original: p.write_bytes(o)), damaged
     raise AssertionError(f"no stored blob {sha256_hex}")
 
 
@@ -68,13 +71,22 @@ def test_a_good_backup_passes_and_a_corrupt_blob_fails_naming_the_item(
     status = client.backup_status("drilled")[0]
     assert status.last_drill.operation == op.name and status.last_drill.passed
 
-    undo = corrupt_blob(server.data_dir, digests[("transform", "Order850ToCanonical")])
+    undo, damaged = corrupt_blob(server.data_dir, digests[("transform", "Order850ToCanonical")])
     try:
         failed = client.drill_backup(backup).result()  # the drill ran: the operation succeeds
     finally:
         undo()
     assert not failed.drill.passed
-    assert [p.item for p in failed.drill.problems] == ["transforms/Order850ToCanonical"]
+    # The sandbox's restore stops at the first unreadable artifact: the one
+    # damaged, or one stored in a bundle with it (small artifacts are).
+    collections = {"x12-mapping": "x12Mappings", "assembly": "assemblies"}
+    names = {
+        f"{collections.get(kind, kind + 's')}/{artifact}"
+        for (kind, artifact), digest in digests.items()
+        if digest in damaged
+    }
+    assert "transforms/Order850ToCanonical" in names
+    assert [p.item for p in failed.drill.problems] in [[n] for n in names]
     assert failed.drill.sandbox_deleted and no_sandbox_left(client, server)
     status = client.backup_status("drilled")[0]
     assert status.last_drill.operation == failed.name and not status.last_drill.passed

@@ -161,16 +161,16 @@ async def test_a_rotation_keeps_the_format_another_server_raised_the_repository_
     try:
         store = e.repo.store
         # This server opened the repository while it was format 1; another one
-        # has raised it to format 2 since (its first manifest did).
+        # has raised it to format 3 since (its first manifest did).
         e.repo.config.format_version = 1
         assert (
             repository_pb2.RepositoryConfig.FromString(await store.read("config")).format_version
-            == 2
+            == 3
         )
         op = await finish(e, await e.rotation.start(mt_pb.RotateKeyRequest()))
         assert op.HasField("rotate_key"), op.error
         stored = repository_pb2.RepositoryConfig.FromString(await store.read("config"))
-        assert stored.format_version == 2
+        assert stored.format_version == 3
         assert stored.key_check == e.keys.current.key_check(stored.repository_id)
     finally:
         await e.close()

@@ -11,16 +11,20 @@ from pathlib import Path
 import pytest
 
 from stowage.v1 import repository_pb2
+from stowage_storage import maintenance
 from stowage_storage.chunker import Chunker
 from stowage_storage.codec import FLAG_ZSTD, Codec, CodecError
 from stowage_storage.crypto import MasterKey
+from stowage_storage.index import Index
 from stowage_storage.local import LocalStore
+from stowage_storage.pack import Entry
 from stowage_storage.repository import (
     CorruptObject,
     RecordExists,
     RecordRef,
     Repository,
     RepositoryError,
+    WriteSession,
     WrongKey,
 )
 
@@ -390,31 +394,33 @@ def test_index_packs_reads_an_index_object_pack_by_pack_and_checks_it_first() ->
         list(index_packs("index/x", data[:-5]))
 
 
-async def test_a_format_1_repository_is_read_as_it_is_and_raised_to_2_before_a_manifest(
+async def set_format(store: LocalStore, version: int) -> None:
+    config = repository_pb2.RepositoryConfig.FromString(await store.read("config"))
+    config.format_version = version
+    await store.write("config", config.SerializeToString())
+
+
+async def stored_format(store: LocalStore) -> int:
+    return repository_pb2.RepositoryConfig.FromString(await store.read("config")).format_version
+
+
+async def test_a_format_1_repository_is_read_as_it_is_and_raised_before_a_manifest(
     tmp_path: Path,
 ) -> None:
     key = MasterKey.generate()
-    repo = await open_repo(tmp_path, key)
-    store = repo.store
+    store = LocalStore(str(tmp_path))
+    await open_repo(tmp_path, key)
 
-    async def set_format(version: int) -> None:
-        config = repository_pb2.RepositoryConfig.FromString(await store.read("config"))
-        config.format_version = version
-        await store.write("config", config.SerializeToString())
-
-    async def stored_format() -> int:
-        return repository_pb2.RepositoryConfig.FromString(await store.read("config")).format_version
-
-    await set_format(1)
+    await set_format(store, 1)
     old = await open_repo(tmp_path, key)
     session = old.session()  # blobs alone change nothing
     await session.add(sha(b"blob"), b"blob")
     await session.commit()
-    assert await stored_format() == 1
+    assert await stored_format(store) == 1
     await old.put_manifest(b"a manifest")  # its items may be in blobs a format 1 server misses
-    assert await stored_format() == 2 and old.config.format_version == 2
-    await set_format(3)
-    with pytest.raises(RepositoryError, match="format 3 is not supported"):
+    assert await stored_format(store) == 3 and old.config.format_version == 3
+    await set_format(store, 4)
+    with pytest.raises(RepositoryError, match="format 4 is not supported"):
         await open_repo(tmp_path, key)
 
 
@@ -433,3 +439,172 @@ async def test_a_session_ends_a_pack_at_its_blob_count_as_well_as_its_size(
     assert sorted(len(entries) for entries in written.values()) == [25, 25, 25, 25]
     got = [data async for _, data in repo.read_blobs([sha(b) for b in blobs])]
     assert got == blobs
+
+
+def _texts(seed: int, count: int) -> list[bytes]:
+    """Small artifacts of one kind: the same structure, a few values differ."""
+    rng = random.Random(seed)
+    return [
+        b"<Partner name='%s-%06d'><Identity qualifier='ZZ' value='%d'/><Contact city='%s'/>"
+        b"<Agreement protocol='X12' version='005010' control='%d'/></Partner>\n"
+        % (
+            rng.choice([b"Contoso", b"Fabrikam", b"Northwind"]),
+            i,
+            rng.randrange(10**9),
+            rng.choice([b"Seattle", b"Chicago", b"Rotterdam"]),
+            rng.randrange(10**6),
+        )
+        * rng.randint(5, 40)
+        for i in range(count)
+    ]
+
+
+async def _nothing(items: int, nbytes: int, key: str) -> None:
+    pass
+
+
+async def add_bundle(s: WriteSession, texts: list[bytes]) -> int:
+    """Claims the texts and adds them to the session as one bundle; its stored size."""
+    for t in texts:
+        assert s.claim(sha(t))
+    stored = s.encode_bundle([(sha(t), t) for t in texts])
+    return await s.append_bundle([(sha(t), len(t)) for t in texts], stored)
+
+
+async def test_small_blobs_stored_as_a_bundle_read_back_one_by_one_and_together(
+    tmp_path: Path,
+) -> None:
+    key = MasterKey.generate()
+    repo = await open_repo(tmp_path, key)
+    texts = _texts(1, 60)
+    before, after = os.urandom(3000), os.urandom(2000)
+    s = repo.session()
+    alone = sum(len(s.encode(sha(t), t, small=True)) for t in texts)
+    await s.add(sha(before), before)
+    stored = await add_bundle(s, texts)
+    await s.add(sha(after), after)
+    await s.commit()
+    assert s.blobs_added == 62
+    assert stored < 0.8 * alone  # they compress together, and share one seal
+    # One stored object: every member's entry names it, and where the member starts in it.
+    locations = [repo.index.get(sha(t)) for t in texts]
+    assert len({(loc.offset, loc.length) for loc in locations if loc}) == 1
+    assert [loc.bundle_offset for loc in locations if loc] == [
+        sum(len(t) for t in texts[:i]) for i in range(len(texts))
+    ]
+    # Another process reads members alone, out of order, and with their neighbours.
+    again = await open_repo(tmp_path, key)
+    assert await again.read_blob(sha(texts[17])) == texts[17]
+    order = [before, *reversed(texts), after, texts[3], texts[3]]
+    assert [p async for _, p in again.read_blobs([sha(b) for b in order])] == order
+    report = await maintenance.check(again, True, _nothing)
+    assert report.problems == [] and report.blobs_checked == 62
+
+
+async def one_bundle(
+    tmp_path: Path, key: MasterKey, count: int
+) -> tuple[Repository, list[bytes], str]:
+    """A repository holding one pack: a bundle of ``count`` texts."""
+    repo = await open_repo(tmp_path, key)
+    texts = _texts(count, count)
+    s = repo.session()
+    await add_bundle(s, texts)
+    await s.commit()
+    (pack,) = [o.key for o in await repo.store.list("packs/")]
+    return repo, texts, pack
+
+
+async def test_a_damaged_bundle_fails_each_member_and_check_names_them(tmp_path: Path) -> None:
+    repo, texts, pack = await one_bundle(tmp_path, MasterKey.generate(), 10)
+    flip_byte(repo, tmp_path / pack, texts[0], 40)
+    for t in (texts[0], texts[9]):
+        with pytest.raises(CorruptObject, match="unreadable") as err:
+            await repo.read_blob(sha(t))
+        assert err.value.key == pack and err.value.sha256 == sha(t)
+    report = await maintenance.check(repo, True, _nothing)
+    assert sorted(report.bad_blobs) == sorted(sha(t) for t in texts)
+
+
+async def test_a_bundle_member_is_checked_against_its_digest_even_unasked(
+    tmp_path: Path,
+) -> None:
+    """A bundle's seal names no member, so its members are always hashed:
+    an index entry pointing at the wrong part of a bundle is caught."""
+    repo = await open_repo(tmp_path, MasterKey.generate())
+    texts = [b"a" * 100, b"b" * 100]
+    s = repo.session()
+    await add_bundle(s, texts)
+    packs = await s.commit()
+    (pack_id,) = packs
+    entries = packs[pack_id]
+    forged = Index()
+    forged.add_pack(
+        pack_id,
+        [Entry(entries[0].sha256, entries[0].offset, entries[0].length, 100, 100), entries[1]],
+    )
+    repo.index = forged
+    with pytest.raises(CorruptObject, match="does not match"):
+        [x async for run in repo.read_runs([(sha(texts[0]), False)]) for x in run]
+    # A single blob's entry that claims a place in a bundle is refused too.
+    single = b"c" * 200
+    s = repo.session()
+    await s.add(sha(single), single)
+    (other,) = await s.commit()
+    loc = repo.index.get(sha(single))
+    assert loc is not None
+    repo.index = Index()
+    repo.index.add_pack(other, [Entry(sha(single), loc.offset, loc.length, 100, 100)])
+    with pytest.raises(CorruptObject, match="unreadable"):
+        await repo.read_blob(sha(single))
+
+
+async def test_prune_keeps_the_live_members_of_a_bundle(tmp_path: Path) -> None:
+    key = MasterKey.generate()
+    repo, texts, old = await one_bundle(tmp_path, key, 30)
+    live = {sha(t) for t in texts[::3]}
+    stats = await maintenance.prune(repo, live, set(), _nothing)
+    assert stats.blobs_removed == 20 and stats.packs_repacked == 1 and stats.bytes_freed > 0
+    assert old not in [o.key for o in await repo.store.list("packs/")]
+    again = await open_repo(tmp_path, key)
+    assert [p async for _, p in again.read_blobs([sha(t) for t in texts[::3]])] == texts[::3]
+    assert all(not again.has_blob(sha(t)) for t in texts[1::3])
+
+
+async def test_a_bundle_raises_a_format_2_repository_to_3_before_its_index(
+    tmp_path: Path,
+) -> None:
+    key = MasterKey.generate()
+    store = LocalStore(str(tmp_path))
+    await open_repo(tmp_path, key)
+    await set_format(store, 2)
+    old = await open_repo(tmp_path, key)
+    s = old.session()
+    await s.add(sha(b"alone" * 30), b"alone" * 30)
+    await s.commit()
+    assert await stored_format(store) == 2  # single blobs are what format 2 reads
+    texts = _texts(4, 3)
+    s = old.session()
+    await add_bundle(s, texts)
+    await s.end_pack()
+    await asyncio.sleep(0.05)
+    assert await stored_format(store) == 2  # the pack alone is invisible
+    await s.commit()
+    assert await stored_format(store) == 3 and old.config.format_version == 3
+
+
+def test_codec_keeps_bundles_and_single_blobs_apart() -> None:
+    codec = Codec(content_key=os.urandom(32))
+    bundle = codec.encode_bundle([b"x" * 500, b"y" * 500])
+    assert Codec.is_bundle(bundle) and codec.decode_bundle(bundle) == b"x" * 500 + b"y" * 500
+    single = codec.encode(b"z" * 500, sha(b"z" * 500))
+    assert not Codec.is_bundle(single)
+    with pytest.raises(CodecError, match="bundle"):
+        codec.decode(bundle, sha(b"x" * 500), 500)
+    with pytest.raises(CodecError, match="not a bundle"):
+        codec.decode_bundle(single)
+    # The flag is bound to the seal: a single blob relabelled a bundle does not open.
+    relabelled = bytes([single[0] | 0x08]) + single[1:]
+    with pytest.raises(CodecError):
+        codec.decode_bundle(relabelled)
+    with pytest.raises(ValueError, match="over"):
+        codec.encode_bundle([b"\0" * (1 << 20), b"\0"])

@@ -191,7 +191,7 @@ async def test_a_backup_stores_its_items_in_blocks_that_later_backups_share(
     _, later, later_items = await mf.read(engines.repo, changed.manifest_sha256)
     assert len(set(bytes(b.sha256) for b in later.item_blocks) - set(blocks)) <= 2
     assert later_items[150].sha256 == hashlib.sha256(b"<changed/>").digest()
-    assert engines.repo.config.format_version == 2
+    assert engines.repo.config.format_version == 3
 
 
 async def _swap_manifest(engines: Engines, backup: str, manifest: mf_pb.BackupManifest) -> None:
@@ -377,3 +377,43 @@ async def test_snapshot_pages_end_early_once_their_chunk_lists_are_large(
         snap.close()
     assert sum(len(p) for p in pages) == 5
     assert all(len(p) == 1 for p in pages if any(r[2] for r in p))
+
+
+async def test_small_artifacts_are_bundled_and_a_change_leaves_the_bundles_alone(
+    engines: Engines,
+) -> None:
+    rng = random.Random(11)
+    partners = {
+        f"p{i:03d}": (
+            f"<Partner id='p{i:03d}'><Identity qualifier='ZZ' value='{rng.randrange(10**9)}'/>"
+            f"<Contact city='{rng.choice(['Seattle', 'Chicago', 'Rotterdam'])}'/></Partner>\n"
+            * rng.randint(20, 40)
+        ).encode()
+        for i in range(300)
+    }
+    await provisioned(engines, "bundled", partners)
+    first = (await backed_up(engines, "bundled")).backup
+    where = [engines.repo.index.get(hashlib.sha256(d).digest()) for d in partners.values()]
+    objects = {(loc.pack, loc.offset) for loc in where if loc}
+    # About 128 KiB of neighbours to a stored object, not one object each.
+    assert len(where) == 300 and len(objects) <= 300 * 2800 // (128 * 1024) + 2
+    assert sum(1 for loc in where if loc and loc.bundle_offset) >= 290
+    assert first.added_bytes < sum(map(len, partners.values())) // 8
+
+    await put(engines, "bundled", PARTNER, "p150", b"<Partner id='p150' changed='yes'/>")
+    changed = (await backed_up(engines, "bundled")).backup
+    assert changed.added_bytes < 4096  # the one artifact and its item block, no bundle again
+    for env, backup, want in (
+        ("copy-first", first, partners),
+        ("copy-changed", changed, {**partners, "p150": None}),
+    ):
+        op = await restored(
+            engines, bk_pb.RestoreBackupRequest(backup=backup.name, environment_id=env)
+        )
+        assert op.state == Op.STATE_SUCCEEDED, op.error
+        for artifact_id, data in want.items():
+            record, info = await engines.artifacts.get(
+                names.artifact_name(env, PARTNER, artifact_id)
+            )
+            got = b"".join([c async for c in engines.artifacts.read(record, info)])
+            assert got == (data or b"<Partner id='p150' changed='yes'/>"), artifact_id

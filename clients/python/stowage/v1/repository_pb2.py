@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bstowage/v1/repository.proto\x12\nstowage.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb8\x02\n\x10RepositoryConfig\x12\x16\n\x0e\x66ormat_version\x18\x01 \x01(\x05\x12\x15\n\rrepository_id\x18\x02 \x01(\t\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tkey_check\x18\x04 \x01(\x0c\x12\x1b\n\x13\x63hunk_average_bytes\x18\x05 \x01(\x05\x12\x1d\n\x15\x63hunk_threshold_bytes\x18\x06 \x01(\x05\x12+\n\x0b\x63ontent_key\x18\x07 \x01(\x0b\x32\x16.stowage.v1.WrappedKey\x12\x16\n\x0enext_key_check\x18\x08 \x01(\x0c\x12\x30\n\x10next_content_key\x18\t \x01(\x0b\x32\x16.stowage.v1.WrappedKey\"O\n\tPackEntry\x12\x0e\n\x06sha256\x18\x01 \x01(\x0c\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\x0e\n\x06length\x18\x03 \x01(\x03\x12\x12\n\nraw_length\x18\x04 \x01(\x03\"5\n\x0bPackTrailer\x12&\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x15.stowage.v1.PackEntry\"3\n\tIndexFile\x12&\n\x05packs\x18\x01 \x03(\x0b\x32\x17.stowage.v1.IndexedPack\"C\n\x0bIndexedPack\x12\x0c\n\x04pack\x18\x01 \x01(\t\x12&\n\x07\x65ntries\x18\x02 \x03(\x0b\x32\x15.stowage.v1.PackEntry\"V\n\nWrappedKey\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\r\n\x05nonce\x18\x02 \x01(\x0c\x12\x12\n\nciphertext\x18\x03 \x01(\x0c\x12\x15\n\rmaster_key_id\x18\x04 \x01(\t\"\xba\x01\n\nLockRecord\x12)\n\x04mode\x18\x01 \x01(\x0e\x32\x1b.stowage.v1.LockRecord.Mode\x12\r\n\x05owner\x18\x02 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"A\n\x04Mode\x12\x14\n\x10MODE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bMODE_SHARED\x10\x01\x12\x12\n\x0eMODE_EXCLUSIVE\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bstowage/v1/repository.proto\x12\nstowage.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb8\x02\n\x10RepositoryConfig\x12\x16\n\x0e\x66ormat_version\x18\x01 \x01(\x05\x12\x15\n\rrepository_id\x18\x02 \x01(\t\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tkey_check\x18\x04 \x01(\x0c\x12\x1b\n\x13\x63hunk_average_bytes\x18\x05 \x01(\x05\x12\x1d\n\x15\x63hunk_threshold_bytes\x18\x06 \x01(\x05\x12+\n\x0b\x63ontent_key\x18\x07 \x01(\x0b\x32\x16.stowage.v1.WrappedKey\x12\x16\n\x0enext_key_check\x18\x08 \x01(\x0c\x12\x30\n\x10next_content_key\x18\t \x01(\x0b\x32\x16.stowage.v1.WrappedKey\"f\n\tPackEntry\x12\x0e\n\x06sha256\x18\x01 \x01(\x0c\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\x0e\n\x06length\x18\x03 \x01(\x03\x12\x12\n\nraw_length\x18\x04 \x01(\x03\x12\x15\n\rbundle_offset\x18\x05 \x01(\x03\"5\n\x0bPackTrailer\x12&\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x15.stowage.v1.PackEntry\"3\n\tIndexFile\x12&\n\x05packs\x18\x01 \x03(\x0b\x32\x17.stowage.v1.IndexedPack\"C\n\x0bIndexedPack\x12\x0c\n\x04pack\x18\x01 \x01(\t\x12&\n\x07\x65ntries\x18\x02 \x03(\x0b\x32\x15.stowage.v1.PackEntry\"V\n\nWrappedKey\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\r\n\x05nonce\x18\x02 \x01(\x0c\x12\x12\n\nciphertext\x18\x03 \x01(\x0c\x12\x15\n\rmaster_key_id\x18\x04 \x01(\t\"\xba\x01\n\nLockRecord\x12)\n\x04mode\x18\x01 \x01(\x0e\x32\x1b.stowage.v1.LockRecord.Mode\x12\r\n\x05owner\x18\x02 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"A\n\x04Mode\x12\x14\n\x10MODE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bMODE_SHARED\x10\x01\x12\x12\n\x0eMODE_EXCLUSIVE\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,17 +35,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REPOSITORYCONFIG']._serialized_start=77
   _globals['_REPOSITORYCONFIG']._serialized_end=389
   _globals['_PACKENTRY']._serialized_start=391
-  _globals['_PACKENTRY']._serialized_end=470
-  _globals['_PACKTRAILER']._serialized_start=472
-  _globals['_PACKTRAILER']._serialized_end=525
-  _globals['_INDEXFILE']._serialized_start=527
-  _globals['_INDEXFILE']._serialized_end=578
-  _globals['_INDEXEDPACK']._serialized_start=580
-  _globals['_INDEXEDPACK']._serialized_end=647
-  _globals['_WRAPPEDKEY']._serialized_start=649
-  _globals['_WRAPPEDKEY']._serialized_end=735
-  _globals['_LOCKRECORD']._serialized_start=738
-  _globals['_LOCKRECORD']._serialized_end=924
-  _globals['_LOCKRECORD_MODE']._serialized_start=859
-  _globals['_LOCKRECORD_MODE']._serialized_end=924
+  _globals['_PACKENTRY']._serialized_end=493
+  _globals['_PACKTRAILER']._serialized_start=495
+  _globals['_PACKTRAILER']._serialized_end=548
+  _globals['_INDEXFILE']._serialized_start=550
+  _globals['_INDEXFILE']._serialized_end=601
+  _globals['_INDEXEDPACK']._serialized_start=603
+  _globals['_INDEXEDPACK']._serialized_end=670
+  _globals['_WRAPPEDKEY']._serialized_start=672
+  _globals['_WRAPPEDKEY']._serialized_end=758
+  _globals['_LOCKRECORD']._serialized_start=761
+  _globals['_LOCKRECORD']._serialized_end=947
+  _globals['_LOCKRECORD_MODE']._serialized_start=882
+  _globals['_LOCKRECORD_MODE']._serialized_end=947
 # @@protoc_insertion_point(module_scope)

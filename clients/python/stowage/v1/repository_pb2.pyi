@@ -42,9 +42,10 @@ class RepositoryConfig(_message.Message):
     NEXT_CONTENT_KEY_FIELD_NUMBER: _builtins.int
     format_version: _builtins.int
     """The repository format: 2 since manifests may keep their items in blobs
-    (BackupManifest.item_blocks). A server raises a format 1 repository to 2
-    before it writes a manifest there, so that servers of format 1, which
-    would not see those blobs, refuse the repository.
+    (BackupManifest.item_blocks), 3 since small blobs may be stored together
+    in bundles (PackEntry.bundle_offset). A server raises an older repository
+    to its format before it writes a manifest or indexes a bundle there, so
+    that older servers, which would not read them, refuse the repository.
     """
     repository_id: _builtins.str
     """A random id (32 hex digits)."""
@@ -108,6 +109,7 @@ class PackEntry(_message.Message):
     OFFSET_FIELD_NUMBER: _builtins.int
     LENGTH_FIELD_NUMBER: _builtins.int
     RAW_LENGTH_FIELD_NUMBER: _builtins.int
+    BUNDLE_OFFSET_FIELD_NUMBER: _builtins.int
     sha256: _builtins.bytes
     """SHA-256 of the blob's plaintext."""
     offset: _builtins.int
@@ -116,6 +118,12 @@ class PackEntry(_message.Message):
     """Stored length in bytes (after compression and encryption)."""
     raw_length: _builtins.int
     """Plaintext length in bytes."""
+    bundle_offset: _builtins.int
+    """Set for a blob stored in a bundle: several small blobs compressed (and
+    sealed) as one stored object, which offset and length then give, shared
+    by its members. The blob is the bundle's plaintext from here, raw_length
+    bytes. Whether the stored object is a bundle is in its first byte.
+    """
     def __init__(
         self,
         *,
@@ -123,10 +131,11 @@ class PackEntry(_message.Message):
         offset: _builtins.int = ...,
         length: _builtins.int = ...,
         raw_length: _builtins.int = ...,
+        bundle_offset: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["length", b"length", "offset", b"offset", "raw_length", b"raw_length", "sha256", b"sha256"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bundle_offset", b"bundle_offset", "length", b"length", "offset", b"offset", "raw_length", b"raw_length", "sha256", b"sha256"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
