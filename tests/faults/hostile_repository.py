@@ -283,6 +283,8 @@ def hostile_pack(f: Forger, data: st.DataObject, ms: MessageStrategies) -> Forge
                 offset=offset,
                 length=length,
                 raw_length=data.draw(st.integers(0, 10**6)),
+                # A member of a bundle, or not (the body's first byte says which it is).
+                bundle_offset=data.draw(st.sampled_from([0, 1, 100, 10**6])),
             )
         )
     plain = repository_pb2.IndexFile(
