@@ -28,6 +28,9 @@ One invocation, at each scale:
    restore, restic's during its commands;
 4. prints the medians against the targets and writes
    bench/results/run-scale{N}.json (with --scaling also scaling.json);
+   with --scaling, both datasets are prepared first and the runs alternate
+   between the scales (the machine's speed drifts over minutes, and the
+   growth from one scale to the other should not measure that drift);
 5. with --profile, one more run with py-spy on the server, outside the
    medians: summaries in bench/results/profile-scale{N}/.
 
@@ -113,6 +116,7 @@ class Bench:
         self.logs = work / "logs"
         self.logs.mkdir(parents=True)
         self.cold = True
+        self.tag = ""  # names the scale in each run's log lines, when scales alternate
         self.setup: dict[str, float] = {}
         # Set for the one extra, profiled run (not counted in the medians).
         self.profile_dir: Path | None = None
@@ -197,7 +201,7 @@ class Bench:
                 for tool in order:
                     self.settle(cold)
                     t = stowage_backup(name) if tool == "stowage" else rrepo.backup(self.export)
-                    record(out, tool, name, t, i)
+                    record(out, tool, name, t, i, self.tag)
                     if tool == "stowage":
                         backups[name] = t
 
@@ -226,14 +230,16 @@ class Bench:
             self.settle()
             with self.profiled(server.pid, "restore_same_server"), Watch(server.pid) as w:
                 client.restore(last_backup, f"copy-{i}").result()
-            record(out, "stowage", "restore_same_server", w.result, i)
+            record(out, "stowage", "restore_same_server", w.result, i, self.tag)
         finally:
             client.close()
             server.stop()
 
         restorer = StowageProcess(
-            self.work / f"restore-data-{i}", self.logs / f"restore-{i}.log",
-            repository=repo, key_file=self.data / "stowage.key",
+            self.work / f"restore-data-{i}",
+            self.logs / f"restore-{i}.log",
+            repository=repo,
+            key_file=self.data / "stowage.key",
         )
         try:
             with Client(restorer.address, timeout=600) as client:
@@ -252,7 +258,7 @@ class Bench:
                         restored = sum(len(names) for _, _, names in os.walk(target))
                         if restored != totals.files:
                             raise RuntimeError(f"restic restored {restored} files")
-                    record(out, tool, "restore", t, i)
+                    record(out, tool, "restore", t, i, self.tag)
         finally:
             restorer.stop()
         # The restored copies are the bulk of a run (at scale 4, 3.4 GB); they
@@ -264,14 +270,14 @@ class Bench:
         return out
 
 
-def record(out: dict[str, Any], tool: str, name: str, t: Timed, run: int) -> None:
+def record(out: dict[str, Any], tool: str, name: str, t: Timed, run: int, tag: str = "") -> None:
     figures = out[tool]
     figures[f"{name}_s"] = t.seconds
     figures[f"{name}_rss"] = t.peak_rss
     figures[f"{name}_cpu_s"] = t.cpu_s
     figures[f"{name}_others"] = t.others_share
     log(
-        f"  run {run + 1}: {name:<19} {tool:<7} {t.seconds:6.2f} s, CPU {t.cpu_s:6.2f} s, "
+        f"  {tag}run {run + 1}: {name:<19} {tool:<7} {t.seconds:6.2f} s, CPU {t.cpu_s:6.2f} s, "
         f"peak RSS {t.peak_rss / 1e6:4.0f} MB, others busy {t.others_share:4.0%}"
     )
 
@@ -294,73 +300,111 @@ def machine() -> dict[str, Any]:
     }
 
 
-def bench_scale(
-    scale: float,
+def bench_scales(
+    scales: list[float],
     runs: int,
     seed: int,
     restic_bin: str,
     work_parent: str | None,
     keep: bool,
     patience: float,
-    profile_dir: Path | None = None,
-) -> dict[str, Any]:
+    profile_dirs: list[Path | None],
+) -> list[dict[str, Any]]:
+    """Each scale's result. With several scales, every dataset is prepared
+    first and then their runs alternate (run 1 of each, run 2 of each in the
+    other order, ...): the machine's speed drifts over minutes, and growth
+    from one scale to the next should not measure the drift."""
+    opened: list[tuple[Bench, dataset.Totals, floor.Floors]] = []
+    try:
+        for scale in scales:
+            opened.append(_open_scale(scale, runs, seed, restic_bin, work_parent, patience))
+            if len(scales) > 1:
+                opened[-1][0].tag = f"x{scale_name(scale)} "
+        raws: list[list[dict[str, Any]]] = [[] for _ in scales]
+        for i in range(runs):
+            order = list(range(len(scales)))
+            for k in order if i % 2 == 0 else order[::-1]:
+                b, totals, _ = opened[k]
+                raws[k].append(b.run(i, totals))
+        return [
+            _result(b, totals, floors, raw, restic_bin, profile_dir)
+            for (b, totals, floors), raw, profile_dir in zip(
+                opened, raws, profile_dirs, strict=True
+            )
+        ]
+    finally:
+        for b, _, _ in opened:
+            if keep:
+                log(f"kept {b.work}")
+            else:
+                shutil.rmtree(b.work, ignore_errors=True)
+
+
+def _open_scale(
+    scale: float, runs: int, seed: int, restic_bin: str, work_parent: str | None, patience: float
+) -> tuple[Bench, dataset.Totals, floor.Floors]:
+    """A scale's dataset generated, imported and exported, and the machine's floors on it."""
     work = Path(tempfile.mkdtemp(prefix=f"stowage-bench-x{scale_name(scale)}-", dir=work_parent))
     log(f"work folder {work}")
+    b = Bench(scale, runs, seed, restic_bin, work, patience)
     try:
-        b = Bench(scale, runs, seed, restic_bin, work, patience)
         totals = b.prepare()
         floors = floor.measure(b.export, work, patience=patience)
-        b.cold = floors.cold and b.cold
-        log(
-            f"floors: read {floors.read_s:.2f} s ({'cold' if floors.cold else 'WARM'}), "
-            f"stat {floors.stat_s:.2f} s, SHA-256 {floors.sha256_s:.2f} s on one core, "
-            f"zstd-3 {floors.zstd_mb_s:.0f} MB/s, write+fsync {floors.write_mb_s:.0f} MB/s, "
-            f"size reference {floors.size_reference / 1e6:.1f} MB"
-        )
-        raw = []
-        for i in range(runs):
-            raw.append(b.run(i, totals))
-        if profile_dir is not None:
-            # One more run under py-spy, after the measured ones: sampling
-            # takes CPU, so its figures stay out of the medians.
-            log(f"profiled run (not in the medians): py-spy summaries in {profile_dir}")
-            profile_dir.mkdir(parents=True, exist_ok=True)
-            b.profile_dir = profile_dir
-            b.run(runs, totals)
-            for folded in sorted(profile_dir.glob("*.folded")):
-                folded.with_suffix(".txt").write_text(profile.summarize(folded))
-        changed_bytes = statistics.median(run["changed_bytes"] for run in raw)
-        return derive(
-            {
-                "scale": scale,
-                "runs": runs,
-                "seed": seed,
-                "cold_cache": b.cold,
-                "machine": machine(),
-                "restic_version": restic.version(restic_bin),
-                "dataset": totals.as_dict(),
-                "setup": b.setup,
-                "floors": {
-                    **floors.as_dict(),
-                    "unchanged_floor_s": floors.unchanged_backup(),
-                    "changed_floor_s": floors.changed_backup(int(changed_bytes)),
-                },
-                "raw": raw,
-            }
-        )
-    finally:
-        if keep:
-            log(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    b.cold = floors.cold and b.cold
+    log(
+        f"floors: read {floors.read_s:.2f} s ({'cold' if floors.cold else 'WARM'}), "
+        f"stat {floors.stat_s:.2f} s, SHA-256 {floors.sha256_s:.2f} s on one core, "
+        f"zstd-3 {floors.zstd_mb_s:.0f} MB/s, write+fsync {floors.write_mb_s:.0f} MB/s, "
+        f"size reference {floors.size_reference / 1e6:.1f} MB"
+    )
+    return b, totals, floors
+
+
+def _result(
+    b: Bench,
+    totals: dataset.Totals,
+    floors: floor.Floors,
+    raw: list[dict[str, Any]],
+    restic_bin: str,
+    profile_dir: Path | None,
+) -> dict[str, Any]:
+    if profile_dir is not None:
+        # One more run under py-spy, after the measured ones: sampling
+        # takes CPU, so its figures stay out of the medians.
+        log(f"profiled run (not in the medians): py-spy summaries in {profile_dir}")
+        profile_dir.mkdir(parents=True, exist_ok=True)
+        b.profile_dir = profile_dir
+        b.run(b.runs, totals)
+        for folded in sorted(profile_dir.glob("*.folded")):
+            folded.with_suffix(".txt").write_text(profile.summarize(folded))
+    changed_bytes = statistics.median(run["changed_bytes"] for run in raw)
+    return derive(
+        {
+            "scale": b.scale,
+            "runs": b.runs,
+            "seed": b.seed,
+            "cold_cache": b.cold,
+            "machine": machine(),
+            "restic_version": restic.version(restic_bin),
+            "dataset": totals.as_dict(),
+            "setup": b.setup,
+            "floors": {
+                **floors.as_dict(),
+                "unchanged_floor_s": floors.unchanged_backup(),
+                "changed_floor_s": floors.changed_backup(int(changed_bytes)),
+            },
+            "raw": raw,
+        }
+    )
 
 
 def derive(result: dict[str, Any]) -> dict[str, Any]:
     """Adds the medians against the targets and the CPU table, from the raw
     figures (so that a saved result can be reported again: --report)."""
-    rows = report.figures(
-        result["raw"], result["floors"], result["cold_cache"], result["scale"]
-    )
+    rows = report.figures(result["raw"], result["floors"], result["cold_cache"], result["scale"])
     return {
         **result,
         "figures": [f.as_dict() for f in rows],
@@ -412,7 +456,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="bench/run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--quick", action="store_true",
+        "--quick",
+        action="store_true",
         help=f"scale {QUICK_SCALE:g} and one run (under two minutes)",
     )
     parser.add_argument("--scale", type=float, help="dataset size factor (default 1)")
@@ -421,23 +466,34 @@ def main(argv: list[str] | None = None) -> int:
         "--scaling", action="store_true", help="run at the scale and at 4x it; compare growth"
     )
     parser.add_argument("--seed", type=int, default=dataset.SEED)
-    parser.add_argument("--work", metavar="DIR", help="where the work folder goes (on a disk, not tmpfs)")
+    parser.add_argument(
+        "--work", metavar="DIR", help="where the work folder goes (on a disk, not tmpfs)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument(
-        "--results", metavar="DIR", type=Path, default=RESULTS,
+        "--results",
+        metavar="DIR",
+        type=Path,
+        default=RESULTS,
         help="where the JSON (and profiles) go (default bench/results)",
     )
     parser.add_argument(
-        "--patience", type=float, metavar="SECONDS",
+        "--patience",
+        type=float,
+        metavar="SECONDS",
         help="before each timed phase, wait up to this long for a quiet machine "
         f"(default {quiet.PATIENCE:g}, with --quick {QUICK_PATIENCE:g}; 0: never)",
     )
     parser.add_argument(
-        "--profile", action="store_true",
+        "--profile",
+        action="store_true",
         help="one more run with py-spy on the server, summaries in bench/results/profile-scaleN/",
     )
     parser.add_argument(
-        "--report", nargs="+", metavar="JSON", type=Path,
+        "--report",
+        nargs="+",
+        metavar="JSON",
+        type=Path,
         help="measure nothing: print the tables of saved run-scale*.json results "
         "(two of them: also their growth)",
     )
@@ -461,16 +517,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     started = time.perf_counter()
     scales = [scale, 4 * scale] if args.scaling else [scale]
-    results = []
-    for s in scales:
-        profile_dir = args.results / f"profile-scale{scale_name(s)}" if args.profile else None
-        result = bench_scale(
-            s, runs, args.seed, restic_bin, args.work, args.keep, patience, profile_dir
-        )
+    profile_dirs = [
+        args.results / f"profile-scale{scale_name(s)}" if args.profile else None for s in scales
+    ]
+    results = bench_scales(
+        scales, runs, args.seed, restic_bin, args.work, args.keep, patience, profile_dirs
+    )
+    for s, result in zip(scales, results, strict=True):
         path = write(f"run-scale{scale_name(s)}.json", result, args.results)
         print_result(result)
         log(f"wrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
-        results.append(result)
     if args.scaling:
         rows = report.growth(results[0]["_rows"], results[1]["_rows"])
         log(f"\ngrowth from scale {scale_name(scale)} to {scale_name(4 * scale)}\n")
