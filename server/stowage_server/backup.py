@@ -146,7 +146,7 @@ class BackupEngine:
             )
             if existing is not None:
                 return self.operations.check_same_request(existing, req_hash)
-        env = await self._run(lambda: self.registry.get(env_id))
+        env = await self._run(lambda: self.registry.record(env_id))
         self.editions.require(env.edition, "backup", env_id)  # R1
         if not req.allow_batch_loss:
             active = await self._run(lambda: self.registry.active_batches(env_id))
@@ -171,7 +171,7 @@ class BackupEngine:
     ) -> bk_pb.Backup:
         started = self.clock.now()
         await ctx.phase("snapshot")
-        env = await self._run(lambda: self.registry.get(env_id))
+        env = await self._run(lambda: self.registry.record(env_id))
         if req.quiesce:
             await self._run(lambda: self.registry.set_quiesce(env.uid, ctx.op_id))
         try:

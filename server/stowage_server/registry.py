@@ -279,6 +279,11 @@ class Registry:
             )
             return record
 
+    def record(self, env_id: str) -> EnvRecord:
+        """The live environment, without its artifact count and size (see get)."""
+        with self.db.read() as conn:
+            return self._live(conn, env_id)
+
     def get(self, env_id: str) -> EnvRecord:
         with self.db.read() as conn:
             env = self._live(conn, env_id)
