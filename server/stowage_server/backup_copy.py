@@ -156,6 +156,9 @@ class CopyEngine:
         await dest.refresh()
         sizes = {digest: size for _, digest, size in mf.named_blobs(manifest, items)}
         missing = [d for d in sizes if not dest.has_blob(d)]
+        # In the order the source stores them: packs read front to back, and
+        # the members of a bundle side by side, to be bundled again below.
+        missing.sort(key=self.repo.index.position)
         result = mt_pb.CopyResult(
             backup=backup, destination_repository=url, blobs_present=len(sizes) - len(missing)
         )
@@ -163,12 +166,32 @@ class CopyEngine:
             "copy", items_total=len(missing), bytes_total=sum(sizes[d] for d in missing)
         )
         session = dest.session()
+        # Blobs bundled here are bundled there too: neighbours read from one
+        # stored object are stored as one again.
+        group: list[tuple[bytes, bytes]] = []
+        group_at: tuple[str, int] | None = None
+
+        async def store_group() -> None:
+            if len(group) == 1:
+                await session.add(*group[0])
+            else:
+                await session.add_bundle(group)
+            nbytes = sum(len(data) for _, data in group)
+            result.blobs_copied += len(group)
+            result.bytes_copied += nbytes
+            await ctx.advance(items=len(group), nbytes=nbytes)
+            group.clear()
+
         try:
             async for digest, data in self.repo.read_blobs(missing):
-                await session.add(digest, data)
-                result.blobs_copied += 1
-                result.bytes_copied += len(data)
-                await ctx.advance(items=1, nbytes=len(data))
+                loc = self.repo.index.get(digest)
+                at = (loc.pack, loc.offset) if loc is not None else None
+                if group and (at is None or at != group_at):
+                    await store_group()
+                group.append((digest, data))
+                group_at = at
+            if group:
+                await store_group()
             await session.commit()
         except BaseException:
             await session.abort()

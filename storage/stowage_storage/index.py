@@ -257,6 +257,15 @@ class Index:
     def __len__(self) -> int:
         return self._count
 
+    def position(self, sha256: bytes) -> int:
+        """Where the digest stands in the order entries were added (packs in
+        the order indexed, a pack's blobs in offset order; -1 if absent), from
+        memory: blobs read in this order are read pack by pack, front to back,
+        a bundle's members together."""
+        if len(sha256) != _DIGEST_SIZE:
+            return -1
+        return next(self._candidates(sha256[:_PREFIX_SIZE]), -1)
+
     def missing(self, digests: set[bytes]) -> set[bytes]:
         """The digests no pack holds."""
         return {d for d in digests if d not in self}

@@ -686,6 +686,24 @@ class WriteSession:
             raise
         return await self.append(sha256, stored, len(data))
 
+    async def add_bundle(self, blobs: list[tuple[bytes, bytes]]) -> int:
+        """Stores small blobs, (digest, data), that neither the repository nor
+        this session has, as one bundle (one alone as a single blob); returns
+        the stored bytes added. Checks each against its digest."""
+        todo = [(d, data) for d, data in blobs if self.claim(d)]
+        if not todo:
+            return 0
+        try:
+            if len(todo) == 1:
+                stored = await self._repo._run(lambda: self.encode(*todo[0], small=True))
+            else:
+                stored = await self._repo._run(lambda: self.encode_bundle(todo))
+        except BaseException:
+            for d, _ in todo:
+                self._claimed.discard(d)
+            raise
+        return await self.append_bundle([(d, len(data)) for d, data in todo], stored)
+
     def _raise_failed_upload(self) -> None:
         for t in self._uploads:
             if t.done() and not t.cancelled() and t.exception() is not None:

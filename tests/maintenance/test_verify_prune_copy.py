@@ -202,6 +202,22 @@ def test_a_stale_lock_of_a_crashed_process_expires(client: Client, server: Serve
     assert list((server.data_dir / "repository" / "locks").iterdir()) == []
 
 
+def bundles(repository: Path) -> set[frozenset[bytes]]:
+    """The digests of each bundle in a local repository, from its packs' trailers."""
+    from stowage_storage.codec import Codec
+    from stowage_storage.pack import parse_trailer
+
+    found: set[frozenset[bytes]] = set()
+    for pack in (repository / "packs").rglob("*"):
+        if pack.is_file():
+            data = pack.read_bytes()
+            stored: dict[int, set[bytes]] = {}
+            for e in parse_trailer(Codec(), data, len(data)):
+                stored.setdefault(e.offset, set()).add(e.sha256)
+            found |= {frozenset(d) for d in stored.values() if len(d) > 1}
+    return found
+
+
 def test_copy_to_a_second_repository_restores_byte_identical(tmp_path: Path, azurite) -> None:  # type: ignore[no-untyped-def]
     second = tmp_path / "second-repo"
     container = new_container()
@@ -223,6 +239,9 @@ def test_copy_to_a_second_repository_restores_byte_identical(tmp_path: Path, azu
                 client.copy_backup(backup.name, "/etc/stowage-not-allowed")
             assert err.value.code == grpc.StatusCode.FAILED_PRECONDITION
             key = (tmp_path / "source" / "stowage.key").read_text().strip()
+            # Small artifacts bundled at the source are bundled alike in the copy.
+            source_bundles = bundles(tmp_path / "source" / "repository")
+            assert source_bundles and bundles(second) == source_bundles
             want = {a.name.split("/", 2)[2]: a.sha256 for a in client.list_artifacts("travel")}
     finally:
         source.stop()

@@ -298,3 +298,19 @@ def test_the_index_keeps_its_entries_in_a_nameless_file_in_its_directory(tmp_pat
     assert open_in_directory() == before + 1
     assert os.listdir(tmp_path) == []  # nothing left behind, whatever happens
     assert index.get(digest(1)) == Location(PACK_A, 0, 1, 1)
+
+
+def test_positions_follow_packs_and_offsets_so_sorting_by_them_reads_packs_in_order() -> None:
+    index = Index()
+    index.add_pack(PACK_B, [Entry(digest(5), 0, 9, 9), Entry(digest(6), 9, 30, 100, 0)])
+    index.add_pack(
+        PACK_A,
+        [Entry(digest(7), 9, 30, 100, 60), Entry(digest(8), 9, 30, 40, 0)][::-1]
+        + [Entry(digest(9), 39, 4, 4)],
+    )
+    wanted = [digest(n) for n in (9, 7, 5, 8, 6)]
+    assert sorted(wanted, key=index.position) == [digest(n) for n in (5, 6, 8, 7, 9)]
+    assert index.position(digest(99)) == -1 and index.position(b"short") == -1
+    # A digest listed again keeps its first place.
+    index.add_pack(PACK_C, [Entry(digest(5), 0, 9, 9)])
+    assert index.position(digest(5)) == 0
