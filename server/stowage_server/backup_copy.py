@@ -172,10 +172,7 @@ class CopyEngine:
         group_at: tuple[str, int] | None = None
 
         async def store_group() -> None:
-            if len(group) == 1:
-                await session.add(*group[0])
-            else:
-                await session.add_bundle(group)
+            await session.add_bundle(group)
             nbytes = sum(len(data) for _, data in group)
             result.blobs_copied += len(group)
             result.bytes_copied += nbytes

@@ -688,14 +688,14 @@ class WriteSession:
 
     async def add_bundle(self, blobs: list[tuple[bytes, bytes]]) -> int:
         """Stores small blobs, (digest, data), that neither the repository nor
-        this session has, as one bundle (one alone as a single blob); returns
+        this session has, as one bundle (one alone as ``add`` does); returns
         the stored bytes added. Checks each against its digest."""
         todo = [(d, data) for d, data in blobs if self.claim(d)]
         if not todo:
             return 0
         try:
             if len(todo) == 1:
-                stored = await self._repo._run(lambda: self.encode(*todo[0], small=True))
+                stored = await self._repo._run(lambda: self.encode(*todo[0]))
             else:
                 stored = await self._repo._run(lambda: self.encode_bundle(todo))
         except BaseException:

@@ -568,6 +568,9 @@ async def test_prune_keeps_the_live_members_of_a_bundle(tmp_path: Path) -> None:
     again = await open_repo(tmp_path, key)
     assert [p async for _, p in again.read_blobs([sha(t) for t in texts[::3]])] == texts[::3]
     assert all(not again.has_blob(sha(t)) for t in texts[1::3])
+    # Bundled again, the ten together.
+    kept = [again.index.get(sha(t)) for t in texts[::3]]
+    assert len({(loc.pack, loc.offset) for loc in kept if loc}) == 1
 
 
 async def test_a_bundle_raises_a_format_2_repository_to_3_before_its_index(
