@@ -166,29 +166,14 @@ class CopyEngine:
             "copy", items_total=len(missing), bytes_total=sum(sizes[d] for d in missing)
         )
         session = dest.session()
-        # Blobs bundled here are bundled there too: neighbours read from one
-        # stored object are stored as one again.
-        group: list[tuple[bytes, bytes]] = []
-        group_at: tuple[str, int] | None = None
-
-        async def store_group() -> None:
-            await session.add_bundle(group)
-            nbytes = sum(len(data) for _, data in group)
-            result.blobs_copied += len(group)
-            result.bytes_copied += nbytes
-            await ctx.advance(items=len(group), nbytes=nbytes)
-            group.clear()
-
         try:
-            async for digest, data in self.repo.read_blobs(missing):
-                loc = self.repo.index.get(digest)
-                at = (loc.pack, loc.offset) if loc is not None else None
-                if group and (at is None or at != group_at):
-                    await store_group()
-                group.append((digest, data))
-                group_at = at
-            if group:
-                await store_group()
+            # Blobs bundled here are bundled there too.
+            async for group in self.repo.read_stored(missing):
+                await session.add_bundle(group)
+                nbytes = sum(len(data) for _, data in group)
+                result.blobs_copied += len(group)
+                result.bytes_copied += nbytes
+                await ctx.advance(items=len(group), nbytes=nbytes)
             await session.commit()
         except BaseException:
             await session.abort()

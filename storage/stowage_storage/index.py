@@ -12,8 +12,9 @@ which the system takes back when it needs it):
 
 - The file: every entry, by position (its number in the order entries were
   added), 48 bytes: digest, offset, length, raw length and offset in its
-  bundle (32-bit ints: packs are a few MiB). Written before the entry is published in memory, so a reader
-  in another thread never meets a position whose record is not there yet.
+  bundle (32-bit ints: packs are a few MiB). Written before the entry is
+  published in memory, so a reader in another thread never meets a position
+  whose record is not there yet.
 - In memory: each entry's first 16 digest bytes and its position, 20 bytes,
   in buckets chosen by bits of those bytes (a digest is uniform). A lookup is
   one ``bytes.find`` of the 16 bytes in its bucket, in C; a hit must start on
@@ -48,8 +49,8 @@ from .pack import Entry
 from .scratch import ScratchFile
 
 _ENTRY = struct.Struct(">32sQQQQ")  # PackEntries: as wide as the index objects' fields
-_RECORD = struct.Struct(">32sIIII")  # the Index's file: digest, offset, length, raw length,
-# offset in a bundle
+# The Index's file: digest, offset, length, raw length, offset in a bundle.
+_RECORD = struct.Struct(">32sIIII")
 _KEY = struct.Struct(">16sI")  # a lookup item: the digest's first 16 bytes, position
 _POSITION = struct.Struct(">I")
 _FIELD_MAX = (1 << 32) - 1

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from .codec import CodecError
 from .index import Index, encode_index
 from .pack import BlobDecoder, BlobMismatch, Entry, pack_key, stored_bytes
-from .repository import CorruptObject, Repository, WriteSession
+from .repository import CorruptObject, Repository
 from .store import ObjectNotFound
 
 Progress = Callable[[int, int, str], Awaitable[None]]  # items done, bytes done, current object
@@ -118,23 +118,6 @@ async def _read_pack(
     await progress(0, len(data), key)
 
 
-async def _repack(repo: Repository, session: WriteSession, live: list[Entry]) -> None:
-    """Copies a pack's live blobs into the session: a bundle's live members
-    (neighbours in the pack, one offset) into one bundle again."""
-    group: list[tuple[bytes, bytes]] = []
-    offsets = iter([e.offset for e in live])
-    group_at = -1
-    async for digest, data in repo.read_blobs([e.sha256 for e in live]):
-        at = next(offsets)
-        if group and at != group_at:
-            await session.add_bundle(group)
-            group = []
-        group.append((digest, data))
-        group_at = at
-    if group:
-        await session.add_bundle(group)
-
-
 @dataclass
 class PruneStats:
     packs_deleted: int = 0
@@ -181,7 +164,9 @@ async def prune(
             stats.blobs_removed += len(entries) - len(live)
             if live:
                 stats.packs_repacked += 1
-                await _repack(repo, session, live)
+                # A bundle's live members go into one bundle again.
+                async for group in repo.read_stored([e.sha256 for e in live]):
+                    await session.add_bundle(group)
             await progress(1, size, pack_key(pack_id))
         new_packs = await session.commit()
     except BaseException:

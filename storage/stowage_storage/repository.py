@@ -289,6 +289,27 @@ class Repository:
         finally:
             await runs.aclose()
 
+    async def read_stored(self, digests: list[bytes]) -> AsyncIterator[list[tuple[bytes, bytes]]]:
+        """Yields (digest, plaintext) in the order asked, each verified, in
+        lists of neighbours read from one stored object: a bundle's members
+        together, a single blob alone. A copy stores each list as it was."""
+        group: list[tuple[bytes, bytes]] = []
+        group_at: tuple[str, int] | None = None
+        blobs = self.read_blobs(digests)
+        try:
+            async for digest, data in blobs:
+                loc = self.index.get(digest)
+                at = (loc.pack, loc.offset) if loc is not None else None
+                if group and (at is None or at != group_at):
+                    yield group
+                    group = []
+                group.append((digest, data))
+                group_at = at
+            if group:
+                yield group
+        finally:
+            await blobs.aclose()  # type: ignore[attr-defined]
+
     async def read_runs(
         self, blobs: Iterable[tuple[bytes, bool]], *, depth: int = 3
     ) -> AsyncGenerator[list[tuple[bytes, bytes]], None]:
@@ -677,18 +698,11 @@ class WriteSession:
     async def add(self, sha256: bytes, data: bytes) -> int:
         """Stores a blob unless the repository or this session has it; returns
         the stored bytes added. Checks the data against its digest."""
-        if not self.claim(sha256):
-            return 0
-        try:
-            stored = await self._repo._run(lambda: self.encode(sha256, data))
-        except BaseException:
-            self._claimed.discard(sha256)
-            raise
-        return await self.append(sha256, stored, len(data))
+        return await self.add_bundle([(sha256, data)])
 
     async def add_bundle(self, blobs: list[tuple[bytes, bytes]]) -> int:
-        """Stores small blobs, (digest, data), that neither the repository nor
-        this session has, as one bundle (one alone as ``add`` does); returns
+        """Stores the blobs, (digest, data), that neither the repository nor
+        this session has, as one bundle (one alone as a single blob); returns
         the stored bytes added. Checks each against its digest."""
         todo = [(d, data) for d, data in blobs if self.claim(d)]
         if not todo:
